@@ -1,0 +1,114 @@
+"""Parse RAVDESS (``MM-VV-EE-II-SS-RR-AA``) and CREMA-D (``1001_DFA_ANG_XX``) clip names.
+
+A malformed or out-of-range name raises :class:`FilenameError` naming the file and the bad field.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from emo_utils.errors import FilenameError
+from emo_utils.labels import CREMA_D_EMOTION_CODES, RAVDESS_EMOTION_CODES
+
+RAVDESS_MODALITIES = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
+RAVDESS_CHANNELS = {"01": "speech", "02": "song"}
+RAVDESS_INTENSITIES = {"01": "normal", "02": "strong"}
+RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
+CREMA_D_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
+CREMA_D_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor")
+
+
+@dataclass(frozen=True)
+class ClipName:
+    """What a clip's file name says about it, in the canonical label space."""
+
+    dataset: str
+    take_id: str
+    actor: str
+    gender: str
+    emotion: str
+    intensity: str
+    statement: str
+    repetition: int
+    modality: str
+
+
+def _stem(path: str | Path) -> str:
+    name = Path(path).name
+    for suffix in (".csv.gz", ".mp4", ".wav", ".flac", ".csv", ".npz"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def _check(path: str | Path, field: str, code: str, valid: dict[str, str] | range) -> None:
+    ok = code in valid if isinstance(valid, dict) else code.isdigit() and int(code) in valid
+    if not ok:
+        allowed = ", ".join(valid) if isinstance(valid, dict) else f"{valid.start:02d}-{valid.stop - 1:02d}"
+        raise FilenameError(path, f"RAVDESS field '{field}' is {code!r}, expected one of {allowed}",
+                            "rename the file to the official MM-VV-EE-II-SS-RR-AA pattern (see data/README.md)")
+
+
+def parse_ravdess(path: str | Path) -> ClipName:
+    """Parse a RAVDESS name such as ``03-01-05-02-01-01-12.wav`` (all seven fields checked)."""
+    stem = _stem(path)
+    parts = stem.split("-")
+    if len(parts) != 7 or not all(re.fullmatch(r"\d\d", p) for p in parts):
+        raise FilenameError(path, f"name {stem!r} is not seven two-digit fields MM-VV-EE-II-SS-RR-AA",
+                            "rename it to the official RAVDESS pattern (see data/README.md)")
+    modality, channel, emotion, intensity, statement, repetition, actor = parts
+    _check(path, "modality", modality, RAVDESS_MODALITIES)
+    _check(path, "vocal_channel", channel, RAVDESS_CHANNELS)
+    _check(path, "emotion", emotion, RAVDESS_EMOTION_CODES)
+    _check(path, "intensity", intensity, RAVDESS_INTENSITIES)
+    _check(path, "statement", statement, RAVDESS_STATEMENTS)
+    _check(path, "repetition", repetition, range(1, 3))
+    _check(path, "actor", actor, range(1, 100))
+    if emotion == "01" and intensity == "02":
+        raise FilenameError(path, "RAVDESS field 'intensity' is '02' (strong) but neutral has no strong intensity",
+                            "check the emotion and intensity fields")
+    return ClipName(
+        dataset="ravdess",
+        take_id="-".join(parts[1:]),
+        actor=f"ravdess_{actor}",
+        gender="male" if int(actor) % 2 else "female",
+        emotion=RAVDESS_EMOTION_CODES[emotion],
+        intensity=RAVDESS_INTENSITIES[intensity],
+        statement=statement,
+        repetition=int(repetition),
+        modality=RAVDESS_MODALITIES[modality],
+    )
+
+
+def parse_crema_d(path: str | Path, genders: dict[str, str] | None = None) -> ClipName:
+    """Parse a CREMA-D name such as ``1001_DFA_ANG_XX.wav``; ``genders`` maps actor id to gender."""
+    stem = _stem(path)
+    parts = stem.split("_")
+    if len(parts) != 4:
+        raise FilenameError(path, f"name {stem!r} is not ActorID_Sentence_Emotion_Level",
+                            "rename it to the CREMA-D pattern, e.g. 1001_DFA_ANG_XX")
+    actor, sentence, emotion, level = parts
+    if not re.fullmatch(r"1\d\d\d", actor) or not 1001 <= int(actor) <= 1091:
+        raise FilenameError(path, f"CREMA-D field 'actor' is {actor!r}, expected 1001-1091", "check the actor id")
+    if sentence not in CREMA_D_SENTENCES:
+        raise FilenameError(path, f"CREMA-D field 'sentence' is {sentence!r}, expected one of "
+                            f"{', '.join(CREMA_D_SENTENCES)}", "check the sentence code")
+    if emotion not in CREMA_D_EMOTION_CODES:
+        raise FilenameError(path, f"CREMA-D field 'emotion' is {emotion!r}, expected one of "
+                            f"{', '.join(CREMA_D_EMOTION_CODES)}", "check the emotion code")
+    if level not in CREMA_D_LEVELS:
+        raise FilenameError(path, f"CREMA-D field 'level' is {level!r}, expected one of {', '.join(CREMA_D_LEVELS)}",
+                            "check the level code")
+    return ClipName(
+        dataset="crema-d",
+        take_id=stem,
+        actor=f"cremad_{actor}",
+        gender=(genders or {}).get(actor, "unknown"),
+        emotion=CREMA_D_EMOTION_CODES[emotion],
+        intensity=CREMA_D_LEVELS[level],
+        statement=sentence,
+        repetition=1,
+        modality="audio-video" if Path(path).suffix.lower() in (".mp4", ".flv") else "audio-only",
+    )

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtual environment in .venv and print its python path.
+# Reinstalls only when pyproject.toml changed since the last successful install.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+stamp="$venv/.emo-installed"
+want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "[setup] creating virtual environment in $venv" >&2
+    python3 -m venv "$venv"
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "[setup] installing emo_utils and its dependencies (first time: a few minutes)" >&2
+    "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
+    "$venv/bin/python" -m pip install --quiet -e "$root[dev]" >&2
+    "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (emotion-fusion)" >/dev/null
+    echo "$want" > "$stamp"
+fi
+echo "$venv/bin/python"
