@@ -64,7 +64,7 @@ class SkipLog:
         if not self.rows:
             return f"[{self.stage}] no clip skipped"
         lines = [f"[{self.stage}] skipped {len(self.rows)} clip(s):"]
-        lines += [f"  - {r['path']}: {r['reason']}" for r in self.rows[:max_lines]]
+        lines += [f"  - {r['clip']}: {r['reason']}" for r in self.rows[:max_lines]]
         if len(self.rows) > max_lines:
             lines.append(f"  ... and {len(self.rows) - max_lines} more" + (f" (all in {out_csv})" if out_csv else ""))
         return "\n".join(lines)

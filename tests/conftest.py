@@ -1,0 +1,31 @@
+"""Shared fixtures: where the real RAVDESS material lies, and a small generated demo corpus."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_ROOT = Path(os.environ.get("EMO_SHARED_ROOT", REPO_ROOT.parent / "shared"))
+SHARED_RAVDESS = SHARED_ROOT / "data" / "ravdess"
+SHARED_CREMA_D_META = SHARED_ROOT / "data" / "crema-d-metadata"
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_ravdess() -> Path:
+    """The read-only real RAVDESS material beside the repository (skips the test when absent)."""
+    if not (SHARED_RAVDESS / "speech-16k").is_dir():
+        pytest.skip(f"real RAVDESS material not found at {SHARED_RAVDESS}")
+    return SHARED_RAVDESS
+
+
+@pytest.fixture(scope="session")
+def shared_crema_d_meta() -> Path:
+    """CREMA-D metadata beside the repository (skips the test when absent)."""
+    if not (SHARED_CREMA_D_META / "SentenceFilenames.csv").is_file():
+        pytest.skip(f"CREMA-D metadata not found at {SHARED_CREMA_D_META}")
+    return SHARED_CREMA_D_META
