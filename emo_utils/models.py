@@ -1,0 +1,122 @@
+"""The branch classifiers, all built by name so checkpoints can be rebuilt by the demo.
+
+Sizes follow the reference design (../shared/reference/srihari-bhaskaran-2024-late-fusion.md) as
+parameters; the defaults are scaled down so that 6-fold training runs on a 2-core CPU in minutes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+N_CLASSES = 8
+
+
+class AudioCNN1D(nn.Module):
+    """1-D CNN over frame features (B, T, F): conv blocks over time, then dense layers.
+
+    Reference design: channels (512, 512, 256, 256, 128), dense 512. Default: a CPU-sized version.
+    """
+
+    def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (64, 64, 48, 48, 32),
+                 dense: int = 128, kernel_size: int = 5, dropout: float = 0.3, n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        n_frames, n_features = input_shape
+        layers: list[nn.Module] = []
+        in_ch = n_features
+        for i, out_ch in enumerate(channels):
+            layers += [nn.Conv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2), nn.BatchNorm1d(out_ch),
+                       nn.ReLU()]
+            if i < 3:
+                layers.append(nn.MaxPool1d(2))
+            in_ch = out_ch
+        self.conv = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * in_ch, dense), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(dense, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x.transpose(1, 2))
+        return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+
+
+class SequenceLSTM(nn.Module):
+    """Bidirectional LSTM over an embedding sequence (B, T, H), mean+max pooled, then a linear head."""
+
+    def __init__(self, input_shape: Sequence[int], hidden: int = 64, layers: int = 1, dropout: float = 0.3,
+                 n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        _, n_features = input_shape
+        self.lstm = nn.LSTM(n_features, hidden, num_layers=layers, batch_first=True, bidirectional=True)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(x)
+        return self.head(torch.cat([h.mean(dim=1), h.amax(dim=1)], dim=1))
+
+
+class FrameEmbeddingCNN2D(nn.Module):
+    """Small 2-D CNN over the (frames x embedding) map of per-frame ViT embeddings (B, F, D).
+
+    Reference design: conv 32 and 64 filters, dense 128 -> 64 -> 8.
+    """
+
+    def __init__(self, input_shape: Sequence[int], filters: Sequence[int] = (32, 64), dense: Sequence[int] = (128, 64),
+                 dropout: float = 0.3, n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        n_frames, dim = input_shape
+        layers: list[nn.Module] = []
+        in_ch = 1
+        for out_ch in filters:
+            layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.BatchNorm2d(out_ch), nn.ReLU(), nn.MaxPool2d(2)]
+            in_ch = out_ch
+        self.conv = nn.Sequential(*layers)
+        flat = in_ch * (n_frames // 2 ** len(filters)) * (dim // 2 ** len(filters))
+        head: list[nn.Module] = [nn.Flatten()]
+        for width in dense:
+            head += [nn.Dropout(dropout), nn.Linear(flat, width), nn.ReLU()]
+            flat = width
+        head.append(nn.Linear(flat, n_classes))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x.unsqueeze(1)))
+
+
+class MLP(nn.Module):
+    """Dense network on a feature vector (B, F): facial AUs, early-fusion concatenations."""
+
+    def __init__(self, input_shape: Sequence[int], hidden: Sequence[int] = (128, 64), dropout: float = 0.3,
+                 n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        (width,) = input_shape
+        layers: list[nn.Module] = []
+        for out in hidden:
+            layers += [nn.Linear(width, out), nn.BatchNorm1d(out), nn.ReLU(), nn.Dropout(dropout)]
+            width = out
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _slowfast(input_shape: Sequence[int], **kwargs: object) -> nn.Module:
+    from emo_utils.video.slowfast import build_slowfast
+    return build_slowfast(**kwargs)
+
+
+MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "audio_cnn1d": AudioCNN1D,
+    "sequence_lstm": SequenceLSTM,
+    "frame_cnn2d": FrameEmbeddingCNN2D,
+    "mlp": MLP,
+    "slowfast": _slowfast,
+}
+
+
+def build_model(name: str, input_shape: Sequence[int], **kwargs: object) -> nn.Module:
+    """Build the registered model ``name`` for inputs of ``input_shape`` (one sample, no batch axis)."""
+    if name not in MODEL_BUILDERS:
+        raise KeyError(f"unknown model {name!r}; registered: {', '.join(MODEL_BUILDERS)}")
+    return MODEL_BUILDERS[name](tuple(input_shape), **kwargs)

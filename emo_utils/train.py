@@ -1,0 +1,193 @@
+"""The one training routine every branch uses: actor-independent cross-validation that saves
+out-of-fold class probabilities per clip, learning curves, and one checkpoint per fold."""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from emo_utils.data.folds import check_no_actor_leak, iter_folds, pick_validation_actors
+from emo_utils.feature_store import FeatureSet
+from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
+from emo_utils.models import build_model
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one branch's training (saved with every checkpoint)."""
+
+    model: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 8
+    val_actors_per_gender: int = 1
+    standardize: bool = True
+    label_smoothing: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold probabilities (one row per clip), learning curves and checkpoint paths."""
+
+    oof: pd.DataFrame
+    history: pd.DataFrame
+    checkpoints: list[Path]
+
+
+@dataclass
+class Standardizer:
+    """Per-feature mean/std over the last axis, fitted on training rows only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, enabled: bool = True) -> Standardizer:
+        if not enabled:
+            return cls(np.zeros(1, np.float32), np.ones(1, np.float32))
+        flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
+        return cls(flat.mean(0).astype(np.float32), (flat.std(0) + 1e-6).astype(np.float32))
+
+    def __call__(self, X: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy((X.astype(np.float32) - self.mean) / self.std)
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def predict_proba(model: nn.Module, X: np.ndarray, scaler: Standardizer, batch_size: int = 64) -> np.ndarray:
+    """Softmax class probabilities for every row of ``X``."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for rows in _batches(len(X), batch_size, None):
+            out.append(torch.softmax(model(scaler(X[rows])), dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
+
+
+def _epoch_loss(model: nn.Module, X: np.ndarray, y: np.ndarray, scaler: Standardizer, loss_fn: nn.Module,
+                batch_size: int) -> tuple[float, float]:
+    proba = predict_proba(model, X, scaler, batch_size)
+    loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(proba) + 1e-9), torch.from_numpy(y)))
+    return loss, float((proba.argmax(1) == y).mean())
+
+
+def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, config: TrainConfig,
+              scaler: Standardizer, progress: tqdm | None = None) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Train one model with early stopping on the validation actors; return the best state and the curve."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = build_model(config.model, X_train.shape[1:], **config.model_kwargs)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    best_loss, best_state, since_best = np.inf, copy.deepcopy(model.state_dict()), 0
+    curve: list[dict[str, float]] = []
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        total = 0.0
+        for rows in _batches(len(X_train), config.batch_size, rng):
+            if len(rows) < 2:  # BatchNorm needs two samples
+                continue
+            optimiser.zero_grad()
+            loss = loss_fn(model(scaler(X_train[rows])), torch.from_numpy(y_train[rows]))
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(rows)
+        val_loss, val_acc = _epoch_loss(model, X_val, y_val, scaler, loss_fn, config.batch_size)
+        curve.append({"epoch": epoch, "train_loss": total / max(1, len(X_train)), "val_loss": val_loss,
+                      "val_accuracy": val_acc})
+        if progress is not None:
+            progress.set_postfix(epoch=epoch, val_acc=f"{val_acc:.2f}")
+        if val_loss < best_loss - 1e-4:
+            best_loss, best_state, since_best = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            since_best += 1
+            if since_best >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, curve
+
+
+def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray, genders: np.ndarray,
+                   folds: np.ndarray, config: TrainConfig, out_dir: str | Path | None = None,
+                   leaky_ok: bool = False, desc: str = "train", progress: bool = True) -> CVResult:
+    """Train one model per fold on the other folds' actors and predict the held-out actors.
+
+    ``labels`` are class indices into :data:`EMOTIONS`. Within each training set, one actor per gender
+    is held out for early stopping. Augmented copies (``features.X_aug``) join the training rows only.
+    Every split is checked for actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such).
+    """
+    X, y = features.X, np.asarray(labels, dtype=np.int64)
+    actors, genders = np.asarray(actors), np.asarray(genders)
+    out_dir = Path(out_dir) if out_dir is not None else None
+    oof = np.full((len(y), len(EMOTIONS)), np.nan, dtype=np.float32)
+    fold_of = np.full(len(y), -1)
+    history: list[dict[str, float]] = []
+    checkpoints: list[Path] = []
+    fold_list = list(iter_folds(folds, actors, leaky_ok=leaky_ok))
+    bar = tqdm(fold_list, desc=desc, unit="fold", disable=not progress)
+    for fold, train_rows, test_rows in bar:
+        if leaky_ok:
+            rng = np.random.default_rng(config.seed + fold)
+            val_rows = rng.choice(train_rows, size=max(2, len(train_rows) // 10), replace=False)
+        else:
+            val_actors = pick_validation_actors(actors[train_rows], genders[train_rows],
+                                                config.val_actors_per_gender, seed=config.seed + fold)
+            val_rows = train_rows[np.isin(actors[train_rows], list(val_actors))]
+            check_no_actor_leak(actors[val_rows], actors[test_rows], "validation vs test")
+        fit_rows = np.setdiff1d(train_rows, val_rows)
+        if not leaky_ok:
+            check_no_actor_leak(actors[fit_rows], actors[val_rows], "validation")
+        X_fit, y_fit = X[fit_rows], y[fit_rows]
+        if features.X_aug is not None:
+            n_aug = features.X_aug.shape[1]
+            X_fit = np.concatenate([X_fit, features.X_aug[fit_rows].reshape(-1, *X.shape[1:])])
+            y_fit = np.concatenate([y_fit, np.repeat(y[fit_rows], n_aug)])
+        scaler = Standardizer.fit(X_fit, config.standardize)
+        model, curve = fit_model(X_fit, y_fit, X[val_rows], y[val_rows], config, scaler, progress=bar)
+        history += [{"fold": fold, **row} for row in curve]
+        oof[test_rows] = predict_proba(model, X[test_rows], scaler, config.batch_size)
+        fold_of[test_rows] = fold
+        if out_dir is not None:
+            checkpoints.append(save_checkpoint(out_dir / f"fold{fold}.pt", model, scaler, config,
+                                               X.shape[1:], features.meta, sorted(set(actors[test_rows]))))
+    table = pd.DataFrame(oof, columns=list(PROBA_COLUMNS))
+    table.insert(0, "clip_id", features.clip_ids)
+    table.insert(1, "actor", actors)
+    table.insert(2, "fold", fold_of)
+    table.insert(3, "emotion", [EMOTIONS[i] for i in y])
+    return CVResult(oof=table, history=pd.DataFrame(history), checkpoints=checkpoints)
+
+
+def save_checkpoint(path: Path, model: nn.Module, scaler: Standardizer, config: TrainConfig,
+                    input_shape: tuple[int, ...], feature_meta: dict[str, Any], test_actors: list[str]) -> Path:
+    """Save everything needed to rebuild and apply the model to new clips."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "mean": scaler.mean, "std": scaler.std,
+                "config": asdict(config), "input_shape": list(input_shape), "feature_meta": feature_meta,
+                "test_actors": test_actors, "labels": list(EMOTIONS)}, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, Standardizer, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_checkpoint`; returns (model, scaler, checkpoint dict)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    config = TrainConfig(**ckpt["config"])
+    model = build_model(config.model, ckpt["input_shape"], **config.model_kwargs)
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, Standardizer(ckpt["mean"], ckpt["std"]), ckpt

@@ -1,0 +1,216 @@
+"""Face detection and face crops for the video branches.
+
+A clip becomes ``n_frames`` evenly spaced frames (:func:`~emo_utils.video.frames.sample_frames`); a
+pluggable :class:`FaceDetector` finds the largest face in each; a frame where none is found borrows the
+box of the nearest frame that has one (a clip with no face at all is a :class:`MissingModalityError`).
+Each box is widened by a small margin, made square and kept inside the image, then cropped twice:
+
+- ``grey48``: 48x48 grey uint8, the input of the small 2-D CNN (as in Srihari & Bhaskaran 2024);
+- ``rgb``: ``rgb_size`` x ``rgb_size`` RGB uint8 for the ViT embedder. The default cache size is 112,
+  not 224: 192 clips x 22 frames at 224x224x3 is 635 MB, at 112 it is 159 MB. The ViT image processor
+  resizes the crops to 224 at embedding time; pass ``rgb_size=224`` to cache full-size crops instead.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from emo_utils.errors import MissingModalityError, SkipLog
+from emo_utils.extraction import run_per_clip
+from emo_utils.feature_store import FeatureSet, save_features
+from emo_utils.video.frames import sample_frames
+
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+GREY_SIZE = 48
+RGB_SIZE = 112
+CROP_MARGIN = 0.1
+GREY_FILE = "face_grey48.npz"
+RGB_FILE = "face_rgb.npz"
+DETECTED_COLOUR = (0, 200, 0)
+BORROWED_COLOUR = (255, 140, 0)
+
+
+class FaceDetector(Protocol):
+    """Anything that finds faces in one RGB frame (H, W, 3 uint8)."""
+
+    def detect(self, frame_rgb: np.ndarray) -> list[Box]:
+        """Every face found, as ``(x, y, w, h)`` boxes (empty when there is none)."""
+        ...
+
+
+class HaarFaceDetector:
+    """OpenCV's frontal-face Haar cascade (``haarcascade_frontalface_default.xml``).
+
+    Frames are shrunk so the longer side is at most ``max_side`` before detection (a 1280x720 RAVDESS
+    frame is searched at 640x360), and faces smaller than ``min_size_frac`` of the shorter side are ignored.
+    """
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size_frac: float = 0.12,
+                 max_side: int = 640) -> None:
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise RuntimeError(f"OpenCV could not load the Haar cascade {path}; reinstall opencv-python-headless")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size_frac = min_size_frac
+        self.max_side = max_side
+
+    def detect(self, frame_rgb: np.ndarray) -> list[Box]:
+        scale = min(1.0, self.max_side / max(frame_rgb.shape[:2]))
+        grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+        if scale < 1.0:
+            grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        grey = cv2.equalizeHist(grey)
+        min_side = max(20, int(self.min_size_frac * min(grey.shape)))
+        found = self.cascade.detectMultiScale(grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+                                              minSize=(min_side, min_side))
+        return [tuple(int(round(v / scale)) for v in box) for box in found]  # type: ignore[misc]
+
+
+class MtcnnFaceDetector:
+    """MTCNN from ``facenet-pytorch`` (optional; its weights ship inside the package)."""
+
+    def __init__(self, min_prob: float = 0.9) -> None:
+        try:
+            from facenet_pytorch import MTCNN
+        except ImportError as exc:
+            raise ImportError("face detector 'mtcnn' needs facenet-pytorch: pip install --no-deps facenet-pytorch "
+                              "(or use detector='haar')") from exc
+        self.model = MTCNN(keep_all=True, device="cpu")
+        self.min_prob = min_prob
+
+    def detect(self, frame_rgb: np.ndarray) -> list[Box]:
+        boxes, probs = self.model.detect(frame_rgb)
+        if boxes is None:
+            return []
+        return [(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+                for (x0, y0, x1, y1), p in zip(boxes, probs) if p >= self.min_prob]
+
+
+DETECTORS: dict[str, Callable[[], FaceDetector]] = {"haar": HaarFaceDetector, "mtcnn": MtcnnFaceDetector}
+
+
+def make_detector(name: str) -> FaceDetector:
+    """A new face detector by name: ``"haar"`` or ``"mtcnn"`` (the latter needs facenet-pytorch)."""
+    try:
+        factory = DETECTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown face detector {name!r}; expected one of {', '.join(DETECTORS)}") from None
+    return factory()
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_detector(name: str) -> FaceDetector:
+    """One detector per name and process (loading a cascade or a network once, not once per clip)."""
+    return make_detector(name)
+
+
+def _resolve(detector: str | FaceDetector) -> FaceDetector:
+    return _shared_detector(detector) if isinstance(detector, str) else detector
+
+
+def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray],
+                         detector: str | FaceDetector) -> list[Box | None]:
+    """The largest face in each frame, or ``None`` for a frame where the detector finds none."""
+    found = _resolve(detector)
+    boxes: list[Box | None] = []
+    for frame in frames:
+        faces = found.detect(frame)
+        boxes.append(max(faces, key=lambda b: b[2] * b[3]) if faces else None)
+    return boxes
+
+
+def fill_missing_boxes(boxes: Sequence[Box | None], path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Give each frame without a face the box of the nearest frame with one (the earlier one on a tie).
+
+    Returns ``boxes`` (n, 4) int and ``detected`` (n,) bool (False where the box was borrowed). Raises
+    :class:`MissingModalityError` naming ``path`` when no frame has a face.
+    """
+    detected = np.array([b is not None for b in boxes], dtype=bool)
+    if not detected.any():
+        raise MissingModalityError(path, f"no face found in any of the {len(boxes)} sampled frames",
+                                   "check the clip shows a frontal face, or try detector='mtcnn'")
+    have = np.flatnonzero(detected)
+    nearest = have[np.abs(have[None, :] - np.arange(len(boxes))[:, None]).argmin(axis=1)]
+    return np.array([boxes[i] for i in nearest], dtype=np.int32), detected
+
+
+def square_crop_box(box: Sequence[int], image_shape: Sequence[int], margin: float = CROP_MARGIN) -> Box:
+    """``box`` widened by ``margin`` on each side, made square and moved (or shrunk) to fit the image."""
+    x, y, w, h = box
+    height, width = image_shape[:2]
+    side = min(int(round(max(w, h) * (1 + 2 * margin))), height, width)
+    cx, cy = x + w / 2, y + h / 2
+    x0 = int(np.clip(round(cx - side / 2), 0, width - side))
+    y0 = int(np.clip(round(cy - side / 2), 0, height - side))
+    return x0, y0, side, side
+
+
+def crop_faces(frames: np.ndarray, boxes: np.ndarray, rgb_size: int = RGB_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Square face crops: (n, 48, 48) grey uint8 and (n, rgb_size, rgb_size, 3) RGB uint8."""
+    grey, rgb = [], []
+    for frame, box in zip(frames, boxes):
+        x0, y0, side, _ = square_crop_box(box, frame.shape)
+        face = frame[y0:y0 + side, x0:x0 + side]
+        rgb.append(cv2.resize(face, (rgb_size, rgb_size), interpolation=cv2.INTER_AREA))
+        grey.append(cv2.resize(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), (GREY_SIZE, GREY_SIZE),
+                               interpolation=cv2.INTER_AREA))
+    return np.stack(grey), np.stack(rgb)
+
+
+def clip_face_crops(path: str | Path, n_frames: int = 22, detector: str | FaceDetector = "haar",
+                    rgb_size: int = RGB_SIZE) -> dict[str, np.ndarray]:
+    """Face crops of one clip: ``grey48`` (n, 48, 48), ``rgb`` (n, s, s, 3), ``boxes`` (n, 4), ``detected`` (n,).
+
+    Raises :class:`DataError` for an unreadable clip and :class:`MissingModalityError` when no sampled
+    frame shows a face. With a detector name (not an instance) it can be sent to worker processes.
+    """
+    frames = sample_frames(path, n_frames)
+    boxes, detected = fill_missing_boxes(detect_faces_in_clip(frames, detector), path)
+    grey, rgb = crop_faces(frames, boxes, rgb_size)
+    return {"grey48": grey, "rgb": rgb, "boxes": boxes, "detected": detected}
+
+
+def extract_face_crops(tasks: Sequence[tuple[str, str]], out_dir: str | Path, n_frames: int = 22,
+                       detector: str = "haar", rgb_size: int = RGB_SIZE, n_jobs: int | None = None,
+                       progress: bool = True) -> tuple[FeatureSet, FeatureSet, SkipLog]:
+    """Face crops of every ``(clip_id, path)`` task, saved in ``out_dir`` as ``face_grey48.npz`` and ``face_rgb.npz``.
+
+    Resumable (per-clip shards under ``out_dir``) and parallel; a clip that cannot be read or shows no
+    face is logged in the returned :class:`SkipLog` with the reason, and the run goes on.
+    """
+    out_dir = Path(out_dir)
+    fn = functools.partial(clip_face_crops, n_frames=n_frames, detector=detector, rgb_size=rgb_size)
+    cache = out_dir / "cache" / f"face-crops-{detector}-{n_frames}f-{rgb_size}px"
+    done, skipped = run_per_clip(tasks, fn, cache, stage="face_crops", n_jobs=n_jobs, progress=progress)
+    ids = [clip_id for clip_id, _ in tasks if clip_id in done]
+    outputs = [done[clip_id] for clip_id in ids]
+
+    def stack(key: str, shape: tuple[int, ...]) -> np.ndarray:
+        return np.stack([out[key] for out in outputs]) if outputs else np.zeros((0, *shape), dtype=np.uint8)
+
+    detected = stack("detected", (n_frames,))
+    meta = {"detector": detector, "n_frames": n_frames, "margin": CROP_MARGIN, "n_skipped": len(skipped),
+            "detected_fraction": float(detected.mean()) if detected.size else 0.0}
+    grey = FeatureSet(ids, stack("grey48", (n_frames, GREY_SIZE, GREY_SIZE)),
+                      {**meta, "crop": "grey", "size": GREY_SIZE})
+    rgb = FeatureSet(ids, stack("rgb", (n_frames, rgb_size, rgb_size, 3)), {**meta, "crop": "rgb", "size": rgb_size})
+    save_features(out_dir / GREY_FILE, grey)
+    save_features(out_dir / RGB_FILE, rgb)
+    return grey, rgb, skipped
+
+
+def draw_boxes(frames: np.ndarray, boxes: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    """Copies of ``frames`` with each face box drawn: green when detected, orange when borrowed."""
+    out = np.ascontiguousarray(frames).copy()
+    for frame, (x, y, w, h), hit in zip(out, boxes, detected):
+        thickness = max(1, min(frame.shape[:2]) // 150)
+        cv2.rectangle(frame, (int(x), int(y)), (int(x + w - 1), int(y + h - 1)),
+                      DETECTED_COLOUR if hit else BORROWED_COLOUR, thickness)
+    return out
