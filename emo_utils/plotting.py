@@ -1,0 +1,86 @@
+"""One figure style for every notebook and report: confusion matrices, learning curves, bar charts."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from emo_utils.evaluate import confusion, metrics_from_table
+
+STYLE = {"figure.dpi": 100, "savefig.dpi": 120, "axes.titlesize": 10, "axes.labelsize": 9,
+         "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.autolayout": True}
+
+
+def use_style() -> None:
+    """Apply the project's figure style."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    plt.rcParams.update(STYLE)
+
+
+def plot_confusion(table: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Row-normalised confusion matrix of an out-of-fold table, titled with its accuracy."""
+    ax = ax or plt.subplots(figsize=(4.6, 4))[1]
+    cm = confusion(table)
+    sns.heatmap(cm, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, ax=ax,
+                annot_kws={"size": 7})
+    acc = metrics_from_table(table)["accuracy"]
+    ax.set_title(f"{title}\naccuracy {acc:.3f}")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return ax
+
+
+def plot_confusions(tables: Mapping[str, pd.DataFrame], suptitle: str, ncols: int = 3) -> plt.Figure:
+    """Confusion matrices side by side, one per branch or fusion strategy; ``suptitle`` names the protocol."""
+    use_style()
+    n = len(tables)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.2 * nrows), squeeze=False)
+    for ax, (name, table) in zip(axes.flat, tables.items()):
+        plot_confusion(table, name, ax)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def plot_learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
+    """Training and validation loss (and validation accuracy) per epoch, one line per fold."""
+    use_style()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for fold, rows in history.groupby("fold"):
+        ax_loss.plot(rows["epoch"], rows["train_loss"], color="C0", alpha=0.5, label="train" if fold == 0 else None)
+        ax_loss.plot(rows["epoch"], rows["val_loss"], color="C1", alpha=0.7, label="validation" if fold == 0 else None)
+        ax_acc.plot(rows["epoch"], rows["val_accuracy"], alpha=0.7, label=f"fold {fold}")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss (validation = held-out training actors)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy")
+    ax_loss.legend()
+    ax_acc.legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_metric_bars(metrics: Mapping[str, Mapping[str, float]], title: str,
+                     keys: tuple[str, ...] = ("accuracy", "macro_f1", "uar")) -> plt.Figure:
+    """Grouped bars of accuracy / macro-F1 / UAR per branch or strategy."""
+    use_style()
+    frame = pd.DataFrame({name: {k: m[k] for k in keys} for name, m in metrics.items()}).T
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(frame) + 2), 3.4))
+    frame.plot.bar(ax=ax, rot=30)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Save ``fig`` as PNG (creating folders) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
