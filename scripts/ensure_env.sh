@@ -12,8 +12,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "[setup] installing emo_utils and its dependencies (first time: a few minutes)" >&2
-    "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$venv/bin/python" -m pip install --quiet -e "$root[dev]" >&2
+    log="$venv/install.log"
+    if ! "$venv/bin/python" -m pip install -e "$root[dev]" >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "[setup] pip install failed; full log in $log" >&2
+        exit 1
+    fi
     "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (emotion-fusion)" >/dev/null
     echo "$want" > "$stamp"
 fi

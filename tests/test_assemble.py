@@ -33,7 +33,7 @@ def _source_take(shared_ravdess: Path, clip: Path) -> Path:
 def _best_correlation(decoded: np.ndarray, source: np.ndarray) -> float:
     """Highest Pearson correlation of the two signals over lags 0..MAX_LAG of ``decoded``."""
     best = -1.0
-    for lag in range(0, MAX_LAG + 1, 1):
+    for lag in range(MAX_LAG + 1):
         n = min(len(source), len(decoded) - lag)
         best = max(best, float(np.corrcoef(decoded[lag:lag + n], source[:n])[0, 1]))
         if best > 0.99:

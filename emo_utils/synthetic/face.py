@@ -9,9 +9,11 @@ extra AU4/AU20 are faint) while calm and neutral differ visibly (calm: lowered l
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from emo_utils.labels import EMOTIONS
@@ -151,40 +153,197 @@ def head_motion(n_frames: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class _Canvas:
-    """A float RGB image with soft-mask painting in rotated, normalised face coordinates."""
+    """A float RGB image (or a window onto one) painted with soft masks in upright face coordinates.
 
-    def __init__(self, size: int, identity: FaceIdentity, pose: np.ndarray) -> None:
-        dx, dy, roll, scale = pose
-        self.a = identity.width * size * scale          # face half-width in pixels
-        self.px = 1.0 / self.a                           # one pixel in face units
-        cx = size * (0.5 + identity.offset[0] + dx)
-        cy = size * (0.5 + identity.offset[1] + dy)
-        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-        c, s = np.cos(roll), np.sin(roll)
-        self.X = ((xx - cx) * c + (yy - cy) * s) / self.a
-        self.Y = (-(xx - cx) * s + (yy - cy) * c) / self.a
-        self.img = np.empty((size, size, 3), np.float32)
+    Face coordinates: origin at the face centre, unit = face half-width, y pointing down. X is a row
+    vector and Y a column vector, so masks broadcast to the window's shape. Head pose is applied to the
+    finished image as a warp.
+    """
+
+    def __init__(self, img: np.ndarray, X: np.ndarray, Y: np.ndarray, px: float) -> None:
+        self.img, self.X, self.Y, self.px = img, X, Y, px
+
+    @classmethod
+    def upright(cls, size: int, identity: FaceIdentity, img: np.ndarray | None = None) -> _Canvas:
+        a = identity.width * size
+        cx, cy = _centre(size, identity)
+        X = ((np.arange(size, dtype=np.float32) - cx) / a)[None, :]
+        Y = ((np.arange(size, dtype=np.float32) - cy) / a)[:, None]
+        return cls(np.empty((size, size, 3), np.float32) if img is None else img, X, Y, 1.0 / a)
+
+    def window(self, x0: float, x1: float, y0: float, y1: float) -> _Canvas:
+        """The part of the canvas inside the face-coordinate box (a view: painting it paints the image)."""
+        c0, c1 = np.searchsorted(self.X[0], [x0, x1])
+        r0, r1 = np.searchsorted(self.Y[:, 0], [y0, y1])
+        return _Canvas(self.img[r0:r1, c0:c1], self.X[:, c0:c1], self.Y[r0:r1], self.px)
 
     def soft(self, signed: np.ndarray) -> np.ndarray:
         """Coverage (0..1) from a signed distance in face units (negative inside), anti-aliased."""
         return np.clip(0.5 - signed / self.px, 0.0, 1.0)
 
     def paint(self, mask: np.ndarray, colour) -> None:
-        m = mask[..., None]
-        self.img += m * (np.asarray(colour, np.float32) - self.img)
+        self.img += mask[..., None] * (np.asarray(colour, np.float32) - self.img)
 
     def shade(self, factor: np.ndarray) -> None:
         self.img *= factor[..., None]
 
     def gauss(self, x0: float, y0: float, sx: float, sy: float) -> np.ndarray:
-        return np.exp(-0.5 * (((self.X - x0) / sx) ** 2 + ((self.Y - y0) / sy) ** 2))
+        return np.exp(-0.5 * ((self.X - x0) / sx) ** 2) * np.exp(-0.5 * ((self.Y - y0) / sy) ** 2)
+
+    def band(self, x0: float, x1: float, centre: Callable[[np.ndarray], np.ndarray] | float,
+             half_thickness: Callable[[np.ndarray], np.ndarray] | float) -> np.ndarray:
+        """Soft mask of a thick curve Y = centre(X) between X = x0 and x1."""
+        c = centre(self.X) if callable(centre) else centre
+        h = half_thickness(self.X) if callable(half_thickness) else half_thickness
+        return self.soft(np.maximum(x0 - self.X, self.X - x1)) * self.soft(np.abs(self.Y - c) - h)
 
 
-def _band(canvas: _Canvas, x0: float, x1: float, centre, half_thickness) -> np.ndarray:
-    """Soft mask of a thick curve y=centre(X) (|X| in face units) between x0 and x1."""
-    X = canvas.X
-    inside_x = canvas.soft(np.maximum(x0 - X, X - x1))
-    return inside_x * canvas.soft(np.abs(canvas.Y - centre(X)) - half_thickness(X))
+def _centre(size: int, identity: FaceIdentity) -> tuple[float, float]:
+    return size * (0.5 + identity.offset[0]), size * (0.5 + identity.offset[1])
+
+
+EYE_Y, EYE_HALF_WIDTH, NOSTRIL_Y, MOUTH_Y = -0.22, 0.19, 0.34, 0.66
+
+
+@lru_cache(maxsize=64)
+def _base_image(identity: FaceIdentity, size: int) -> np.ndarray:
+    """The parts of an upright face that no AU moves: background, body, hair, shaded skin, sockets, nose."""
+    cv = _Canvas.upright(size, identity)
+    X, Y, H = cv.X, cv.Y, identity.aspect
+    skin = np.asarray(identity.skin, np.float32)
+    cv.img[:] = np.asarray(identity.background, np.float32)
+    cv.shade(1.0 - 0.06 * np.clip((X ** 2 + (Y + 0.3) ** 2) / 9.0, 0, 1))
+    cv.paint(cv.soft(np.maximum(np.abs(X) - 0.5, 0.6 - Y)), skin * 0.7)                       # neck
+    shoulders = 1.0 * H - 0.3 + 0.3 * np.abs(X) ** 1.5 - Y
+    collar = np.hypot(X / 0.5, (Y - 1.0 * H) / 0.4) - 1.0
+    cv.paint(cv.soft(np.maximum(shoulders, -collar)), identity.clothing)
+    hair_shape = np.hypot(X / 1.1, (Y + 0.12) / (H * 1.02)) - 1.0
+    cv.paint(cv.soft(np.maximum(hair_shape, Y - 0.15)), identity.hair)
+    r = np.hypot(X, Y / H)
+    face = cv.soft(r - 1.0)
+    cv.paint(face, skin)
+    shading = 0.78 + 0.22 * np.sqrt(np.clip(1.0 - r ** 2, 0.0, 1.0)) - 0.02 * (X + Y)
+    cv.shade(1.0 + face * (shading - 1.0))
+    cv.paint(cv.soft(np.maximum(hair_shape, Y + 0.78 * H - 0.25 * X ** 2)), identity.hair)    # hair cap
+    es = identity.eye_spacing
+    # Dark eye sockets, a lighter nose bridge, shadowed nose sides and under-nose: what Haar features see.
+    cv.shade(1.0 - 0.3 * face * (cv.gauss(es, EYE_Y - 0.03, 0.22, 0.15) + cv.gauss(-es, EYE_Y - 0.03, 0.22, 0.15)))
+    cv.shade(1.0 + 0.1 * face * cv.gauss(0.0, -0.05, 0.07, 0.28))
+    cv.shade(1.0 - 0.16 * (cv.gauss(0.14, 0.15, 0.04, 0.12) + cv.gauss(-0.14, 0.15, 0.04, 0.12)))
+    cv.shade(1.0 - 0.25 * cv.gauss(0.0, NOSTRIL_Y + 0.05, 0.14, 0.04))
+    cv.shade(1.0 + 0.03 * (cv.gauss(0.45, 0.2, 0.14, 0.1) + cv.gauss(-0.45, 0.2, 0.14, 0.1)))
+    return cv.img
+
+
+def _draw_jaw_and_cheeks(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> None:
+    """AU26 lowers the chin outline; AU6 raises and lights the cheeks."""
+    H, skin = identity.aspect, np.asarray(identity.skin, np.float32)
+    if au["AU26"] > 0.01:
+        w = cv.window(-1.0, 1.0, 0.5, H + 0.12)
+        grown = np.hypot(w.X, w.Y / (H + 0.1 * au["AU26"])) - 1.0
+        w.paint(w.soft(grown) * w.soft(1.0 - np.hypot(w.X, w.Y / H)), skin * 0.8)
+    if au["AU06"] > 0.01:
+        w = cv.window(-0.75, 0.75, -0.15, 0.5)
+        y = 0.2 - 0.07 * au["AU06"]
+        w.shade(1.0 + 0.08 * au["AU06"] * (w.gauss(0.45, y, 0.14, 0.1) + w.gauss(-0.45, y, 0.14, 0.1)))
+
+
+def _draw_nose(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> None:
+    """Nostrils (lifted and widened by AU9), bridge creases (AU9), nasolabial folds (AU6/9/12)."""
+    if au["AU09"] > 0.01:
+        w = cv.window(-0.15, 0.15, -0.15, 0.06)
+        for k in range(3):
+            w.shade(1.0 - 0.35 * au["AU09"] * w.band(-0.12, 0.12, -0.1 + 0.06 * k, 0.012))
+    y, half_w = NOSTRIL_Y - 0.05 * au["AU09"], 0.055 * (1 + 0.3 * au["AU09"])
+    w = cv.window(-0.2, 0.2, y - 0.05, y + 0.05)
+    for side in (1, -1):
+        w.paint(0.85 * w.soft(np.hypot((w.X - side * 0.09) / half_w, (w.Y - y) / 0.03) - 1.0),
+                np.asarray(identity.skin, np.float32) * 0.3)
+    depth = 0.4 * (0.12 + 0.5 * max(au["AU09"], au["AU12"], au["AU06"]))
+    w = cv.window(-0.6, 0.6, 0.34, 0.66)
+    for side in (1, -1):
+        w.shade(1.0 - depth * w.band(-2.0, 2.0, lambda x, s=side: y + 0.02 + 2.6 * (s * x - 0.2), 0.014))
+
+
+def _draw_brows(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> None:
+    """AU1 lifts the inner brow, AU2 the outer brow, AU4 lowers them and draws them together."""
+    es = identity.eye_spacing
+    inner_x = 0.1 - 0.05 * au["AU04"]
+    inner_y = EYE_Y - 0.24 - 0.13 * au["AU01"] + 0.09 * au["AU04"] - 0.03 * au["AU05"]
+    outer_y = EYE_Y - 0.24 - 0.12 * au["AU02"] + 0.03 * au["AU04"] + 0.05 * au["AU15"] * au["AU01"]
+    span = es + 0.26 - inner_x
+    w = cv.window(-es - 0.3, es + 0.3, EYE_Y - 0.5, EYE_Y - 0.05)
+    for side in (1, -1):
+        def along(x: np.ndarray, s: int = side) -> np.ndarray:
+            return np.clip((s * x - inner_x) / span, 0.0, 1.0)
+
+        def centre(x: np.ndarray) -> np.ndarray:
+            u = along(x)
+            return inner_y + (outer_y - inner_y) * u - 0.05 * np.sin(np.pi * u) ** 0.8
+
+        def half(x: np.ndarray) -> np.ndarray:
+            return identity.brow_thickness * (0.6 - 0.25 * along(x))
+
+        lo, hi = sorted((side * inner_x, side * (inner_x + span)))
+        w.paint(0.92 * w.band(lo, hi, centre, half), identity.hair)
+    if au["AU04"] > 0.01:
+        w = cv.window(-0.1, 0.1, -0.62, -0.38)
+        w.shade(1.0 - 0.35 * au["AU04"] * (w.band(0.03, 0.06, -0.5, 0.08) + w.band(-0.06, -0.03, -0.5, 0.08)))
+    lift = 0.5 * (au["AU01"] + au["AU02"])
+    if lift > 0.01:
+        w = cv.window(-0.5, 0.5, -0.9, -0.7)
+        for k in range(2):
+            w.shade(1.0 - 0.18 * lift * w.band(-0.45, 0.45, lambda x, k=k: -0.75 - 0.09 * k + 0.1 * x ** 2, 0.01))
+
+
+def _draw_eyes(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> None:
+    """Lids open with AU5, narrow with AU7 and AU6, droop or close with AU45."""
+    upper = 0.085 * (1 + 0.7 * au["AU05"] - 0.35 * au["AU07"] - 0.25 * au["AU06"]) * (1 - 0.95 * au["AU45"])
+    lower = 0.055 * (1 - 0.45 * au["AU07"] - 0.5 * au["AU06"] + 0.15 * au["AU05"]) * (1 - 0.6 * au["AU45"])
+    upper, lower = max(upper, 0.004), max(lower, 0.004)
+    es, ew, lid = identity.eye_spacing, EYE_HALF_WIDTH, np.asarray(identity.skin, np.float32) * 0.25
+    for side in (1, -1):
+        x0 = side * es
+        w = cv.window(x0 - ew - 0.03, x0 + ew + 0.03, EYE_Y - 0.25, EYE_Y + 0.1)
+        dx = w.X - x0
+        arc = np.sqrt(1.0 - np.clip(dx / ew, -1.0, 1.0) ** 2)
+        top, bottom = EYE_Y - upper * arc, EYE_Y + lower * arc ** 1.5
+        inside_x = w.soft(np.abs(dx) - ew)
+        eye = w.soft(np.maximum(top - w.Y, w.Y - bottom)) * inside_x
+        w.paint(0.9 * eye, (0.92, 0.9, 0.88))
+        from_pupil = np.hypot(dx, w.Y - EYE_Y + 0.01)
+        w.paint(eye * w.soft(from_pupil - 0.075), (0.18, 0.13, 0.1))
+        w.paint(eye * w.soft(from_pupil - 0.035), (0.03, 0.03, 0.03))
+        w.paint(0.9 * w.soft(np.abs(w.Y - top + 0.008) - 0.012) * inside_x, lid)
+        crease = EYE_Y - upper - 0.06 - 0.04 * au["AU05"]
+        w.shade(1.0 - 0.18 * w.band(x0 - ew, x0 + ew, lambda x: crease + 0.04 * ((x - x0) / ew) ** 2, 0.012))
+
+
+def _draw_mouth(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> None:
+    """AU12 pulls the corners up and out, AU15 down, AU20 stretches, AU23 thins and presses the lips,
+    AU25 parts them, AU26 drops the jaw; AU9 lifts the upper lip."""
+    my = MOUTH_Y + 0.05 * au["AU26"]
+    mw = identity.mouth_width * (1 + 0.22 * au["AU20"] + 0.15 * au["AU12"] - 0.12 * au["AU23"])
+    corner = -0.13 * au["AU12"] + 0.11 * au["AU15"] + 0.03 * au["AU20"]
+    opening = max(0.12 * au["AU25"] + 0.2 * au["AU26"] - 0.08 * au["AU23"], 0.0)
+    thin = 1 - 0.65 * au["AU23"]
+    w = cv.window(-mw - 0.05, mw + 0.05, my - 0.3, my + 0.45)
+    X, Y = w.X, w.Y
+    u = np.clip(X / mw, -1.0, 1.0)
+    body = 1.0 - u ** 2
+    mid = my + corner * u ** 2 - 0.02 * au["AU09"] * body
+    inner_top = mid - 0.5 * opening * body ** 0.7 - 0.015 * au["AU09"] * body
+    inner_bottom = mid + 0.5 * opening * body ** 0.7
+    outer_top = inner_top - 0.055 * thin * body ** 0.5 * (1 - 0.35 * np.exp(-(X / 0.06) ** 2))
+    outer_bottom = inner_bottom + 0.075 * thin * body ** 0.5
+    inside_x = w.soft(np.abs(X) - mw)
+    w.shade(1.0 - 0.22 * w.gauss(0.0, my + 0.17 + 0.5 * opening, 0.2, 0.05))
+    w.paint(inside_x * w.soft(np.maximum(outer_top - Y, Y - outer_bottom)), identity.lips)
+    w.paint(inside_x * w.soft(np.abs(Y - mid) - 0.008), np.asarray(identity.lips, np.float32) * 0.35)
+    if opening > 0.005:
+        cavity = inside_x * w.soft(np.maximum(inner_top - Y, Y - inner_bottom))
+        w.paint(cavity, (0.12, 0.05, 0.05))
+        w.paint(cavity * w.soft(Y - inner_top - 0.4 * opening) * w.soft(np.abs(X) - 0.6 * mw), (0.85, 0.83, 0.78))
 
 
 def draw_face(aus: Mapping[str, float] | np.ndarray, identity: FaceIdentity, size: int = 160,
@@ -192,127 +351,26 @@ def draw_face(aus: Mapping[str, float] | np.ndarray, identity: FaceIdentity, siz
               noise: float = 0.012) -> np.ndarray:
     """Draw one RGB uint8 ``size`` x ``size`` frame of ``identity`` showing the AU intensities ``aus``.
 
-    ``pose`` is (dx, dy, roll, scale) as from :func:`head_motion`; ``rng`` adds sensor noise.
+    ``pose`` is (dx, dy, roll, scale) as from :func:`head_motion`; with ``rng``, sensor noise is added.
     """
-    au = dict(zip(AU_NAMES, np.clip(au_vector(aus), 0.0, 1.0)))
-    cv = _Canvas(size, identity, np.array([0.0, 0.0, 0.0, 1.0]) if pose is None else pose)
-    X, Y, H = cv.X, cv.Y, identity.aspect
-    skin = np.asarray(identity.skin, np.float32)
-
-    # Background (light studio wall with a soft vignette) and dark clothing.
-    cv.img[:] = np.asarray(identity.background, np.float32)
-    cv.shade(1.0 - 0.06 * np.clip((X ** 2 + (Y + 0.3) ** 2) / 9.0, 0, 1))
-    cv.paint(cv.soft(1.05 * H + 0.5 - Y + 0.35 * np.abs(X) ** 1.5 - 0.9), identity.clothing)
-    cv.paint(cv.soft(np.maximum(np.abs(X) - 0.55, 0.9 * H - Y)) * cv.soft(1.8 * H - Y), skin * 0.72)
-
-    # Hair behind the head, then the face ellipse (the jaw drops with AU26) with sphere shading.
-    cv.paint(cv.soft(np.hypot(X / 1.1, (Y + 0.12) / (H * 1.02)) - 1.0) * cv.soft(Y - 0.15), identity.hair)
-    chin = H + 0.1 * au["AU26"]
-    r = np.hypot(X, Y / np.where(Y > 0, chin, H))
-    face = cv.soft(r - 1.0)
-    cv.paint(face, skin)
-    shading = 0.78 + 0.22 * np.sqrt(np.clip(1.0 - r ** 2, 0.0, 1.0)) + 0.04 * (-X - Y) / 2
-    cv.shade(np.where(face > 0, shading, 1.0))
-    hairline = -0.78 * H + 0.25 * X ** 2
-    cv.paint(face * cv.soft(Y - hairline) * cv.soft(np.abs(X) - 1.2), identity.hair)
-
-    es, ey = identity.eye_spacing, -0.22
-    # Eye sockets, nose bridge and nose sides: the light-dark pattern Haar features respond to.
-    sockets = cv.gauss(es, ey - 0.03, 0.22, 0.15) + cv.gauss(-es, ey - 0.03, 0.22, 0.15)
-    cv.shade(1.0 - 0.3 * sockets * face)
-    cv.shade(1.0 + 0.1 * cv.gauss(0.0, -0.05, 0.07, 0.28) * face)
-    cv.shade(1.0 - 0.16 * (cv.gauss(0.14, 0.15, 0.04, 0.12) + cv.gauss(-0.14, 0.15, 0.04, 0.12)))
-    # Cheeks raise and flush with AU6.
-    cheeks = cv.gauss(0.45, 0.2 - 0.07 * au["AU06"], 0.14, 0.1) + cv.gauss(-0.45, 0.2 - 0.07 * au["AU06"], 0.14, 0.1)
-    cv.shade(1.0 + (0.03 + 0.08 * au["AU06"]) * cheeks)
-    # Nose wrinkle (AU9): creases on the bridge, lifted nostrils; nasolabial folds deepen with AU6/9/12.
-    for k in range(3):
-        cv.shade(1.0 - 0.35 * au["AU09"] * _band(cv, -0.12, 0.12, lambda x, k=k: -0.1 + 0.06 * k + 0 * x,
-                                                   lambda x: 0.012 + 0 * x))
-    nostril_y = 0.34 - 0.05 * au["AU09"]
-    nostril_w = 0.055 * (1 + 0.3 * au["AU09"])
-    cv.shade(1.0 - 0.25 * cv.gauss(0.0, nostril_y + 0.06, 0.14, 0.04))
-    for side in (1, -1):
-        cv.paint(0.85 * cv.soft(np.hypot((X - side * 0.09) / nostril_w, (Y - nostril_y) / 0.03) - 1.0),
-                 skin * 0.3)
-        fold = 0.12 + 0.5 * max(au["AU09"], au["AU12"], au["AU06"])
-        cv.shade(1.0 - fold * 0.4 * _band(cv, -2, 2, lambda x, s=side: nostril_y + 0.02 + 2.6 * (s * x - 0.2),
-                                          lambda x: 0.014 + 0 * x) * cv.soft(np.abs(Y - 0.5) - 0.16))
-
-    # Brows: AU1 lifts the inner end, AU2 the outer end, AU4 lowers them and draws them together.
-    inner_x = 0.1 - 0.05 * au["AU04"]
-    inner_y = ey - 0.24 - 0.13 * au["AU01"] + 0.09 * au["AU04"] - 0.03 * au["AU05"]
-    outer_y = ey - 0.24 - 0.12 * au["AU02"] + 0.03 * au["AU04"] + 0.05 * au["AU15"] * au["AU01"]
-    span = es + 0.26 - inner_x
-    for side in (1, -1):
-        def brow_y(x, s=side):
-            u = np.clip((s * x - inner_x) / span, 0, 1)
-            return inner_y + (outer_y - inner_y) * u - 0.05 * np.sin(np.pi * u) ** 0.8
-
-        def brow_half(x, s=side):
-            u = np.clip((s * x - inner_x) / span, 0, 1)
-            return identity.brow_thickness * (0.6 - 0.25 * u)
-
-        lo, hi = (inner_x, inner_x + span) if side > 0 else (-inner_x - span, -inner_x)
-        cv.paint(0.92 * face * _band(cv, lo, hi, brow_y, brow_half), identity.hair)
-    # Frown lines (AU4) and forehead wrinkles (AU1+AU2).
-    cv.shade(1.0 - 0.35 * au["AU04"] * (_band(cv, 0.03, 0.06, lambda x: -0.5 + 0 * x, lambda x: 0.08 + 0 * x)
-                                        + _band(cv, -0.06, -0.03, lambda x: -0.5 + 0 * x, lambda x: 0.08 + 0 * x)))
-    lift = 0.5 * (au["AU01"] + au["AU02"])
-    for k in range(2):
-        cv.shade(1.0 - 0.18 * lift * face * _band(cv, -0.45, 0.45, lambda x, k=k: -0.75 - 0.09 * k + 0.1 * x ** 2,
-                                                  lambda x: 0.01 + 0 * x))
-
-    # Eyes: lids open with AU5, close with AU7/AU6 (squint), calm droop and blinks (AU45).
-    upper = 0.085 * (1 + 0.7 * au["AU05"] - 0.35 * au["AU07"] - 0.25 * au["AU06"]) * (1 - 0.95 * au["AU45"])
-    lower = 0.055 * (1 - 0.45 * au["AU07"] - 0.5 * au["AU06"] + 0.15 * au["AU05"]) * (1 - 0.6 * au["AU45"])
-    upper, lower = max(upper, 0.004), max(lower, 0.004)
-    ew = 0.19
-    for side in (1, -1):
-        u = np.clip((X - side * es) / ew, -1, 1)
-        arc = np.sqrt(1 - u ** 2)
-        top, bottom = ey - upper * arc, ey + lower * arc ** 1.5
-        eye = cv.soft(np.maximum(top - Y, Y - bottom)) * cv.soft(np.abs(X - side * es) - ew)
-        cv.paint(0.9 * eye, (0.92, 0.9, 0.88))
-        iris = cv.soft(np.hypot(X - side * es, Y - ey + 0.01) - 0.075)
-        cv.paint(eye * iris, (0.18, 0.13, 0.1))
-        cv.paint(eye * cv.soft(np.hypot(X - side * es, Y - ey + 0.01) - 0.035), (0.03, 0.03, 0.03))
-        cv.paint(0.9 * cv.soft(np.abs(Y - top + 0.008) - 0.012) * cv.soft(np.abs(X - side * es) - ew), skin * 0.25)
-        crease = ey - upper - 0.06 - 0.04 * au["AU05"]
-        cv.shade(1.0 - 0.18 * _band(cv, side * es - ew if side > 0 else -es - ew, side * es + ew if side > 0 else -es + ew,
-                                    lambda x, s=side: crease + 0.04 * ((x - s * es) / ew) ** 2,
-                                    lambda x: 0.012 + 0 * x))
-
-    # Mouth: AU12 pulls the corners up and out, AU15 down, AU20 stretches, AU23 thins and presses the
-    # lips, AU25 parts them, AU26 drops the jaw; AU9 lifts the upper lip.
-    my = 0.66 + 0.05 * au["AU26"]
-    mw = identity.mouth_width * (1 + 0.22 * au["AU20"] + 0.15 * au["AU12"] - 0.12 * au["AU23"])
-    corner = -0.13 * au["AU12"] + 0.11 * au["AU15"] + 0.03 * au["AU20"]
-    opening = max(0.12 * au["AU25"] + 0.2 * au["AU26"] - 0.08 * au["AU23"], 0.0)
-    thin = 1 - 0.65 * au["AU23"]
-    u = np.clip(X / mw, -1, 1)
-    body = np.clip(1 - u ** 2, 0, 1)
-    mid = my + corner * u ** 2 - 0.02 * au["AU09"] * body
-    inner_top = mid - 0.5 * opening * body ** 0.7 - 0.015 * au["AU09"] * body
-    inner_bot = mid + 0.5 * opening * body ** 0.7
-    outer_top = inner_top - 0.055 * thin * body ** 0.5 * (1 - 0.35 * np.exp(-(X / 0.06) ** 2))
-    outer_bot = inner_bot + 0.075 * thin * body ** 0.5
-    in_x = cv.soft(np.abs(X) - mw)
-    cv.shade(1.0 - 0.22 * cv.gauss(0.0, my + 0.17 + 0.5 * opening, 0.2, 0.05))
-    cv.paint(in_x * cv.soft(np.maximum(outer_top - Y, Y - outer_bot)), identity.lips)
-    cv.paint(in_x * cv.soft(np.abs(Y - mid) - 0.008), np.asarray(identity.lips) * 0.35)
-    cavity = in_x * cv.soft(np.maximum(inner_top - Y, Y - inner_bot))
-    cv.paint(cavity, (0.12, 0.05, 0.05))
-    cv.paint(cavity * cv.soft(Y - inner_top - 0.4 * opening) * cv.soft(np.abs(X) - 0.6 * mw), (0.85, 0.83, 0.78))
-
+    au = dict(zip(AU_NAMES, np.clip(au_vector(aus), 0.0, 1.0).tolist()))
+    cv = _Canvas.upright(size, identity, _base_image(identity, size).copy())
+    for part in (_draw_jaw_and_cheeks, _draw_nose, _draw_brows, _draw_eyes, _draw_mouth):
+        part(cv, au, identity)
     img = cv.img
+    if pose is not None:
+        dx, dy, roll, scale = pose
+        matrix = cv2.getRotationMatrix2D(_centre(size, identity), float(np.degrees(roll)), float(scale))
+        matrix[:, 2] += (dx * size, dy * size)
+        img = cv2.warpAffine(img, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if rng is not None and noise > 0:
         img = img + rng.normal(0.0, noise, img.shape).astype(np.float32)
     return (np.clip(img, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
 def render_clip(track: np.ndarray, identity: FaceIdentity, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Frames (T, size, size, 3 uint8) for an AU ``track`` (T x len(AU_NAMES)) with head motion and noise."""
+    """Frames (T, size, size, 3 uint8) for an AU ``track`` (T x len(AU_NAMES)) with head motion, lighting
+    and sensor noise."""
     poses = head_motion(len(track), rng)
     gain = rng.uniform(0.92, 1.06)
     frames = np.stack([draw_face(aus, identity, size, pose, rng) for aus, pose in zip(track, poses)])

@@ -118,10 +118,10 @@ def _resolve(detector: str | FaceDetector) -> FaceDetector:
 def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray],
                          detector: str | FaceDetector) -> list[Box | None]:
     """The largest face in each frame, or ``None`` for a frame where the detector finds none."""
-    found = _resolve(detector)
+    face_detector = _resolve(detector)
     boxes: list[Box | None] = []
     for frame in frames:
-        faces = found.detect(frame)
+        faces = face_detector.detect(frame)
         boxes.append(max(faces, key=lambda b: b[2] * b[3]) if faces else None)
     return boxes
 

@@ -53,8 +53,9 @@ def extract_vit_embeddings(crops: FeatureSet, out_npz: str | Path, model_name: s
     and ``random_weights``.
     """
     out_npz = Path(out_npz)
-    if crops.X.ndim != 5 or crops.X.shape[-1] != 3 or crops.X.dtype != np.uint8:
-        raise ValueError(f"expected crops X of shape (N, F, h, w, 3) uint8, got {crops.X.shape} {crops.X.dtype}")
+    if not len(crops) or crops.X.ndim != 5 or crops.X.shape[-1] != 3 or crops.X.dtype != np.uint8:
+        raise ValueError(f"expected crops X of shape (N, F, h, w, 3) uint8 with N > 0, got {crops.X.shape} "
+                         f"{crops.X.dtype}")
     if out_npz.exists():
         cached = load_features(out_npz)
         if cached.meta.get("requested_model") == model_name and np.array_equal(cached.clip_ids, crops.clip_ids):

@@ -1,0 +1,77 @@
+"""Waveform augmentation for training: Gaussian noise at a set SNR, pitch shift, or both.
+
+Augmented copies are for training only; features of test clips always come from the clean waveform.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import librosa
+import numpy as np
+import soxr
+
+AugmentKind = Literal["noise", "pitch", "both"]
+AUGMENT_KINDS: tuple[str, ...] = ("noise", "pitch", "both")
+NOISE_SNR_DB = (15.0, 30.0)  # range the SNR of "noise" is drawn from
+PITCH_STEPS = (-2.0, 2.0)  # range (semitones) the shift of "pitch" is drawn from
+PITCH_N_FFT = 512  # 32 ms at 16 kHz: speech-sized windows, 4x cheaper and less smeared than librosa's 2048
+
+
+def add_noise(y: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``y`` plus white Gaussian noise scaled so the signal-to-noise ratio is exactly ``snr_db``."""
+    noise = rng.standard_normal(len(y))
+    signal_power = np.mean(np.square(y, dtype=np.float64))
+    noise *= np.sqrt(signal_power / 10.0 ** (snr_db / 10.0) / np.mean(np.square(noise)))
+    return (y + noise).astype(np.float32)
+
+
+def phase_vocoder(D: np.ndarray, rate: float, hop_length: int) -> np.ndarray:
+    """Time-stretch an STFT ``D`` (bins, frames) by ``rate``: librosa's phase vocoder, vectorised over frames.
+
+    ``librosa.phase_vocoder`` runs the same recurrence in a Python loop, one frame at a time; the phase
+    accumulator is a cumulative sum, so it can be computed for all frames at once.
+    """
+    n_fft = 2 * (D.shape[0] - 1)
+    steps = np.arange(0, D.shape[1], rate, dtype=np.float64)
+    left, alpha = steps.astype(int), np.mod(steps, 1.0).astype(np.float32)
+    magnitude = np.abs(np.pad(D, ((0, 0), (0, 2))))
+    phase = np.angle(D)  # once per input frame (atan2 is the costly part)
+    phase = np.pad(phase, ((0, 0), (0, 2)))
+    magnitude = (1.0 - alpha) * magnitude[:, left] + alpha * magnitude[:, left + 1]
+    # expected phase advance per hop, wrapped: only phases modulo 2 pi matter, and small values keep
+    # the float32 accumulation below accurate
+    phi_advance = np.mod(hop_length * librosa.fft_frequencies(sr=2 * np.pi, n_fft=n_fft), 2.0 * np.pi)
+    phi_advance = phi_advance.astype(np.float32)[:, None]
+    dphase = phase[:, left + 1] - phase[:, left] - phi_advance
+    dphase -= np.float32(2.0 * np.pi) * np.round(dphase / np.float32(2.0 * np.pi))
+    accumulated = np.cumsum(np.concatenate([phase[:, :1], (phi_advance + dphase)[:, :-1]], axis=1), axis=1)
+    return (magnitude * np.cos(accumulated) + 1j * (magnitude * np.sin(accumulated))).astype(D.dtype)
+
+
+def pitch_shift(y: np.ndarray, sr: int, n_steps: float, n_fft: int = PITCH_N_FFT) -> np.ndarray:
+    """Shift the pitch of ``y`` by ``n_steps`` semitones, keeping its duration.
+
+    Same method as ``librosa.effects.pitch_shift`` (phase-vocoder time stretch, then soxr resampling),
+    with a vectorised phase vocoder and a speech-sized window: about 10x faster on 3 s clips.
+    """
+    rate = 2.0 ** (-n_steps / 12.0)
+    hop = n_fft // 4
+    stft = librosa.stft(y, n_fft=n_fft, hop_length=hop)
+    stretched = librosa.istft(phase_vocoder(stft, rate, hop), hop_length=hop, n_fft=n_fft,
+                              length=int(round(len(y) / rate)))
+    shifted = soxr.resample(stretched, sr / rate, sr, quality="HQ")
+    return librosa.util.fix_length(shifted, size=len(y)).astype(np.float32)
+
+
+def augment(y: np.ndarray, sr: int, kind: AugmentKind, rng: np.random.Generator) -> np.ndarray:
+    """One augmented copy of ``y``: ``"noise"``, ``"pitch"`` or ``"both"`` (pitch shift, then noise).
+
+    The SNR is drawn from :data:`NOISE_SNR_DB` and the shift from :data:`PITCH_STEPS` with ``rng``.
+    """
+    if kind not in AUGMENT_KINDS:
+        raise ValueError(f"unknown augmentation {kind!r}; expected one of {AUGMENT_KINDS}")
+    if kind in ("pitch", "both"):
+        y = pitch_shift(y, sr, float(rng.uniform(*PITCH_STEPS)))
+    if kind in ("noise", "both"):
+        y = add_noise(y, float(rng.uniform(*NOISE_SNR_DB)), rng)
+    return y
