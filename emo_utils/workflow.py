@@ -214,6 +214,35 @@ def write_report(metrics: dict[str, Any], outcomes: list[BranchOutcome], out: Pa
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
+def load_or_prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, str, str]:
+    """The run's manifest (made by notebook 01 / the workflow, or made now), its dataset name and protocol."""
+    from emo_utils.data.manifest import load_manifest
+    path = settings.out / "manifest.csv"
+    if path.is_file():
+        manifest = load_manifest(path)
+        dataset = "synthetic demo corpus" if manifest["synthetic"].any() else ", ".join(manifest["dataset"].unique())
+    else:
+        manifest, dataset = prepare_manifest(settings)
+    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset)
+    return manifest, dataset, protocol
+
+
+def feature_context(settings: WorkflowSettings, manifest: pd.DataFrame) -> FeatureContext:
+    """What the feature builders need for this run."""
+    return FeatureContext(manifest, settings.out / "features", settings.wav2vec_model, settings.vit_model,
+                          settings.allow_stand_ins, settings.n_jobs, settings.progress, settings.seed)
+
+
+def train_branch(name: str, settings: WorkflowSettings) -> BranchOutcome | None:
+    """Features + actor-independent cross-validation of one branch (what notebooks 05 and 06 call)."""
+    manifest, _, protocol = load_or_prepare_manifest(settings)
+    spec = BRANCHES[name]
+    if not spec.has_inputs(manifest):
+        print(f"[{name}] skipped: the data has no {' or '.join(spec.needs)}")
+        return None
+    return run_branch(spec, manifest, feature_context(settings, manifest), settings, protocol)
+
+
 def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
     """Run every stage (cached) and write ``metrics.json``; returns the metrics."""
     torch.set_num_threads(max(1, settings.n_jobs or torch.get_num_threads()))
@@ -221,8 +250,7 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
     settings.out.mkdir(parents=True, exist_ok=True)
     manifest, dataset = prepare_manifest(settings)
     protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset)
-    ctx = FeatureContext(manifest, settings.out / "features", settings.wav2vec_model, settings.vit_model,
-                         settings.allow_stand_ins, settings.n_jobs, settings.progress, settings.seed)
+    ctx = feature_context(settings, manifest)
     names = settings.branches or tuple(BRANCHES)
     outcomes: list[BranchOutcome] = []
     for name in names:

@@ -14,7 +14,7 @@ AugmentKind = Literal["noise", "pitch", "both"]
 AUGMENT_KINDS: tuple[str, ...] = ("noise", "pitch", "both")
 NOISE_SNR_DB = (15.0, 30.0)  # range the SNR of "noise" is drawn from
 PITCH_STEPS = (-2.0, 2.0)  # range (semitones) the shift of "pitch" is drawn from
-PITCH_N_FFT = 512  # 32 ms at 16 kHz: speech-sized windows, 4x cheaper and less smeared than librosa's 2048
+PITCH_N_FFT = 512  # 32 ms at 16 kHz: a speech-sized window (librosa's default, 2048, is 128 ms and smears)
 
 
 def add_noise(y: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -28,31 +28,35 @@ def add_noise(y: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndar
 def phase_vocoder(D: np.ndarray, rate: float, hop_length: int) -> np.ndarray:
     """Time-stretch an STFT ``D`` (bins, frames) by ``rate``: librosa's phase vocoder, vectorised over frames.
 
-    ``librosa.phase_vocoder`` runs the same recurrence in a Python loop, one frame at a time; the phase
-    accumulator is a cumulative sum, so it can be computed for all frames at once.
+    ``librosa.phase_vocoder`` runs the same recurrence in a Python loop, one output frame at a time;
+    the phase accumulator is a cumulative sum, so all frames can be computed at once.
     """
     n_fft = 2 * (D.shape[0] - 1)
     steps = np.arange(0, D.shape[1], rate, dtype=np.float64)
     left, alpha = steps.astype(int), np.mod(steps, 1.0).astype(np.float32)
-    magnitude = np.abs(np.pad(D, ((0, 0), (0, 2))))
-    phase = np.angle(D)  # once per input frame (atan2 is the costly part)
-    phase = np.pad(phase, ((0, 0), (0, 2)))
+    magnitude = np.pad(np.abs(D), ((0, 0), (0, 2)))
+    phase = np.pad(np.angle(D), ((0, 0), (0, 2)))  # atan2 once per input frame: the costly step
     magnitude = (1.0 - alpha) * magnitude[:, left] + alpha * magnitude[:, left + 1]
-    # expected phase advance per hop, wrapped: only phases modulo 2 pi matter, and small values keep
-    # the float32 accumulation below accurate
+    # expected phase advance per hop, wrapped to [0, 2 pi): only phases modulo 2 pi matter, and small
+    # increments keep the float32 accumulation accurate
+    two_pi = np.float32(2.0 * np.pi)
     phi_advance = np.mod(hop_length * librosa.fft_frequencies(sr=2 * np.pi, n_fft=n_fft), 2.0 * np.pi)
     phi_advance = phi_advance.astype(np.float32)[:, None]
     dphase = phase[:, left + 1] - phase[:, left] - phi_advance
-    dphase -= np.float32(2.0 * np.pi) * np.round(dphase / np.float32(2.0 * np.pi))
+    dphase -= two_pi * np.round(dphase / two_pi)
     accumulated = np.cumsum(np.concatenate([phase[:, :1], (phi_advance + dphase)[:, :-1]], axis=1), axis=1)
-    return (magnitude * np.cos(accumulated) + 1j * (magnitude * np.sin(accumulated))).astype(D.dtype)
+    stretched = np.empty(magnitude.shape, dtype=np.result_type(D.dtype, np.complex64))
+    stretched.real = magnitude * np.cos(accumulated)
+    stretched.imag = magnitude * np.sin(accumulated)
+    return stretched
 
 
 def pitch_shift(y: np.ndarray, sr: int, n_steps: float, n_fft: int = PITCH_N_FFT) -> np.ndarray:
     """Shift the pitch of ``y`` by ``n_steps`` semitones, keeping its duration.
 
     Same method as ``librosa.effects.pitch_shift`` (phase-vocoder time stretch, then soxr resampling),
-    with a vectorised phase vocoder and a speech-sized window: about 10x faster on 3 s clips.
+    with a vectorised phase vocoder and a speech-sized window (32 ms at 16 kHz, where librosa's default
+    is 128 ms): about 2x faster than librosa with the same window.
     """
     rate = 2.0 ** (-n_steps / 12.0)
     hop = n_fft // 4

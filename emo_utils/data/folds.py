@@ -38,7 +38,7 @@ def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: i
             # contiguous blocks per gender, continuing where the previous gender left off
             fold_of[actor] = (offset + position * n_folds // len(group)) % n_folds
         offset += len(group) % n_folds
-    return table["actor"].map(fold_of).to_numpy(dtype=int)
+    return table["actor"].map(fold_of).to_numpy(dtype=int).copy()
 
 
 def random_clip_folds(n_clips: int, n_folds: int = 6, seed: int = 0) -> np.ndarray:

@@ -110,7 +110,7 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
     manifest = pd.DataFrame(list(takes.values())).reindex(columns=MANIFEST_COLUMNS)
     manifest["synthetic"] = (root / SYNTHETIC_MARKER).exists()
     for column in ("audio_path", "video_path", "au_path", "openface_path"):
-        manifest[column] = manifest[column].fillna("")
+        manifest[column] = manifest[column].astype(object).fillna("").astype(str)
     manifest = manifest.sort_values(["actor", "take_id"]).reset_index(drop=True)
     return manifest, log
 

@@ -215,7 +215,7 @@ def _base_image(identity: FaceIdentity, size: int) -> np.ndarray:
     cv.shade(1.0 - 0.06 * np.clip((X ** 2 + (Y + 0.3) ** 2) / 9.0, 0, 1))
     cv.paint(cv.soft(np.maximum(np.abs(X) - 0.5, 0.6 - Y)), skin * 0.7)                       # neck
     shoulders = 1.0 * H - 0.3 + 0.3 * np.abs(X) ** 1.5 - Y
-    collar = np.hypot(X / 0.5, (Y - 1.0 * H) / 0.4) - 1.0
+    collar = np.hypot(X / 0.52, (Y - 1.22 * H) / 0.28) - 1.0
     cv.paint(cv.soft(np.maximum(shoulders, -collar)), identity.clothing)
     hair_shape = np.hypot(X / 1.1, (Y + 0.12) / (H * 1.02)) - 1.0
     cv.paint(cv.soft(np.maximum(hair_shape, Y - 0.15)), identity.hair)
@@ -241,7 +241,8 @@ def _draw_jaw_and_cheeks(cv: _Canvas, au: dict[str, float], identity: FaceIdenti
     if au["AU26"] > 0.01:
         w = cv.window(-1.0, 1.0, 0.5, H + 0.12)
         grown = np.hypot(w.X, w.Y / (H + 0.1 * au["AU26"])) - 1.0
-        w.paint(w.soft(grown) * w.soft(1.0 - np.hypot(w.X, w.Y / H)), skin * 0.8)
+        rim = (0.78 - 0.02 * (w.X + w.Y))[..., None] * skin         # the base shading at the outline
+        w.paint(w.soft(grown) * w.soft(1.0 - np.hypot(w.X, w.Y / H)), rim)
     if au["AU06"] > 0.01:
         w = cv.window(-0.75, 0.75, -0.15, 0.5)
         y = 0.2 - 0.07 * au["AU06"]
@@ -279,7 +280,7 @@ def _draw_brows(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> No
 
         def centre(x: np.ndarray) -> np.ndarray:
             u = along(x)
-            return inner_y + (outer_y - inner_y) * u - 0.05 * np.sin(np.pi * u) ** 0.8
+            return inner_y + (outer_y - inner_y) * u - 0.05 * np.clip(np.sin(np.pi * u), 0.0, 1.0) ** 0.8
 
         def half(x: np.ndarray) -> np.ndarray:
             return identity.brow_thickness * (0.6 - 0.25 * along(x))

@@ -27,13 +27,14 @@ def embed_faces(backbone: Backbone, crops: np.ndarray, batch_size: int = 32) -> 
     crops = np.asarray(crops)
     if crops.ndim != 4 or crops.shape[-1] != 3 or crops.dtype != np.uint8:
         raise ValueError(f"expected (n, h, w, 3) uint8 RGB crops, got {crops.shape} {crops.dtype}")
+    device = next(backbone.model.parameters()).device  # CPU unless the caller moved the model
     out = np.empty((len(crops), backbone.hidden_size), dtype=np.float32)
     for start in range(0, len(crops), batch_size):
         batch = list(crops[start:start + batch_size])
         inputs = backbone.processor(images=batch, return_tensors="pt", input_data_format="channels_last")
         with torch.inference_mode():
-            hidden = backbone.model(pixel_values=inputs["pixel_values"]).last_hidden_state
-        out[start:start + len(batch)] = hidden[:, 0].float().numpy()
+            hidden = backbone.model(pixel_values=inputs["pixel_values"].to(device)).last_hidden_state
+        out[start:start + len(batch)] = hidden[:, 0].float().cpu().numpy()
     return out
 
 

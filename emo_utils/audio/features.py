@@ -1,0 +1,167 @@
+"""Hand-crafted frame features of the late-fusion reference design: ZCR, RMS energy and MFCCs (+ deltas).
+
+All three come from one framing of the signal: the frames give ZCR and RMS directly and, windowed, the
+STFT that the mel filterbank and the DCT turn into MFCCs (the same values as ``librosa.feature.mfcc``,
+without re-framing the signal once per feature). Leading/trailing silence is trimmed first and every
+clip is centre-cropped or zero-padded to ``max_frames`` so a dataset stacks to (N, T, F).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache, partial
+from pathlib import Path
+
+import librosa
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from emo_utils.audio.augment import AUGMENT_KINDS, augment as augment_waveform
+from emo_utils.audio.io import load_audio
+from emo_utils.errors import DataError, SkipLog
+from emo_utils.extraction import run_per_clip
+from emo_utils.feature_store import FeatureSet, load_features, save_features
+
+STAGE = "audio_features"
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Frame-feature settings. Defaults: 40 ms windows every 20 ms (50 frames/s, the frame rate of
+    wav2vec 2.0), 3 s kept (150 frames: longer than 98% of trimmed RAVDESS utterances)."""
+
+    sample_rate: int = 16000
+    n_fft: int = 640  # window length too
+    hop_length: int = 320
+    n_mels: int = 64
+    n_mfcc: int = 40
+    delta_order: int = 2  # 0: MFCCs only, 1: + deltas, 2: + delta-deltas
+    max_frames: int = 150
+    top_db: float = 30.0  # trim edges quieter than the loudest frame by this much
+
+    @property
+    def feature_names(self) -> list[str]:
+        mfcc = [f"mfcc_{i}" for i in range(self.n_mfcc)]
+        prefixes = ["", "d_", "dd_"][:self.delta_order + 1]
+        return ["zcr", "rms"] + [prefix + name for prefix in prefixes for name in mfcc]
+
+
+@lru_cache(maxsize=8)
+def _analysis(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Hann window and the (bins, mels) filterbank, built once per process."""
+    window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T.astype(np.float32)
+    return window, np.ascontiguousarray(mel_basis)
+
+
+def deltas(x: np.ndarray, width: int = 2) -> np.ndarray:
+    """Regression deltas along time (axis 0) over +-``width`` frames, edges repeated (HTK's formula)."""
+    padded = np.pad(x, ((width, width), (0, 0)), mode="edge")
+    n = len(x)
+    numerator = sum(k * (padded[width + k:width + k + n] - padded[width - k:width - k + n])
+                    for k in range(1, width + 1))
+    return numerator / (2 * sum(k * k for k in range(1, width + 1)))
+
+
+def trim_silence(y: np.ndarray, params: FeatureParams = FeatureParams()) -> np.ndarray:
+    """``y`` without the leading and trailing frames ``params.top_db`` below its loudest frame."""
+    trimmed, _ = librosa.effects.trim(y, top_db=params.top_db, frame_length=params.n_fft,
+                                      hop_length=params.hop_length)
+    return trimmed
+
+
+def frame_features(y: np.ndarray, params: FeatureParams = FeatureParams()) -> np.ndarray:
+    """(T, F) float32 features of every frame of ``y``: ZCR, RMS, MFCCs and their deltas (``feature_names``).
+
+    Frames are centred (``T = 1 + len(y) // hop_length``), as in librosa.
+    """
+    window, mel_basis = _analysis(params.sample_rate, params.n_fft, params.n_mels)
+    padded = np.pad(np.asarray(y, dtype=np.float32), params.n_fft // 2)
+    frames = librosa.util.frame(padded, frame_length=params.n_fft, hop_length=params.hop_length, axis=0)
+    signs = np.signbit(frames)
+    zcr = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1) / (params.n_fft - 1)
+    rms = np.sqrt(np.mean(np.square(frames), axis=1))
+    spectrum = scipy.fft.rfft(frames * window, axis=1)
+    power = np.square(spectrum.real) + np.square(spectrum.imag)
+    log_mel = librosa.power_to_db(power @ mel_basis)
+    mfcc = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, :params.n_mfcc]
+    parts = [zcr[:, None], rms[:, None], mfcc]
+    for _ in range(params.delta_order):
+        parts.append(deltas(parts[-1]))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def fix_frames(x: np.ndarray, max_frames: int) -> np.ndarray:
+    """``x`` (T, ...) centre-cropped or zero-padded at the end to exactly ``max_frames`` rows."""
+    if len(x) >= max_frames:
+        start = (len(x) - max_frames) // 2
+        return x[start:start + max_frames]
+    return np.pad(x, [(0, max_frames - len(x))] + [(0, 0)] * (x.ndim - 1))
+
+
+def clip_rng(seed: int, key: str, kind: str) -> np.random.Generator:
+    """Random generator for one augmentation of one clip: the same whatever the order, worker or resume."""
+    return np.random.default_rng([seed, zlib.crc32(key.encode()), zlib.crc32(kind.encode())])
+
+
+def clip_features(path: str | Path, params: FeatureParams = FeatureParams(), augment_kinds: Sequence[str] = (),
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Features of one clip: ``{"X": (T, F)}`` plus ``"X_aug": (K, T, F)`` when ``augment_kinds`` are given.
+
+    The waveform is loaded, trimmed, then augmented (so noise covers speech, not the trimmed silence),
+    each kind seeded by ``(seed, file name, kind)``. Module-level, hence picklable for worker processes.
+    """
+    y = trim_silence(load_audio(path, params.sample_rate), params)
+    out = {"X": fix_frames(frame_features(y, params), params.max_frames)}
+    if augment_kinds:
+        key = Path(path).name
+        out["X_aug"] = np.stack([
+            fix_frames(frame_features(augment_waveform(y, params.sample_rate, kind, clip_rng(seed, key, kind)), params),
+                       params.max_frames)
+            for kind in augment_kinds])
+    return out
+
+
+def _settings(params: FeatureParams, augment_kinds: Sequence[str], seed: int) -> dict:
+    return {"params": asdict(params), "augment": list(augment_kinds), "seed": seed}
+
+
+def extract_dataset_features(tasks: Sequence[tuple[str, str | Path]], out_npz: str | Path, cache_dir: str | Path,
+                             augment: Sequence[str] = ("noise", "pitch"), n_jobs: int | None = None,
+                             progress: bool = True, seed: int = 0,
+                             params: FeatureParams = FeatureParams()) -> tuple[FeatureSet, SkipLog]:
+    """Frame features of every ``(clip_id, path)`` task, saved to ``out_npz`` as a :class:`FeatureSet`.
+
+    ``X`` is (N, T, F) from the clean clips; ``X_aug`` (N, K, T, F) holds one augmented copy per kind in
+    ``augment`` (training only; ``None`` when ``augment`` is empty). Clips run in parallel and are cached
+    in shards under ``cache_dir`` (a rerun or an interrupted run only computes what is missing); an
+    existing ``out_npz`` made with the same settings and holding every clip is loaded as is. Unreadable
+    clips are left out and listed in the returned :class:`SkipLog`.
+    """
+    unknown = set(augment) - set(AUGMENT_KINDS)
+    if unknown:
+        raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; expected some of {AUGMENT_KINDS}")
+    settings = _settings(params, augment, seed)
+    wanted = [clip_id for clip_id, _ in tasks]
+    out_npz = Path(out_npz)
+    if out_npz.exists():
+        saved = load_features(out_npz)
+        if all(saved.meta.get(key) == value for key, value in settings.items()) and set(wanted) <= set(saved.clip_ids):
+            return saved.subset(wanted), SkipLog(STAGE)
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    fn = partial(clip_features, params=params, augment_kinds=tuple(augment), seed=seed)
+    outputs, skipped = run_per_clip(tasks, fn, Path(cache_dir) / f"{STAGE}-{key}", STAGE, n_jobs=n_jobs,
+                                    progress=progress)
+    clip_ids = [clip_id for clip_id in wanted if clip_id in outputs]
+    if not clip_ids:
+        raise DataError(out_npz, f"none of the {len(tasks)} clips could be read", skipped.report())
+    meta = {"kind": "frame_features", "feature_names": params.feature_names, "sample_rate": params.sample_rate,
+            "frame_rate_hz": params.sample_rate / params.hop_length, **settings}
+    X_aug = np.stack([outputs[c]["X_aug"] for c in clip_ids]) if augment else None
+    features = FeatureSet(clip_ids, np.stack([outputs[c]["X"] for c in clip_ids]), meta, X_aug)
+    save_features(out_npz, features)
+    return features, skipped
