@@ -19,6 +19,7 @@ import librosa
 import numpy as np
 import scipy.fft
 import scipy.signal
+import scipy.sparse
 
 from emo_utils.audio.augment import AUGMENT_KINDS, augment as augment_waveform
 from emo_utils.audio.io import load_audio
@@ -51,11 +52,15 @@ class FeatureParams:
 
 
 @lru_cache(maxsize=8)
-def _analysis(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
-    """The Hann window and the (bins, mels) filterbank, built once per process."""
+def _analysis(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
+    """The Hann window and the (mels, bins) filterbank, built once per process.
+
+    The filterbank is sparse (each filter spans a few bins): a sparse product is 30x cheaper than a dense
+    one here and, unlike BLAS, starts no threads (whose wake-ups cost more than this small product).
+    """
     window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
-    mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T.astype(np.float32)
-    return window, np.ascontiguousarray(mel_basis)
+    mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+    return window, scipy.sparse.csr_matrix(mel_basis)
 
 
 def deltas(x: np.ndarray, width: int = 2) -> np.ndarray:
@@ -87,7 +92,7 @@ def frame_features(y: np.ndarray, params: FeatureParams = FeatureParams()) -> np
     rms = np.sqrt(np.mean(np.square(frames), axis=1))
     spectrum = scipy.fft.rfft(frames * window, axis=1)
     power = np.square(spectrum.real) + np.square(spectrum.imag)
-    log_mel = librosa.power_to_db(power @ mel_basis)
+    log_mel = librosa.power_to_db((mel_basis @ power.T).T)
     mfcc = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, :params.n_mfcc]
     parts = [zcr[:, None], rms[:, None], mfcc]
     for _ in range(params.delta_order):

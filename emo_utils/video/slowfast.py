@@ -12,7 +12,9 @@ Two pytorchvideo 0.1.5 quirks are handled here:
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,7 +24,9 @@ import torch
 from torch import nn
 
 from emo_utils.backbones import hub_reachable
-from emo_utils.errors import MissingWeightsError
+from emo_utils.errors import MissingWeightsError, SkipLog
+from emo_utils.extraction import run_per_clip
+from emo_utils.feature_store import FeatureSet, load_features, save_features
 from emo_utils.labels import EMOTIONS
 
 KINETICS_MEAN: tuple[float, float, float] = (0.45, 0.45, 0.45)
@@ -135,3 +139,30 @@ def build_slowfast(pretrained: bool = False, num_classes: int = len(EMOTIONS), s
     from pytorchvideo.models.slowfast import create_slowfast
     return SlowFastClassifier(create_slowfast(model_num_class=num_classes, dropout_rate=dropout_rate,
                                               head_pool=nn.AdaptiveAvgPool3d, head_output_size=(1, 1, 1)))
+
+
+def video_clip_tensor(path: str, n_frames: int = 16, size: int = 64) -> np.ndarray:
+    """``n_frames`` frames sampled evenly from a video, as a normalised (3, T, size, size) float16 array."""
+    from emo_utils.video.frames import sample_frames
+    return clip_tensor(sample_frames(path, n_frames), size).numpy().astype(np.float16)
+
+
+def extract_clip_tensors(tasks: list[tuple[str, str]], out_npz: str | Path, cache_dir: str | Path,
+                         n_frames: int = 16, size: int = 64, n_jobs: int | None = None,
+                         progress: bool = True) -> tuple[FeatureSet, SkipLog]:
+    """SlowFast input clips for every ``(clip_id, path)`` task, cached in ``out_npz`` (resumable, parallel)."""
+    out_npz = Path(out_npz)
+    meta = {"n_frames": n_frames, "size": size, "mean": KINETICS_MEAN, "std": KINETICS_STD, "frames": "full frame"}
+    wanted = [clip_id for clip_id, _ in tasks]
+    if out_npz.is_file():
+        cached = load_features(out_npz)
+        if cached.meta == json.loads(json.dumps(meta)) and cached.clip_ids.tolist() == wanted:
+            return cached, SkipLog("slowfast_clips")
+    fn = functools.partial(video_clip_tensor, n_frames=n_frames, size=size)
+    done, skipped = run_per_clip(tasks, fn, Path(cache_dir) / f"{n_frames}f-{size}px", "slowfast_clips",
+                                 n_jobs=n_jobs, progress=progress)
+    ids = [clip_id for clip_id in wanted if clip_id in done]
+    X = np.stack([done[c] for c in ids]) if ids else np.zeros((0, 3, n_frames, size, size), np.float16)
+    features = FeatureSet(ids, X, meta)
+    save_features(out_npz, features)
+    return features, skipped
