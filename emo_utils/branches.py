@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +56,7 @@ class BranchSpec:
     train: TrainConfig
     pooled: Callable[[np.ndarray], np.ndarray] | None = None
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    actor_norm_applies: bool = True
 
     def has_inputs(self, manifest: pd.DataFrame) -> bool:
         return any((manifest[column] != "").any() for column in self.needs)
@@ -122,7 +121,7 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
                "22 Haar face crops -> ViT embeddings -> small 2-D CNN"),
     BranchSpec("video_slowfast", "video", ("video_path",), _slowfast_features,
                TrainConfig("slowfast", epochs=20, lr=1e-3, patience=5, batch_size=16, standardize=False),
-               None, "SlowFast 3-D CNN on the frames"),
+               None, "SlowFast 3-D CNN on the frames", actor_norm_applies=False),
     BranchSpec("face_au", "video", ("au_path",), _au_features,
                TrainConfig("mlp", epochs=150, lr=1e-3, patience=20, batch_size=64), lambda X: X,
                "OpenFace facial action units (per-clip means) into an MLP"),

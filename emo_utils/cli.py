@@ -27,7 +27,8 @@ def _workflow(args: argparse.Namespace) -> int:
         data_root=Path(args.data_root) if args.data_root else None, out=Path(args.out),
         branches=tuple(args.branches) if args.branches else None, n_folds=args.folds, epochs=args.epochs,
         clip_limit=args.clip_limit, wav2vec_model=args.wav2vec_model, vit_model=args.vit_model,
-        allow_stand_ins=not args.no_stand_ins, fuse_random_weights=args.fuse_random_weights, seed=args.seed,
+        allow_stand_ins=not args.no_stand_ins, fuse_random_weights=args.fuse_random_weights,
+        actor_norm=not args.no_actor_norm, seed=args.seed,
         progress=not args.quiet)
     metrics = run_workflow(settings)
     print(f"metrics written to {Path(args.out) / 'metrics.json'} ({metrics['protocol']})")
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail when pretrained weights are missing instead of using random stand-ins")
     p.add_argument("--fuse-random-weights", action="store_true",
                    help="include branches built on random stand-in weights in fusion")
+    p.add_argument("--no-actor-norm", action="store_true",
+                   help="do not z-score features per actor (speaker normalisation; uses no labels)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_workflow)

@@ -33,6 +33,7 @@ class TrainConfig:
     val_actors_per_gender: int = 1
     standardize: bool = True
     label_smoothing: float = 0.0
+    actor_norm: bool = False
     seed: int = 0
 
 
@@ -61,6 +62,21 @@ class Standardizer:
 
     def __call__(self, X: np.ndarray) -> torch.Tensor:
         return torch.from_numpy((X.astype(np.float32) - self.mean) / self.std)
+
+
+def normalize_per_actor(X: np.ndarray, actors: np.ndarray) -> np.ndarray:
+    """Z-score every feature within each actor (speaker normalisation).
+
+    Unsupervised: it uses an actor's clips but never their labels, so it is allowed for test actors in
+    speaker-independent evaluation (it needs several clips of a person; the demo on one clip cannot).
+    """
+    out = np.empty(X.shape, dtype=np.float32)
+    for actor in np.unique(actors):
+        rows = actors == actor
+        block = X[rows].astype(np.float64)
+        flat = block.reshape(-1, block.shape[-1])
+        out[rows] = ((block - flat.mean(0)) / (flat.std(0) + 1e-6)).astype(np.float32)
+    return out
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
@@ -129,10 +145,16 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
 
     ``labels`` are class indices into :data:`EMOTIONS`. Within each training set, one actor per gender
     is held out for early stopping. Augmented copies (``features.X_aug``) join the training rows only.
+    With ``config.actor_norm`` every actor's features are z-scored with that actor's own statistics first.
     Every split is checked for actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such).
     """
     X, y = features.X, np.asarray(labels, dtype=np.int64)
     actors, genders = np.asarray(actors), np.asarray(genders)
+    X_aug = features.X_aug
+    if config.actor_norm:
+        X = normalize_per_actor(X, actors)
+        if X_aug is not None:
+            X_aug = np.stack([normalize_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
     out_dir = Path(out_dir) if out_dir is not None else None
     oof = np.full((len(y), len(EMOTIONS)), np.nan, dtype=np.float32)
     fold_of = np.full(len(y), -1)
@@ -153,9 +175,9 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
         if not leaky_ok:
             check_no_actor_leak(actors[fit_rows], actors[val_rows], "validation")
         X_fit, y_fit = X[fit_rows], y[fit_rows]
-        if features.X_aug is not None:
-            n_aug = features.X_aug.shape[1]
-            X_fit = np.concatenate([X_fit, features.X_aug[fit_rows].reshape(-1, *X.shape[1:])])
+        if X_aug is not None:
+            n_aug = X_aug.shape[1]
+            X_fit = np.concatenate([X_fit, X_aug[fit_rows].reshape(-1, *X.shape[1:])])
             y_fit = np.concatenate([y_fit, np.repeat(y[fit_rows], n_aug)])
         scaler = Standardizer.fit(X_fit, config.standardize)
         model, curve = fit_model(X_fit, y_fit, X[val_rows], y[val_rows], config, scaler, progress=bar)

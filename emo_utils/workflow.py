@@ -52,6 +52,7 @@ class WorkflowSettings:
     vit_model: str = "google/vit-base-patch16-224-in21k"
     allow_stand_ins: bool = True
     fuse_random_weights: bool = False
+    actor_norm: bool = True
     early_fusion: bool = True
     seed: int = 0
     n_jobs: int | None = None
@@ -129,7 +130,8 @@ def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, se
         print(f"[{spec.name}] no usable clips: branch left out")
         return None
     rows = manifest.set_index("take_id").loc[features.clip_ids]
-    config = replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs)
+    config = replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs,
+                     actor_norm=settings.actor_norm and spec.actor_norm_applies)
     params = {"train": asdict(config), "features": features.meta, "clips": _hash(features.clip_ids.tolist()),
               "folds": _hash(rows["fold"].tolist())}
     if _stage_current(folder, params, ("oof.csv", "history.csv")):
@@ -161,7 +163,7 @@ def _early_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, setting
                        {"branches": [o.name for o in usable]})
     rows = manifest.set_index("take_id").loc[common]
     config = TrainConfig("mlp", {"hidden": (256, 64), "dropout": 0.5}, epochs=settings.epochs or 150, patience=20,
-                         batch_size=64, seed=settings.seed)
+                         batch_size=64, actor_norm=settings.actor_norm, seed=settings.seed)
     result = cross_validate(joint, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
                             rows["gender"].to_numpy(), rows["fold"].to_numpy(), config,
                             out_dir=settings.out / "fusion" / "early", desc="early fusion", progress=settings.progress)
@@ -223,7 +225,8 @@ def load_or_prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, 
         dataset = "synthetic demo corpus" if manifest["synthetic"].any() else ", ".join(manifest["dataset"].unique())
     else:
         manifest, dataset = prepare_manifest(settings)
-    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset)
+    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,
+                                 actor_norm=settings.actor_norm)
     return manifest, dataset, protocol
 
 
@@ -249,7 +252,8 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
     started = time.perf_counter()
     settings.out.mkdir(parents=True, exist_ok=True)
     manifest, dataset = prepare_manifest(settings)
-    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset)
+    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,
+                                 actor_norm=settings.actor_norm)
     ctx = feature_context(settings, manifest)
     names = settings.branches or tuple(BRANCHES)
     outcomes: list[BranchOutcome] = []

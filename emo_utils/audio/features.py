@@ -72,10 +72,9 @@ def deltas(x: np.ndarray, width: int = 2) -> np.ndarray:
     return numerator / (2 * sum(k * k for k in range(1, width + 1)))
 
 
-def trim_silence(y: np.ndarray, params: FeatureParams = FeatureParams()) -> np.ndarray:
-    """``y`` without the leading and trailing frames ``params.top_db`` below its loudest frame."""
-    trimmed, _ = librosa.effects.trim(y, top_db=params.top_db, frame_length=params.n_fft,
-                                      hop_length=params.hop_length)
+def trim_silence(y: np.ndarray, top_db: float = 30.0, frame_length: int = 640, hop_length: int = 320) -> np.ndarray:
+    """``y`` without its leading and trailing frames quieter than its loudest frame by ``top_db``."""
+    trimmed, _ = librosa.effects.trim(y, top_db=top_db, frame_length=frame_length, hop_length=hop_length)
     return trimmed
 
 
@@ -120,7 +119,7 @@ def clip_features(path: str | Path, params: FeatureParams = FeatureParams(), aug
     The waveform is loaded, trimmed, then augmented (so noise covers speech, not the trimmed silence),
     each kind seeded by ``(seed, file name, kind)``. Module-level, hence picklable for worker processes.
     """
-    y = trim_silence(load_audio(path, params.sample_rate), params)
+    y = trim_silence(load_audio(path, params.sample_rate), params.top_db, params.n_fft, params.hop_length)
     out = {"X": fix_frames(frame_features(y, params), params.max_frames)}
     if augment_kinds:
         key = Path(path).name

@@ -80,7 +80,8 @@ def iter_folds(folds: np.ndarray, actors: Sequence[str], leaky_ok: bool = False
         yield int(fold), train, test
 
 
-def describe_protocol(folds: np.ndarray, actors: Sequence[str], dataset: str, leaky: bool = False) -> str:
+def describe_protocol(folds: np.ndarray, actors: Sequence[str], dataset: str, leaky: bool = False,
+                      actor_norm: bool = False) -> str:
     """One line naming the evaluation protocol, printed with every number."""
     if leaky:
         return f"{LEAKY_PROTOCOL}, {len(np.unique(folds))} folds, {dataset}"
@@ -88,4 +89,6 @@ def describe_protocol(folds: np.ndarray, actors: Sequence[str], dataset: str, le
     n_actors = len(np.unique(actors))
     per_fold = sorted({len(np.unique(actors[folds == f])) for f in np.unique(folds)})
     held = "/".join(str(n) for n in per_fold)
-    return f"{len(np.unique(folds))}-fold actor-independent ({dataset}, {n_actors} actors, {held} held out per fold)"
+    norm = "; features z-scored per actor, no labels used" if actor_norm else ""
+    return (f"{len(np.unique(folds))}-fold actor-independent ({dataset}, {n_actors} actors, {held} held out "
+            f"per fold{norm})")

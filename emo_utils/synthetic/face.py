@@ -365,7 +365,7 @@ def draw_face(aus: Mapping[str, float] | np.ndarray, identity: FaceIdentity, siz
         matrix[:, 2] += (dx * size, dy * size)
         img = cv2.warpAffine(img, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if rng is not None and noise > 0:
-        img = img + rng.normal(0.0, noise, img.shape).astype(np.float32)
+        img = img + noise * rng.standard_normal(img.shape, dtype=np.float32)
     return (np.clip(img, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 

@@ -42,7 +42,7 @@ PROSODY: dict[str, Prosody] = {
     "neutral": Prosody(1.0, 2.5, 4.0, 0.0, 0.5, 0.05, 0.006, 0.03, 0.0, 2.0, -1.0, 0.0, 0.03),
     "calm": Prosody(0.97, 2.1, 3.8, -1.5, 0.45, 0.06, 0.006, 0.03, 0.0, 2.0, -1.0, 0.0, 0.035),
     "happy": Prosody(1.25, 5.0, 4.7, 3.0, 0.65, 0.04, 0.008, 0.04, 0.0, 0.5, 3.0, 0.0, 0.025),
-    "sad": Prosody(0.88, 1.2, 3.0, -6.0, 0.25, 0.12, 0.015, 0.07, 0.1, 3.5, -2.5, 0.0, 0.05),
+    "sad": Prosody(0.88, 1.2, 3.0, -6.0, 0.2, 0.12, 0.015, 0.07, 0.1, 3.5, -2.5, 0.0, 0.05),
     "angry": Prosody(1.3, 5.0, 5.0, 7.0, 0.95, 0.03, 0.01, 0.05, 0.0, 2.5, -2.0, 0.0, 0.006),
     "fearful": Prosody(1.45, 1.5, 5.8, 1.0, 0.8, 0.1, 0.035, 0.12, 0.6, 0.5, 0.0, 0.0, 0.012),
     "disgust": Prosody(0.9, 3.0, 3.2, -2.0, 0.35, 0.08, 0.009, 0.04, 0.0, 4.0, -3.0, 0.0, 0.04),
@@ -107,8 +107,13 @@ def prosody_for(emotion: str, intensity: str = "normal") -> Prosody:
         raise KeyError(f"unknown emotion {emotion!r}; expected one of {', '.join(EMOTIONS)}")
     gain = INTENSITY_GAIN[intensity]
     base, target = PROSODY["neutral"], PROSODY[emotion]
-    return Prosody(*(getattr(base, f.name) + gain * (getattr(target, f.name) - getattr(base, f.name))
-                     for f in fields(Prosody)))
+    pushed = {f.name: getattr(base, f.name) + gain * (getattr(target, f.name) - getattr(base, f.name))
+              for f in fields(Prosody)}
+    for name in ("pitch_range", "breath", "jitter", "shimmer", "tremor"):
+        pushed[name] = max(pushed[name], 0.0)
+    pushed["tension"] = float(np.clip(pushed["tension"], 0.0, 1.0))
+    pushed["attack_s"] = max(pushed["attack_s"], 0.004)
+    return Prosody(**pushed)
 
 
 def _jittered(prosody: Prosody, rng: np.random.Generator) -> Prosody:
@@ -218,7 +223,7 @@ def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intens
 
     # Consonants: short noise bursts, band-limited like fricatives and stop releases.
     bursts = rng.normal(0, 1, n) * consonant * np.sin(np.pi * np.clip(pos / 0.22, 0, 1)) * loud
-    speech += 0.04 * (1 + pros.tension) * signal.sosfilt(signal.butter(2, [2500, 6500], "bandpass",
+    speech += (0.015 + 0.05 * pros.tension) * signal.sosfilt(signal.butter(2, [2500, 6500], "bandpass",
                                                                       fs=SAMPLE_RATE, output="sos"), bursts)
 
     # Loudness: speech RMS at -22 dBFS for neutral, shifted by the emotion; quiet room noise underneath.

@@ -1,0 +1,140 @@
+"""wav2vec 2.0 embeddings of speech clips: frame-level sequences and mean-pooled vectors.
+
+Two files are written per extraction, both :class:`FeatureSet`\\ s with the same rows:
+
+- ``out_npz``: ``X`` (N, max_frames, H) float16, each clip's hidden states (50 frames/s) centre-cropped
+  or zero-padded to ``max_frames``, for sequence models (LSTM, attention pooling);
+- :func:`pooled_path` ``(out_npz)`` (``*_pooled.npz``): ``X`` (N, H) float32, the mean over *all* frames of
+  the clip, taken before the crop, so long clips are not truncated and padding never dilutes it.
+
+Batches are sorted by length and padded; models whose feature extractor asks for an attention mask
+(``return_attention_mask``, e.g. wav2vec2-large-lv60) get one, the others (wav2vec2-base, trained
+without one) get zero padding only, as the transformers documentation prescribes. ``torch`` threads
+are left to the caller (``torch.set_num_threads``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from emo_utils.audio.features import fix_frames, trim_silence
+from emo_utils.audio.io import load_audio
+from emo_utils.backbones import DEFAULT_MODELS, Backbone, load_backbone
+from emo_utils.errors import DataError, SkipLog
+from emo_utils.extraction import ShardCache, _safe_call
+from emo_utils.feature_store import FeatureSet, load_features, save_features
+
+STAGE = "wav2vec2"
+
+
+def pooled_path(out_npz: str | Path) -> Path:
+    """Where :func:`extract_wav2vec` writes the mean-pooled vectors that go with ``out_npz``."""
+    out_npz = Path(out_npz)
+    return out_npz.with_name(f"{out_npz.stem}_pooled.npz")
+
+
+def check_layer(backbone: Backbone, layer: int) -> None:
+    """Raise unless ``layer`` indexes ``hidden_states`` (0: CNN features projected, -1: last layer)."""
+    n_states = int(backbone.model.config.num_hidden_layers) + 1
+    if not -n_states <= layer < n_states:
+        raise ValueError(f"layer {layer} does not exist: {backbone.name} has {n_states} hidden states "
+                         f"(0 = before the transformer, {n_states - 1} or -1 = last layer)")
+
+
+def embed_batch(backbone: Backbone, waveforms: Sequence[np.ndarray], layer: int = -1) -> list[np.ndarray]:
+    """Hidden states (n_frames_i, H) float32 of ``layer`` for each mono waveform, in one padded forward pass."""
+    check_layer(backbone, layer)
+    processor = backbone.processor
+    # the mask is always built so each clip is normalised over its own samples, not its padding
+    inputs = processor(list(waveforms), sampling_rate=processor.sampling_rate, padding=True,
+                       return_attention_mask=True, return_tensors="pt")
+    mask = inputs["attention_mask"] if processor.return_attention_mask else None
+    with torch.no_grad():
+        output = backbone.model(inputs["input_values"], attention_mask=mask, output_hidden_states=layer != -1)
+    hidden = output.last_hidden_state if layer == -1 else output.hidden_states[layer]
+    lengths = backbone.model._get_feat_extract_output_lengths(torch.tensor([len(w) for w in waveforms]))
+    return [states[:n].float().numpy() for states, n in zip(hidden, lengths.tolist())]
+
+
+def _saved(out_npz: Path, meta: dict, clip_ids: list[str]) -> FeatureSet | None:
+    """The existing sequence file when it was made with ``meta``'s settings and holds every clip."""
+    if not (out_npz.exists() and pooled_path(out_npz).exists()):
+        return None
+    saved = load_features(out_npz)
+    if saved.meta != meta or not set(clip_ids) <= set(saved.clip_ids):
+        return None
+    return saved.subset(clip_ids)
+
+
+def extract_wav2vec(tasks: Sequence[tuple[str, str | Path]], out_npz: str | Path,
+                    model_name: str = DEFAULT_MODELS["wav2vec2"], stand_in_dir: str | Path | None = None,
+                    layer: int = -1, batch_size: int = 8, max_frames: int = 150, progress: bool = True,
+                    top_db: float | None = 30.0, shard_size: int = 64) -> tuple[FeatureSet, SkipLog]:
+    """wav2vec 2.0 embeddings of every ``(clip_id, path)`` task (see the module docstring for the two files).
+
+    ``model_name`` is a hub name or a local folder; without its weights a random stand-in is created in
+    ``stand_in_dir`` (flagged ``meta["random_weights"]``), and without ``stand_in_dir`` a
+    :class:`MissingWeightsError` says how to get them. Clips are trimmed of edge silence (``top_db``,
+    ``None`` keeps them whole). Every ``shard_size`` clips are cached beside ``out_npz``, so a rerun
+    computes nothing and an interrupted run resumes; unreadable clips are skipped and listed in the
+    returned :class:`SkipLog`.
+    """
+    backbone = load_backbone("wav2vec2", model_name, stand_in_dir)
+    check_layer(backbone, layer)
+    sample_rate = int(backbone.processor.sampling_rate)
+    config = backbone.model.config
+    meta = {"kind": "wav2vec2_frames", "model": backbone.name, "random_weights": backbone.random_weights,
+            "layer": layer, "hidden_size": backbone.hidden_size, "max_frames": max_frames, "top_db": top_db,
+            "sample_rate": sample_rate, "frame_rate_hz": sample_rate / int(np.prod(config.conv_stride))}
+    clip_ids = [clip_id for clip_id, _ in tasks]
+    out_npz = Path(out_npz)
+    saved = _saved(out_npz, meta, clip_ids)
+    if saved is not None:
+        return saved, SkipLog(STAGE)
+
+    key = hashlib.sha1(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+    cache = ShardCache(out_npz.with_name(f"{out_npz.stem}_cache") / f"{STAGE}-{key}")
+    done = cache.load()
+    todo = [(clip_id, str(path)) for clip_id, path in tasks if clip_id not in done]
+    skipped = SkipLog(STAGE)
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=STAGE, unit="clip", disable=not progress)
+
+    def load(path: str) -> np.ndarray:
+        y = load_audio(path, sample_rate)
+        return y if top_db is None else trim_silence(y, top_db)
+
+    for start in range(0, len(todo), shard_size):
+        waveforms: dict[str, np.ndarray] = {}
+        for clip_id, path, y, error in (_safe_call(load, c, p) for c, p in todo[start:start + shard_size]):
+            if y is None:
+                skipped.add(clip_id, path, error or "unknown error")
+                bar.update(1)
+            else:
+                waveforms[clip_id] = y
+        by_length = sorted(waveforms, key=lambda c: len(waveforms[c]))
+        results: dict[str, dict[str, np.ndarray]] = {}
+        for first in range(0, len(by_length), batch_size):
+            batch = by_length[first:first + batch_size]
+            for clip_id, states in zip(batch, embed_batch(backbone, [waveforms[c] for c in batch], layer)):
+                results[clip_id] = {"sequence": fix_frames(states, max_frames).astype(np.float16),
+                                    "pooled": states.mean(axis=0)}
+            bar.update(len(batch))
+        if results:
+            cache.save(results)
+            done.update(results)
+    bar.close()
+
+    kept = [clip_id for clip_id in clip_ids if clip_id in done]
+    if not kept:
+        raise DataError(out_npz, f"none of the {len(tasks)} clips could be read", skipped.report())
+    pooled_meta = {**meta, "kind": "wav2vec2_pooled", "pooling": "mean over all frames, before crop/pad"}
+    save_features(pooled_path(out_npz), FeatureSet(kept, np.stack([done[c]["pooled"] for c in kept]), pooled_meta))
+    sequences = FeatureSet(kept, np.stack([done[c]["sequence"] for c in kept]), meta)
+    save_features(out_npz, sequences)
+    return sequences, skipped
