@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from emo_utils.errors import SkipLog
+from emo_utils.errors import MissingModalityError, SkipLog
 from emo_utils.feature_store import FeatureSet
 from emo_utils.train import TrainConfig
 
@@ -43,6 +44,7 @@ class FeatureContext:
 
 
 FeatureBuilder = Callable[[FeatureContext], tuple[FeatureSet, SkipLog]]
+ClipInput = Callable[[str | None, str | None, dict[str, Any]], np.ndarray]
 
 
 @dataclass
@@ -54,6 +56,7 @@ class BranchSpec:
     needs: tuple[str, ...]
     build_features: FeatureBuilder
     train: TrainConfig
+    clip_input: ClipInput
     pooled: Callable[[np.ndarray], np.ndarray] | None = None
     description: str = ""
     actor_norm_applies: bool = True
@@ -101,6 +104,51 @@ def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     return au_feature_matrix(pd.concat(tables), rows["take_id"].tolist())
 
 
+# One clip's model input, computed exactly as the dataset features were (settings from the feature meta).
+# Arguments: the video file, the audio file (either may be None), and the branch's feature meta.
+
+def _need(path: str | None, what: str) -> str:
+    if not path:
+        raise MissingModalityError(what, f"no {what} given", f"pass a file with {what}")
+    return path
+
+
+def _mfcc_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.audio.features import FeatureParams, clip_features
+    return clip_features(_need(audio or video, "audio"), FeatureParams(**meta["params"]))["X"]
+
+
+def _wav2vec_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.audio.features import fix_frames, trim_silence
+    from emo_utils.audio.io import load_audio
+    from emo_utils.audio.wav2vec import embed_batch
+    from emo_utils.backbones import load_backbone
+    backbone = load_backbone("wav2vec2", meta["model"])
+    y = load_audio(_need(audio or video, "audio"), meta["sample_rate"])
+    if meta.get("top_db") is not None:
+        y = trim_silence(y, meta["top_db"])
+    return fix_frames(embed_batch(backbone, [y], meta["layer"])[0], meta["max_frames"])
+
+
+def _vit_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.backbones import load_backbone
+    from emo_utils.video.faces import clip_face_crops
+    from emo_utils.video.vit import embed_faces
+    crops = meta["crops"]
+    faces = clip_face_crops(_need(video, "video"), crops["n_frames"], crops["detector"], crops["size"])
+    return embed_faces(load_backbone("vit", meta["model"]), faces["rgb"])
+
+
+def _slowfast_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.video.slowfast import video_clip_tensor
+    return video_clip_tensor(_need(video, "video"), meta["n_frames"], meta["size"])
+
+
+def _au_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+    raise MissingModalityError(video or "input", "facial action units come from OpenFace, which this demo does "
+                               "not run on raw video", "use the video branches, or add the clip's OpenFace AU row")
+
+
 def _mean_std_over_time(X: np.ndarray) -> np.ndarray:
     return np.concatenate([X.mean(axis=1), X.std(axis=1)], axis=1)
 
@@ -110,19 +158,19 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
 
 
 BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
-    BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features,
+    BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
                TrainConfig("audio_cnn1d", epochs=40, lr=1e-3, patience=8), _mean_std_over_time,
                "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN"),
-    BranchSpec("audio_wav2vec_lstm", "audio", ("audio_path", "video_path"), _wav2vec_features,
+    BranchSpec("audio_wav2vec_lstm", "audio", ("audio_path", "video_path"), _wav2vec_features, _wav2vec_clip,
                TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6), _mean_over_time,
                "wav2vec 2.0 frame embeddings into a bidirectional LSTM"),
-    BranchSpec("video_vit_cnn", "video", ("video_path",), _vit_features,
+    BranchSpec("video_vit_cnn", "video", ("video_path",), _vit_features, _vit_clip,
                TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6), _mean_over_time,
                "22 Haar face crops -> ViT embeddings -> small 2-D CNN"),
-    BranchSpec("video_slowfast", "video", ("video_path",), _slowfast_features,
+    BranchSpec("video_slowfast", "video", ("video_path",), _slowfast_features, _slowfast_clip,
                TrainConfig("slowfast", epochs=20, lr=1e-3, patience=5, batch_size=16, standardize=False),
                None, "SlowFast 3-D CNN on the frames", actor_norm_applies=False),
-    BranchSpec("face_au", "video", ("au_path",), _au_features,
+    BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
                TrainConfig("mlp", epochs=150, lr=1e-3, patience=20, batch_size=64), lambda X: X,
                "OpenFace facial action units (per-clip means) into an MLP"),
 ]}

@@ -22,7 +22,7 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _safe_call(fn: ClipFunction, clip_id: str, path: str) -> tuple[str, str, ClipOutput | None, str | None]:
+def safe_call(fn: ClipFunction, clip_id: str, path: str) -> tuple[str, str, ClipOutput | None, str | None]:
     try:
         return clip_id, path, fn(path), None
     except EmoError as exc:
@@ -100,11 +100,11 @@ def run_per_clip(tasks: Sequence[tuple[str, str]], fn: ClipFunction, cache_dir: 
 
     if n_jobs == 1 or len(todo) < 2:
         for clip_id, path in todo:
-            collect(_safe_call(fn, clip_id, path))
+            collect(safe_call(fn, clip_id, path))
     else:
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
             chunk = max(1, min(16, len(todo) // (4 * n_jobs)))
-            for result in pool.map(_safe_call, [fn] * len(todo), *zip(*todo), chunksize=chunk):
+            for result in pool.map(safe_call, [fn] * len(todo), *zip(*todo), chunksize=chunk):
                 collect(result)
     if pending:
         cache.save(pending)

@@ -148,9 +148,9 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
     With ``config.actor_norm`` every actor's features are z-scored with that actor's own statistics first.
     Every split is checked for actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such).
     """
-    X, y = features.X, np.asarray(labels, dtype=np.int64)
+    X_raw, y = features.X, np.asarray(labels, dtype=np.int64)
     actors, genders = np.asarray(actors), np.asarray(genders)
-    X_aug = features.X_aug
+    X, X_aug = X_raw, features.X_aug
     if config.actor_norm:
         X = normalize_per_actor(X, actors)
         if X_aug is not None:
@@ -185,8 +185,9 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
         oof[test_rows] = predict_proba(model, X[test_rows], scaler, config.batch_size)
         fold_of[test_rows] = fold
         if out_dir is not None:
-            checkpoints.append(save_checkpoint(out_dir / f"fold{fold}.pt", model, scaler, config,
-                                               X.shape[1:], features.meta, sorted(set(actors[test_rows]))))
+            population = Standardizer.fit(X_raw[fit_rows]) if config.actor_norm else None
+            checkpoints.append(save_checkpoint(out_dir / f"fold{fold}.pt", model, scaler, config, X.shape[1:],
+                                               features.meta, sorted(set(actors[test_rows])), population))
     table = pd.DataFrame(oof, columns=list(PROBA_COLUMNS))
     table.insert(0, "clip_id", features.clip_ids)
     table.insert(1, "actor", actors)
@@ -196,12 +197,19 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
 
 
 def save_checkpoint(path: Path, model: nn.Module, scaler: Standardizer, config: TrainConfig,
-                    input_shape: tuple[int, ...], feature_meta: dict[str, Any], test_actors: list[str]) -> Path:
-    """Save everything needed to rebuild and apply the model to new clips."""
+                    input_shape: tuple[int, ...], feature_meta: dict[str, Any], test_actors: list[str],
+                    population: Standardizer | None = None) -> Path:
+    """Save everything needed to rebuild and apply the model to new clips.
+
+    ``population`` holds the raw training features' statistics; with per-actor normalisation a single
+    new clip (no other clips of that person) is normalised with them instead.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict(), "mean": scaler.mean, "std": scaler.std,
                 "config": asdict(config), "input_shape": list(input_shape), "feature_meta": feature_meta,
-                "test_actors": test_actors, "labels": list(EMOTIONS)}, path)
+                "test_actors": test_actors, "labels": list(EMOTIONS),
+                "population_mean": None if population is None else population.mean,
+                "population_std": None if population is None else population.std}, path)
     return path
 
 

@@ -33,7 +33,7 @@ STAGE = "audio_features"
 @dataclass(frozen=True)
 class FeatureParams:
     """Frame-feature settings. Defaults: 40 ms windows every 20 ms (50 frames/s, the frame rate of
-    wav2vec 2.0), 3 s kept (150 frames: longer than 98% of trimmed RAVDESS utterances)."""
+    wav2vec 2.0), 3 s kept (150 frames: 98% of trimmed RAVDESS utterances are shorter, median 1.8 s)."""
 
     sample_rate: int = 16000
     n_fft: int = 640  # window length too
@@ -43,6 +43,12 @@ class FeatureParams:
     delta_order: int = 2  # 0: MFCCs only, 1: + deltas, 2: + delta-deltas
     max_frames: int = 150
     top_db: float = 30.0  # trim edges quieter than the loudest frame by this much
+
+    def __post_init__(self) -> None:
+        if self.delta_order not in (0, 1, 2):
+            raise ValueError(f"delta_order must be 0, 1 or 2, got {self.delta_order}")
+        if self.n_mfcc > self.n_mels:
+            raise ValueError(f"n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})")
 
     @property
     def feature_names(self) -> list[str]:
@@ -55,8 +61,8 @@ class FeatureParams:
 def _analysis(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
     """The Hann window and the (mels, bins) filterbank, built once per process.
 
-    The filterbank is sparse (each filter spans a few bins): a sparse product is 30x cheaper than a dense
-    one here and, unlike BLAS, starts no threads (whose wake-ups cost more than this small product).
+    The filterbank is kept sparse (each filter spans a few bins): unlike a dense BLAS product, a sparse
+    one starts no threads, whose wake-ups made this small product cost more than all other steps together.
     """
     window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
     mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
@@ -117,21 +123,21 @@ def clip_features(path: str | Path, params: FeatureParams = FeatureParams(), aug
     """Features of one clip: ``{"X": (T, F)}`` plus ``"X_aug": (K, T, F)`` when ``augment_kinds`` are given.
 
     The waveform is loaded, trimmed, then augmented (so noise covers speech, not the trimmed silence),
-    each kind seeded by ``(seed, file name, kind)``. Module-level, hence picklable for worker processes.
+    each kind seeded by ``(seed, file name, kind)`` (the worker sees the path only; RAVDESS/CREMA-D file
+    names are unique per clip). Module-level, hence picklable for worker processes.
     """
     y = trim_silence(load_audio(path, params.sample_rate), params.top_db, params.n_fft, params.hop_length)
-    out = {"X": fix_frames(frame_features(y, params), params.max_frames)}
+
+    def fixed_features(waveform: np.ndarray) -> np.ndarray:
+        return fix_frames(frame_features(waveform, params), params.max_frames)
+
+    out = {"X": fixed_features(y)}
     if augment_kinds:
-        key = Path(path).name
+        name = Path(path).name
         out["X_aug"] = np.stack([
-            fix_frames(frame_features(augment_waveform(y, params.sample_rate, kind, clip_rng(seed, key, kind)), params),
-                       params.max_frames)
+            fixed_features(augment_waveform(y, params.sample_rate, kind, clip_rng(seed, name, kind)))
             for kind in augment_kinds])
     return out
-
-
-def _settings(params: FeatureParams, augment_kinds: Sequence[str], seed: int) -> dict:
-    return {"params": asdict(params), "augment": list(augment_kinds), "seed": seed}
 
 
 def extract_dataset_features(tasks: Sequence[tuple[str, str | Path]], out_npz: str | Path, cache_dir: str | Path,
@@ -149,12 +155,13 @@ def extract_dataset_features(tasks: Sequence[tuple[str, str | Path]], out_npz: s
     unknown = set(augment) - set(AUGMENT_KINDS)
     if unknown:
         raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; expected some of {AUGMENT_KINDS}")
-    settings = _settings(params, augment, seed)
+    settings = {"params": asdict(params), "augment": list(augment), "seed": seed}
     wanted = [clip_id for clip_id, _ in tasks]
     out_npz = Path(out_npz)
     if out_npz.exists():
         saved = load_features(out_npz)
-        if all(saved.meta.get(key) == value for key, value in settings.items()) and set(wanted) <= set(saved.clip_ids):
+        same_settings = all(saved.meta.get(name) == value for name, value in settings.items())
+        if same_settings and set(wanted) <= set(saved.clip_ids):
             return saved.subset(wanted), SkipLog(STAGE)
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     fn = partial(clip_features, params=params, augment_kinds=tuple(augment), seed=seed)

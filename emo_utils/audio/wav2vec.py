@@ -7,10 +7,10 @@ Two files are written per extraction, both :class:`FeatureSet`\\ s with the same
 - :func:`pooled_path` ``(out_npz)`` (``*_pooled.npz``): ``X`` (N, H) float32, the mean over *all* frames of
   the clip, taken before the crop, so long clips are not truncated and padding never dilutes it.
 
-Batches are sorted by length and padded; models whose feature extractor asks for an attention mask
-(``return_attention_mask``, e.g. wav2vec2-large-lv60) get one, the others (wav2vec2-base, trained
-without one) get zero padding only, as the transformers documentation prescribes. ``torch`` threads
-are left to the caller (``torch.set_num_threads``).
+Clips are batched by length (sorted within each cached shard) and zero-padded; models whose feature
+extractor asks for an attention mask (``return_attention_mask``, e.g. wav2vec2-large-lv60) also get one,
+the others (wav2vec2-base, trained without one) do not, as the transformers documentation prescribes.
+``torch`` threads are left to the caller (``torch.set_num_threads``).
 """
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ from emo_utils.audio.features import fix_frames, trim_silence
 from emo_utils.audio.io import load_audio
 from emo_utils.backbones import DEFAULT_MODELS, Backbone, load_backbone
 from emo_utils.errors import DataError, SkipLog
-from emo_utils.extraction import ShardCache, _safe_call
+from emo_utils.extraction import ShardCache, safe_call
 from emo_utils.feature_store import FeatureSet, load_features, save_features
 
 STAGE = "wav2vec2"
+MIN_DURATION_S = 0.1  # the model's CNN needs 25 ms for one frame; shorter clips would pool to NaN
 
 
 def pooled_path(out_npz: str | Path) -> Path:
@@ -73,7 +74,7 @@ def _saved(out_npz: Path, meta: dict, clip_ids: list[str]) -> FeatureSet | None:
 
 
 def extract_wav2vec(tasks: Sequence[tuple[str, str | Path]], out_npz: str | Path,
-                    model_name: str = DEFAULT_MODELS["wav2vec2"], stand_in_dir: str | Path | None = None,
+                    model_name: str | Path = DEFAULT_MODELS["wav2vec2"], stand_in_dir: str | Path | None = None,
                     layer: int = -1, batch_size: int = 8, max_frames: int = 150, progress: bool = True,
                     top_db: float | None = 30.0, shard_size: int = 64) -> tuple[FeatureSet, SkipLog]:
     """wav2vec 2.0 embeddings of every ``(clip_id, path)`` task (see the module docstring for the two files).
@@ -106,12 +107,17 @@ def extract_wav2vec(tasks: Sequence[tuple[str, str | Path]], out_npz: str | Path
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=STAGE, unit="clip", disable=not progress)
 
     def load(path: str) -> np.ndarray:
-        y = load_audio(path, sample_rate)
-        return y if top_db is None else trim_silence(y, top_db)
+        y = load_audio(path, sample_rate, MIN_DURATION_S)
+        if top_db is not None:
+            y = trim_silence(y, top_db)
+        if len(y) < MIN_DURATION_S * sample_rate:
+            raise DataError(path, f"less than {MIN_DURATION_S} s of sound once edge silence is trimmed",
+                            "check the clip; or pass top_db=None to keep it whole")
+        return y
 
     for start in range(0, len(todo), shard_size):
         waveforms: dict[str, np.ndarray] = {}
-        for clip_id, path, y, error in (_safe_call(load, c, p) for c, p in todo[start:start + shard_size]):
+        for clip_id, path, y, error in (safe_call(load, c, p) for c, p in todo[start:start + shard_size]):
             if y is None:
                 skipped.add(clip_id, path, error or "unknown error")
                 bar.update(1)

@@ -93,9 +93,9 @@ def openface_like_row(track: np.ndarray, actor: int, seed: int, rng: np.random.G
     Intensities are rescaled to 0-5 with a per-actor offset (OpenFace's person-specific bias) and
     per-frame measurement noise, then averaged; presence is the fraction of frames above threshold.
     """
-    bias = np.abs(np.random.default_rng([seed, actor, 0xB1A5]).normal(0.0, 0.2, len(_OPENFACE_C)))
+    bias = np.abs(np.random.default_rng([seed, actor, 0xB1A5]).normal(0.0, 0.35, len(_OPENFACE_C)))
     true = _OPENFACE_SCALE * track @ _openface_weights() + bias
-    measured = np.clip(true + rng.normal(0.0, 0.3, true.shape), 0.0, 5.0)
+    measured = np.clip(true + rng.normal(0.0, 0.4, true.shape), 0.0, 5.0)
     present = (true + rng.normal(0.0, 0.5, true.shape)) > _PRESENCE_THRESHOLD
     row = {f"AU{n:02d}_r": float(measured[:, _OPENFACE_C.index(n)].mean()) for n in _OPENFACE_R}
     row.update({f"AU{n:02d}_c": float(present[:, j].mean()) for j, n in enumerate(_OPENFACE_C)})

@@ -127,8 +127,8 @@ def expression_track(emotion: str, n_frames: int, rng: np.random.Generator, inte
     co-activations, frame noise and blinks are added, and ``speech_envelope`` (0..1 per frame) opens the
     mouth while the actor talks.
     """
-    apex = prototype(emotion, intensity) * rng.lognormal(0.0, 0.2, len(AU_NAMES))
-    leak = rng.uniform(0.0, 0.15, len(AU_NAMES)) * (rng.random(len(AU_NAMES)) < 0.35)
+    apex = prototype(emotion, intensity) * rng.lognormal(0.0, 0.3, len(AU_NAMES))
+    leak = rng.uniform(0.0, 0.25, len(AU_NAMES)) * (rng.random(len(AU_NAMES)) < 0.4)
     track = np.outer(expression_envelope(n_frames, rng), apex) + leak
     track += 0.03 * np.stack([_smooth_noise(n_frames, rng) for _ in AU_NAMES], axis=1)
     for start in np.flatnonzero(rng.random(n_frames) < 0.25 / fps):
@@ -302,7 +302,9 @@ def _draw_eyes(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> Non
     upper = 0.085 * (1 + 0.7 * au["AU05"] - 0.35 * au["AU07"] - 0.25 * au["AU06"]) * (1 - 0.95 * au["AU45"])
     lower = 0.055 * (1 - 0.45 * au["AU07"] - 0.5 * au["AU06"] + 0.15 * au["AU05"]) * (1 - 0.6 * au["AU45"])
     upper, lower = max(upper, 0.004), max(lower, 0.004)
-    es, ew, lid = identity.eye_spacing, EYE_HALF_WIDTH, np.asarray(identity.skin, np.float32) * 0.25
+    es, ew, skin = identity.eye_spacing, EYE_HALF_WIDTH, np.asarray(identity.skin, np.float32)
+    # The white of the eye lies in the socket's shade; a bright one would break the dark-eyes pattern.
+    sclera = 0.85 * (0.5 * np.array([0.92, 0.9, 0.88], np.float32) + 0.5 * skin)
     for side in (1, -1):
         x0 = side * es
         w = cv.window(x0 - ew - 0.03, x0 + ew + 0.03, EYE_Y - 0.25, EYE_Y + 0.1)
@@ -311,11 +313,11 @@ def _draw_eyes(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> Non
         top, bottom = EYE_Y - upper * arc, EYE_Y + lower * arc ** 1.5
         inside_x = w.soft(np.abs(dx) - ew)
         eye = w.soft(np.maximum(top - w.Y, w.Y - bottom)) * inside_x
-        w.paint(0.9 * eye, (0.92, 0.9, 0.88))
+        w.paint(0.9 * eye, sclera)
         from_pupil = np.hypot(dx, w.Y - EYE_Y + 0.01)
-        w.paint(eye * w.soft(from_pupil - 0.075), (0.18, 0.13, 0.1))
+        w.paint(eye * w.soft(from_pupil - 0.08), (0.18, 0.13, 0.1))
         w.paint(eye * w.soft(from_pupil - 0.035), (0.03, 0.03, 0.03))
-        w.paint(0.9 * w.soft(np.abs(w.Y - top + 0.008) - 0.012) * inside_x, lid)
+        w.paint(0.9 * w.soft(np.abs(w.Y - top + 0.008) - 0.012) * inside_x, skin * 0.25)
         crease = EYE_Y - upper - 0.06 - 0.04 * au["AU05"]
         w.shade(1.0 - 0.18 * w.band(x0 - ew, x0 + ew, lambda x: crease + 0.04 * ((x - x0) / ew) ** 2, 0.012))
 

@@ -212,7 +212,9 @@ def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intens
         weights[names.index(name)] += np.interp(t, [bounds[k] - 0.03, bounds[k] + 0.03, bounds[k + 1] - 0.03,
                                                     bounds[k + 1] + 0.03], [0, 1, 1, 0], left=0, right=0)
     weights /= np.maximum(weights.sum(axis=0), 1e-9)
-    bandwidths = np.array([70.0, 100.0, 140.0, 200.0]) * (1.3 - 0.4 * pros.tension)
+    # Wider for lax voices, and F1/F2 wider at high f0 (else sparse harmonics miss narrow formant peaks).
+    bandwidths = (np.array([70.0, 100.0, 140.0, 200.0]) * (1.3 - 0.4 * pros.tension)
+                  + np.array([0.3, 0.15, 0.0, 0.0]) * voice.f0 * pros.pitch)
     speech = np.zeros(n)
     for i, name in enumerate(names):
         if weights[i].any():
