@@ -55,8 +55,8 @@ class BranchSpec:
     modality: str
     needs: tuple[str, ...]
     build_features: FeatureBuilder
-    train: TrainConfig
     clip_input: ClipInput
+    train: TrainConfig
     pooled: Callable[[np.ndarray], np.ndarray] | None = None
     description: str = ""
     actor_norm_applies: bool = True
@@ -159,7 +159,7 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
 
 BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
-               TrainConfig("audio_cnn1d", epochs=40, lr=1e-3, patience=8), _mean_std_over_time,
+               TrainConfig("audio_cnn1d", epochs=30, lr=1e-3, patience=6), _mean_std_over_time,
                "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN"),
     BranchSpec("audio_wav2vec_lstm", "audio", ("audio_path", "video_path"), _wav2vec_features, _wav2vec_clip,
                TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6), _mean_over_time,
@@ -171,6 +171,6 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
                TrainConfig("slowfast", epochs=20, lr=1e-3, patience=5, batch_size=16, standardize=False),
                None, "SlowFast 3-D CNN on the frames", actor_norm_applies=False),
     BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
-               TrainConfig("mlp", epochs=150, lr=1e-3, patience=20, batch_size=64), lambda X: X,
+               TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
                "OpenFace facial action units (per-clip means) into an MLP"),
 ]}

@@ -19,7 +19,7 @@ class AudioCNN1D(nn.Module):
     Reference design: channels (512, 512, 256, 256, 128), dense 512. Default: a CPU-sized version.
     """
 
-    def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (64, 64, 48, 48, 32),
+    def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (32, 32, 64, 64, 64),
                  dense: int = 128, kernel_size: int = 5, dropout: float = 0.3, n_classes: int = N_CLASSES) -> None:
         super().__init__()
         n_frames, n_features = input_shape

@@ -102,8 +102,13 @@ def _epoch_loss(model: nn.Module, X: np.ndarray, y: np.ndarray, scaler: Standard
 
 
 def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, config: TrainConfig,
-              scaler: Standardizer, progress: tqdm | None = None) -> tuple[nn.Module, list[dict[str, float]]]:
-    """Train one model with early stopping on the validation actors; return the best state and the curve."""
+              scaler: Standardizer, progress: tqdm | None = None,
+              X_train_aug: np.ndarray | None = None) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Train one model with early stopping on the validation actors; return the best state and the curve.
+
+    With ``X_train_aug`` (N, K, ...), every epoch shows each training clip once, as its original or one of
+    its K augmented versions drawn at random (on-the-fly augmentation at the cost of one pass).
+    """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = build_model(config.model, X_train.shape[1:], **config.model_kwargs)
@@ -114,11 +119,17 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
     for epoch in range(1, config.epochs + 1):
         model.train()
         total = 0.0
+        view = rng.integers(0, 1 + X_train_aug.shape[1], len(X_train)) if X_train_aug is not None else None
         for rows in _batches(len(X_train), config.batch_size, rng):
             if len(rows) < 2:  # BatchNorm needs two samples
                 continue
+            batch = X_train[rows]
+            if view is not None:
+                augmented = view[rows] > 0
+                batch = batch.copy()
+                batch[augmented] = X_train_aug[rows[augmented], view[rows[augmented]] - 1]
             optimiser.zero_grad()
-            loss = loss_fn(model(scaler(X_train[rows])), torch.from_numpy(y_train[rows]))
+            loss = loss_fn(model(scaler(batch)), torch.from_numpy(y_train[rows]))
             loss.backward()
             optimiser.step()
             total += loss.item() * len(rows)
@@ -144,7 +155,7 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
     """Train one model per fold on the other folds' actors and predict the held-out actors.
 
     ``labels`` are class indices into :data:`EMOTIONS`. Within each training set, one actor per gender
-    is held out for early stopping. Augmented copies (``features.X_aug``) join the training rows only.
+    is held out for early stopping. Augmented versions (``features.X_aug``) are used for training rows only.
     With ``config.actor_norm`` every actor's features are z-scored with that actor's own statistics first.
     Every split is checked for actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such).
     """
@@ -175,12 +186,10 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
         if not leaky_ok:
             check_no_actor_leak(actors[fit_rows], actors[val_rows], "validation")
         X_fit, y_fit = X[fit_rows], y[fit_rows]
-        if X_aug is not None:
-            n_aug = X_aug.shape[1]
-            X_fit = np.concatenate([X_fit, X_aug[fit_rows].reshape(-1, *X.shape[1:])])
-            y_fit = np.concatenate([y_fit, np.repeat(y[fit_rows], n_aug)])
+        X_fit_aug = X_aug[fit_rows] if X_aug is not None else None
         scaler = Standardizer.fit(X_fit, config.standardize)
-        model, curve = fit_model(X_fit, y_fit, X[val_rows], y[val_rows], config, scaler, progress=bar)
+        model, curve = fit_model(X_fit, y_fit, X[val_rows], y[val_rows], config, scaler, progress=bar,
+                                 X_train_aug=X_fit_aug)
         history += [{"fold": fold, **row} for row in curve]
         oof[test_rows] = predict_proba(model, X[test_rows], scaler, config.batch_size)
         fold_of[test_rows] = fold

@@ -10,10 +10,12 @@ results computed on it must carry :data:`SYNTHETIC_NOTICE`.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -179,7 +181,8 @@ def generate_demo_corpus(root: Path, n_actors: int = 12, takes_per_emotion: int 
     """Write the synthetic demo corpus to ``root`` (skipped when already complete for these parameters).
 
     ``n_actors`` actors (odd male, even female) x 8 emotions x ``takes_per_emotion`` takes (1-8; neutral
-    has at most 4, as it has no strong intensity). Reproducible for a given ``seed``. Returns ``root``.
+    has at most 4, as it has no strong intensity). Reproducible for a given ``seed``, whatever the number
+    of ``workers`` (processes; 1 generates in this process). Returns ``root``.
     """
     root = Path(root)
     if not 1 <= n_actors <= 99:
@@ -205,19 +208,12 @@ def generate_demo_corpus(root: Path, n_actors: int = 12, takes_per_emotion: int 
     (root / AU_TABLE.parent).mkdir(parents=True, exist_ok=True)
     _write_marker(root, params, complete=False)
 
-    bar = tqdm(total=len(jobs), desc="synthetic demo corpus", unit="take", disable=not progress)
-    rows: dict[str, dict[str, float]] = {}
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1), initializer=_init_worker) as pool:
-            for clip_id, row in pool.map(_generate_take, jobs, chunksize=4):
-                rows[clip_id] = row
-                bar.update()
-    else:
-        for job in jobs:
-            clip_id, row = _generate_take(job)
-            rows[clip_id] = row
-            bar.update()
-    bar.close()
+    # "spawn": forking a process that already runs torch or OpenMP threads (a notebook) can deadlock.
+    pool = (ProcessPoolExecutor(min(workers, os.cpu_count() or 1), multiprocessing.get_context("spawn"),
+                                initializer=_init_worker) if workers > 1 else nullcontext())
+    with pool:
+        results = pool.map(_generate_take, jobs, chunksize=4) if workers > 1 else map(_generate_take, jobs)
+        rows = dict(tqdm(results, total=len(jobs), desc="synthetic demo corpus", unit="take", disable=not progress))
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(AU_TABLE_COLUMNS)).sort_index()
     table.index.name = "clip_id"
     table.to_csv(root / AU_TABLE)

@@ -73,7 +73,7 @@ class Voice:
     breathiness: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Speech:
     """One synthesised utterance."""
 
@@ -157,7 +157,10 @@ def _syllable_plan(n_syllables: int, start: float, end: float, rng: np.random.Ge
 
 def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intensity: str = "normal",
                       statement: str = "01", duration_s: float = 2.0, seed: int = 0) -> Speech:
-    """Speak one RAVDESS-like take: ``actor``'s voice saying ``statement`` with ``emotion``'s prosody."""
+    """Speak one RAVDESS-like take: ``actor``'s voice saying ``statement`` ("01" or "02") with ``emotion``'s
+    prosody at ``intensity``. ``rng`` drives the take's variation, ``seed`` the actor's voice."""
+    if statement not in STATEMENTS:
+        raise KeyError(f"unknown statement {statement!r}; expected one of {', '.join(STATEMENTS)}")
     voice = actor_voice(actor, seed)
     pros = _jittered(prosody_for(emotion, intensity), rng)
     n = int(round(duration_s * SAMPLE_RATE))

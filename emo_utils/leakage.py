@@ -1,0 +1,88 @@
+"""The leakage lesson: one model, two evaluation protocols, side by side.
+
+The same features and the same training settings are cross-validated twice: with actors held out (the
+manifest's ``fold`` column, as every branch is evaluated) and with a random clip split in which every
+actor has clips on both sides (:data:`~emo_utils.data.folds.LEAKY_PROTOCOL`). The gap between the two is
+what a model gains by recognising the speakers rather than their emotions. The leaky number exists for
+this comparison only: it is returned with its LEAKY protocol text, drawn with a LEAKY label, and never
+written to ``metrics.json``.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+
+from emo_utils.data.folds import describe_protocol, random_clip_folds
+from emo_utils.evaluate import metrics_from_table
+from emo_utils.feature_store import FeatureSet
+from emo_utils.labels import emotion_index
+from emo_utils.plotting import use_style
+from emo_utils.train import TrainConfig, cross_validate
+
+ROWS_COLUMNS = ("actor", "gender", "emotion", "fold")
+SPLIT_LABELS = {False: "actors held out", True: "random clip split\n(LEAKY)"}
+METRIC_KEYS = ("accuracy", "macro_f1", "uar")
+
+
+def _dataset_name(rows: pd.DataFrame) -> str:
+    if "synthetic" in rows and rows["synthetic"].astype(bool).any():
+        return "synthetic demo corpus"
+    return ", ".join(rows["dataset"].unique()) if "dataset" in rows else "given data"
+
+
+def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainConfig, n_folds: int = 6,
+                      seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Cross-validate ``config`` on ``features`` with actors held out, then with a LEAKY random clip split.
+
+    ``rows`` are the manifest rows of ``features.clip_ids`` in the same order (columns actor, gender,
+    emotion, fold; take_id is checked when present). The random split has ``n_folds`` folds drawn with
+    ``seed``. Returns one row per protocol: protocol (the full text to print), split (a short label),
+    leaky, accuracy, macro_f1, uar, n_clips. Nothing is written to disk.
+    """
+    missing = [c for c in ROWS_COLUMNS if c not in rows]
+    if missing:
+        raise ValueError(f"rows lack column(s) {', '.join(missing)}; pass the manifest rows of the features")
+    if len(rows) != len(features) or ("take_id" in rows and
+                                      (rows["take_id"].astype(str).to_numpy() != features.clip_ids).any()):
+        raise ValueError("rows are not aligned with features.clip_ids; use "
+                         "manifest.set_index('take_id').loc[features.clip_ids].reset_index()")
+    labels = rows["emotion"].map(emotion_index).to_numpy()
+    actors, genders = rows["actor"].to_numpy(), rows["gender"].to_numpy()
+    dataset = _dataset_name(rows)
+    splits = {False: rows["fold"].to_numpy(), True: random_clip_folds(len(rows), n_folds, seed)}
+    records = []
+    for leaky, folds in splits.items():
+        result = cross_validate(features, labels, actors, genders, folds, config, leaky_ok=leaky,
+                                desc=SPLIT_LABELS[leaky].replace("\n", " "), progress=progress)
+        metrics = metrics_from_table(result.oof)
+        records.append({"protocol": describe_protocol(folds, actors, dataset, leaky=leaky,
+                                                      actor_norm=config.actor_norm),
+                        "split": SPLIT_LABELS[leaky], "leaky": leaky,
+                        **{k: metrics[k] for k in METRIC_KEYS}, "n_clips": metrics["n_clips"]})
+    return pd.DataFrame(records)
+
+
+def plot_protocol_comparison(table: pd.DataFrame, title: str = "The same model, two protocols") -> Figure:
+    """Grouped bars (accuracy, macro-F1, UAR) per protocol; the leaky bars are hatched and labelled LEAKY."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    width = 0.8 / len(METRIC_KEYS)
+    x = np.arange(len(table))
+    for k, key in enumerate(METRIC_KEYS):
+        bars = ax.bar(x + (k - 1) * width, table[key], width, label=key, color=f"C{k}",
+                      hatch=["//" if leaky else "" for leaky in table["leaky"]], edgecolor="white")
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, table["split"])
+    for tick, leaky in zip(ax.get_xticklabels(), table["leaky"]):
+        tick.set_color("firebrick" if leaky else "black")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title)
+    caption = "\n".join(textwrap.fill(p, 110) for p in table["protocol"])
+    fig.text(0.01, -0.02, caption, fontsize=7, va="top", ha="left")
+    return fig
