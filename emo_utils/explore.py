@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 import soundfile as sf
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.neighbors import NearestNeighbors
@@ -130,22 +131,23 @@ def log_mel_spectrogram(y: np.ndarray, sr: int) -> np.ndarray:
     return librosa.power_to_db(mel, ref=np.max)
 
 
-def _show_spectrogram(ax: plt.Axes, y: np.ndarray, sr: int, title: str) -> None:
+def _show_spectrogram(ax: plt.Axes, y: np.ndarray, sr: int, title: str) -> AxesImage:
     spec = log_mel_spectrogram(y, sr)
     image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0,
                       extent=(0, len(y) / sr, 0, spec.shape[0]))
     ax.set(xlabel="time (s)", ylabel="mel band", title=title)
     ax.grid(False)
-    ax.figure.colorbar(image, ax=ax, label="dB", pad=0.01)
+    return image
 
 
 def plot_waveform_spectrogram(y: np.ndarray, sr: int, title: str = "") -> Figure:
     """The waveform of one clip above its log-mel spectrogram (64 mel bands, 40 ms windows every 20 ms)."""
     use_style()
-    fig, (ax_wave, ax_spec) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    fig, (ax_wave, ax_spec) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, layout="constrained")
     ax_wave.plot(np.arange(len(y)) / sr, y, linewidth=0.5)
     ax_wave.set(ylabel="amplitude", title=f"waveform {title}".strip())
-    _show_spectrogram(ax_spec, y, sr, "log-mel spectrogram")
+    image = _show_spectrogram(ax_spec, y, sr, "log-mel spectrogram")
+    fig.colorbar(image, ax=[ax_wave, ax_spec], label="dB", pad=0.01)  # both axes shrink: time stays aligned
     return fig
 
 
@@ -153,9 +155,10 @@ def plot_spectrograms(waveforms: Mapping[str, np.ndarray], sr: int, title: str =
     """Log-mel spectrograms side by side (e.g. a clip and its augmented copies), one column per waveform."""
     use_style()
     n = len(waveforms)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), sharey=True, squeeze=False, layout="constrained")
     for ax, (name, y) in zip(axes[0], waveforms.items()):
-        _show_spectrogram(ax, y, sr, name)
+        image = _show_spectrogram(ax, y, sr, name)
+    fig.colorbar(image, ax=list(axes[0]), label="dB", pad=0.01)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -170,7 +173,10 @@ def valid_frames(X: np.ndarray) -> np.ndarray:
 
 def plot_clip_features(clips: Mapping[str, np.ndarray], feature_names: Sequence[str], frame_rate_hz: float,
                        title: str = "") -> Figure:
-    """One row per clip (e.g. one per emotion): ZCR and RMS over time (left), its MFCCs as an image (right)."""
+    """One row per clip (e.g. one per emotion): ZCR and RMS over time (left), its MFCCs as an image (right).
+
+    Each MFCC is z-scored over the clip's frames, so the image shows how it moves, not its level.
+    """
     use_style()
     names = list(feature_names)
     zcr, rms = names.index("zcr"), names.index("rms")
@@ -185,12 +191,14 @@ def plot_clip_features(clips: Mapping[str, np.ndarray], feature_names: Sequence[
         ax_rms = ax_curve.twinx()
         ax_rms.plot(t, X[:, rms], color="C1", label="RMS")
         ax_rms.grid(False)
-        ax_mfcc.imshow(X[:, mfcc[1:]].T, origin="lower", aspect="auto", cmap="coolwarm",
+        coefficients = X[:, mfcc[1:]]
+        z = (coefficients - coefficients.mean(axis=0)) / np.maximum(coefficients.std(axis=0), 1e-6)
+        ax_mfcc.imshow(z.T, origin="lower", aspect="auto", cmap="coolwarm", vmin=-3, vmax=3,
                        extent=(0, len(X) / frame_rate_hz, 1, len(mfcc)))
         ax_mfcc.grid(False)
         ax_mfcc.set_ylabel("MFCC")
     axes[0, 0].set_title("ZCR (blue, left axis) and RMS energy (orange, right axis)")
-    axes[0, 1].set_title(f"MFCCs 1-{len(mfcc) - 1} over time (MFCC 0, overall loudness, left out)")
+    axes[0, 1].set_title(f"MFCCs 1-{len(mfcc) - 1}, each z-scored over the clip (MFCC 0, loudness, left out)")
     axes[-1, 0].set_xlabel("time (s)")
     axes[-1, 1].set_xlabel("time (s)")
     if title:

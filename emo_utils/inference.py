@@ -30,16 +30,20 @@ def latest_run(runs_dir: str | Path = DEFAULT_RUNS_DIR) -> Path:
     return runs[-1].parent
 
 
+FoldModel = tuple[torch.nn.Module, Standardizer, dict[str, Any]]
+
+
 class BranchPredictor:
     """A branch's fold models, applied to new clips (probabilities averaged over folds)."""
 
     def __init__(self, name: str, folder: Path) -> None:
         self.name = name
+        self.folder = Path(folder)
         self.spec = BRANCHES[name]
-        checkpoints = sorted(folder.glob("fold*.pt"))
+        checkpoints = sorted(self.folder.glob("fold*.pt"))
         if not checkpoints:
             raise DataError(folder, f"no trained models for branch {name}", "re-run the workflow for this branch")
-        self.models = [load_checkpoint(path) for path in checkpoints]
+        self.models: list[FoldModel] = [load_checkpoint(path) for path in checkpoints]
         self.meta: dict[str, Any] = self.models[0][2]["feature_meta"]
         self.actor_norm = bool(self.models[0][2]["config"].get("actor_norm"))
 
@@ -47,16 +51,37 @@ class BranchPredictor:
     def random_weights(self) -> bool:
         return bool(self.meta.get("random_weights", False))
 
+    def clip_input(self, video: str | None, audio: str | None) -> np.ndarray:
+        """The model input (1, ...) of one clip, computed as the branch's training features were."""
+        return np.asarray(self.spec.clip_input(video, audio, self.meta), dtype=np.float32)[None]
+
+    def held_out_model(self, actor: str) -> FoldModel:
+        """The fold model that never saw ``actor`` (its test fold held the actor out)."""
+        for fold_model in self.models:
+            if actor in fold_model[2]["test_actors"]:
+                return fold_model
+        raise DataError(self.folder, f"no fold model of branch {self.name} held out actor {actor}",
+                        "evaluate only clips of the run's own actors, or predict with the fold ensemble")
+
+    def _apply(self, fold_model: FoldModel, x: np.ndarray) -> np.ndarray:
+        model, scaler, ckpt = fold_model
+        if self.actor_norm and ckpt.get("population_mean") is not None:
+            x = Standardizer(ckpt["population_mean"], ckpt["population_std"])(x).numpy()
+        return predict_proba(model, x, scaler)
+
+    def predict_inputs(self, x: np.ndarray, actor: str | None = None) -> np.ndarray:
+        """Probabilities (N, 8) for model inputs ``x``: the mean over the fold models, or, with ``actor``,
+        only the fold model that held that actor out (honest evaluation on the run's own clips).
+
+        A model trained with per-actor normalisation gets the new clips normalised with its training
+        population's statistics (one clip of a new person has no per-person statistics).
+        """
+        models = self.models if actor is None else [self.held_out_model(actor)]
+        return np.mean([self._apply(fold_model, x) for fold_model in models], axis=0)
+
     def predict(self, video: str | None, audio: str | None) -> np.ndarray:
         """Class probabilities (8,) for one clip; raises an :class:`EmoError` when its input is missing."""
-        x = np.asarray(self.spec.clip_input(video, audio, self.meta), dtype=np.float32)[None]
-        probs = []
-        for model, scaler, ckpt in self.models:
-            inputs = x
-            if self.actor_norm and ckpt.get("population_mean") is not None:
-                inputs = Standardizer(ckpt["population_mean"], ckpt["population_std"])(x).numpy()
-            probs.append(predict_proba(model, inputs, scaler)[0])
-        return np.mean(probs, axis=0)
+        return self.predict_inputs(self.clip_input(video, audio))[0]
 
 
 def predict_file(video: str | Path | None, audio: str | Path | None = None, run_dir: str | Path | None = None,

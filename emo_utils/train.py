@@ -69,13 +69,16 @@ def normalize_per_actor(X: np.ndarray, actors: np.ndarray) -> np.ndarray:
 
     Unsupervised: it uses an actor's clips but never their labels, so it is allowed for test actors in
     speaker-independent evaluation (it needs several clips of a person; the demo on one clip cannot).
+    All-zero frames (padding of sequences) are left out of the statistics and stay zero.
     """
-    out = np.empty(X.shape, dtype=np.float32)
+    out = np.zeros(X.shape, dtype=np.float32)
+    valid = np.abs(X).sum(axis=-1) > 0
     for actor in np.unique(actors):
         rows = actors == actor
-        block = X[rows].astype(np.float64)
-        flat = block.reshape(-1, block.shape[-1])
-        out[rows] = ((block - flat.mean(0)) / (flat.std(0) + 1e-6)).astype(np.float32)
+        block, keep = X[rows].astype(np.float64), valid[rows]
+        frames = block[keep]
+        normalised = (block - frames.mean(0)) / (frames.std(0) + 1e-6)
+        out[rows] = np.where(keep[..., None], normalised, 0.0).astype(np.float32)
     return out
 
 

@@ -35,7 +35,7 @@ def _idiosyncratic_actors(n_actors: int = 6, per_class: int = 4, dim: int = 16,
 @pytest.fixture(scope="module")
 def comparison() -> pd.DataFrame:
     features, rows = _idiosyncratic_actors()
-    config = TrainConfig("mlp", {"hidden": (32,)}, epochs=40, patience=40, batch_size=32)
+    config = TrainConfig("mlp", {"hidden": (64,)}, epochs=40, patience=40, batch_size=32, lr=1e-2)
     return compare_protocols(features, rows, config, n_folds=3, progress=False)
 
 

@@ -14,9 +14,9 @@ from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError
 from emo_utils.labels import EMOTIONS
 from emo_utils.media import probe, read_audio_track
-from emo_utils.synthetic import (AU_TABLE, AU_TABLE_COLUMNS, SYNTHETIC_NOTICE, corpus_parameters, draw_face,
-                                 expression_track, face_identity, generate_demo_corpus, is_synthetic_root,
-                                 render_clip, synthesize_speech)
+from emo_utils.synthetic import (AU_TABLE, AU_TABLE_COLUMNS, SYNTHETIC_NOTICE, corpus_parameters, expression_track,
+                                 face_identity, generate_demo_corpus, is_synthetic_root, render_clip,
+                                 synthesize_speech)
 from emo_utils.synthetic.face import AU_INDEX
 from emo_utils.synthetic.voice import SAMPLE_RATE
 

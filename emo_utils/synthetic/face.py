@@ -1,11 +1,12 @@
 """Synthetic talking faces driven by FACS action units (AUs), for the generated demo corpus.
 
 A face is drawn analytically (anti-aliased soft-edged shapes in face coordinates; head motion is an
-image warp afterwards) with the shading a Haar face detector looks for: dark eye sockets, a lighter nose
-bridge, shadowed nostrils and mouth; over 95% of frames are detected with OpenCV's default cascade. Its expression is a vector of AU intensities in 0..1
-(:data:`AU_NAMES`); :func:`expression_track` moves it over a clip (onset-apex-offset), following the
-EMFACS prototypes of ``shared/reference/emotion-cues.md``. By design fear and surprise look alike (fear's
-extra AU4/AU20 are faint) while calm and neutral differ visibly (calm: lowered lids, slight smile).
+image warp afterwards) with the shading a Haar face detector looks for: dark eye sockets, a lighter
+nose bridge, shadowed nostrils and mouth (OpenCV's default cascade finds it in over 95% of frames).
+Its expression is a vector of AU intensities in 0..1 (:data:`AU_NAMES`); :func:`expression_track` moves
+it over a clip (onset-apex-offset), following the EMFACS prototypes of
+``shared/reference/emotion-cues.md``. By design fear and surprise look alike (fear's extra AU4/AU20 are
+faint) while calm and neutral differ visibly (calm: lowered lids, slight smile).
 """
 from __future__ import annotations
 

@@ -1,0 +1,128 @@
+"""An interactive fusion panel: one weight slider per branch and a strategy menu; accuracy, macro-F1 and
+the confusion matrix are recomputed live from the saved out-of-fold probabilities.
+
+The numbers come from :func:`emo_utils.fusion_analysis.evaluate_weights` (a pure function), so what the
+panel shows is what the tests check. Weights chosen by hand while looking at test-fold results are
+tuned on the test actors: use them for the demo, never as an evaluation result.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from emo_utils.evaluate import format_metrics
+from emo_utils.fusion import FusionConfig, save_fusion_config, stack_branches
+from emo_utils.fusion_analysis import CV_STRATEGIES, WEIGHTED_STRATEGIES, evaluate_weights
+from emo_utils.plotting import plot_confusion, use_style
+
+STRATEGY_LABELS: dict[str, str] = {
+    "late_fixed": "late fusion, slider weights",
+    "product": "product rule, slider weights",
+    "late_equal": "late fusion, equal weights",
+    "late_learned": "late fusion, weights learned per test fold",
+    "stacking": "stacking, fitted per test fold",
+    "dynamic": "dynamic (confidence), calibrated per test fold",
+}
+
+
+class FusionPanel:
+    """Weight sliders + strategy menu over branch tables; ``panel.widget`` is the displayable box.
+
+    ``last_metrics`` / ``last_table`` hold the current result (``None`` when the weights cannot fuse,
+    e.g. all zero); the "save config" button writes the slider weights as a late-fusion config to
+    ``config_path`` (load it in the demo with ``emo demo --config FILE``).
+    """
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame], protocol: str, provenance: str = "",
+                 config_path: str | Path = "fusion_config_panel.json") -> None:
+        self.stack = stack_branches(dict(tables))
+        self.protocol, self.provenance = protocol, provenance
+        self.config_path = Path(config_path)
+        self.sliders = {b: widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description=b,
+                                               continuous_update=False, style={"description_width": "160px"},
+                                               layout=widgets.Layout(width="420px"))
+                        for b in self.stack.branches}
+        self.strategy = widgets.Dropdown(options=[(label, key) for key, label in STRATEGY_LABELS.items()],
+                                         value="late_fixed", description="strategy",
+                                         layout=widgets.Layout(width="420px"))
+        self.save_button = widgets.Button(description="save config", icon="save",
+                                          tooltip="write the slider weights as a late-fusion config")
+        self.status = widgets.Label()
+        self.output = widgets.Output()
+        self.last_metrics: dict[str, Any] | None = None
+        self.last_table: pd.DataFrame | None = None
+        self.summary = ""
+        self._fitted: dict[str, tuple[dict[str, Any], pd.DataFrame]] = {}
+        for control in [*self.sliders.values(), self.strategy]:
+            control.observe(self.update, names="value")
+        self.save_button.on_click(self._on_save)
+        self.widget = widgets.VBox([*self.sliders.values(), self.strategy,
+                                    widgets.HBox([self.save_button, self.status]), self.output])
+        self.update()
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The slider weights by branch (not normalised)."""
+        return {b: float(s.value) for b, s in self.sliders.items()}
+
+    def _evaluate(self) -> tuple[dict[str, Any], pd.DataFrame]:
+        strategy = self.strategy.value
+        if strategy in WEIGHTED_STRATEGIES:
+            return evaluate_weights(self.stack, self.weights, strategy)
+        if strategy not in self._fitted:  # cross-validated strategies ignore the sliders: compute once
+            self._fitted[strategy] = evaluate_weights(self.stack, None, strategy)
+        return self._fitted[strategy]
+
+    def update(self, change: dict[str, Any] | None = None) -> None:
+        """Recompute the metrics for the current controls and redraw the output."""
+        strategy = self.strategy.value
+        for slider in self.sliders.values():
+            slider.disabled = strategy in CV_STRATEGIES
+        self.save_button.disabled = strategy != "late_fixed"
+        name = f"fusion {strategy}"
+        if strategy in WEIGHTED_STRATEGIES:
+            name += " (" + ", ".join(f"{b} {w:.2f}" for b, w in self.weights.items()) + ")"
+        try:
+            self.last_metrics, self.last_table = self._evaluate()
+            self.summary = format_metrics(name, self.last_metrics, self.protocol, self.provenance)
+        except ValueError as exc:
+            self.last_metrics, self.last_table = None, None
+            self.summary = f"{name}: cannot fuse ({exc})"
+        self._show(STRATEGY_LABELS[strategy])
+
+    def _show(self, title: str) -> None:
+        self.output.clear_output(wait=True)
+        with self.output:
+            print(self.summary)
+            if self.last_table is not None:
+                use_style()
+                fig, ax = plt.subplots(figsize=(4.6, 4))
+                plot_confusion(self.last_table, title, ax)
+                display(fig)
+                plt.close(fig)
+
+    def _on_save(self, button: widgets.Button) -> None:
+        try:
+            self.save_config()
+        except ValueError as exc:
+            self.status.value = f"not saved: {exc}"
+
+    def save_config(self) -> Path:
+        """Write the slider weights (branches above zero) as a late-fusion config; returns its path."""
+        if self.strategy.value != "late_fixed":
+            raise ValueError("only late fusion with slider weights can be saved (the demo fuses by weighted average)")
+        chosen = {b: w for b, w in self.weights.items() if w > 0}
+        if not chosen:
+            raise ValueError("every weight is zero: nothing to save")
+        config = FusionConfig(list(chosen), list(chosen.values()), strategy="late",
+                              note=f"weights set by hand in the fusion panel while viewing test-fold results "
+                                   f"({self.protocol}): for the demo, not an evaluation")
+        path = save_fusion_config(config, self.config_path)
+        self.status.value = f"saved {path}"
+        return path

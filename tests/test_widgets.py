@@ -1,0 +1,66 @@
+"""The fusion panel, driven headless: its numbers are the pure function's, and it saves a fusion config."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+from emo_utils.evaluate import metrics_from_table
+from emo_utils.fusion import load_fusion_config, stack_branches
+from emo_utils.fusion_analysis import evaluate_weights
+from emo_utils.widgets import FusionPanel
+from test_fusion_analysis import make_tables
+
+matplotlib.use("Agg")
+
+PROTOCOL = "6-fold actor-independent (test tables)"
+
+
+@pytest.fixture
+def panel(tmp_path: Path) -> FusionPanel:
+    return FusionPanel(make_tables(), PROTOCOL, provenance="SYNTHETIC test tables",
+                       config_path=tmp_path / "panel_config.json")
+
+
+def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(panel: FusionPanel) -> None:
+    stack = stack_branches(make_tables())
+    assert set(panel.sliders) == {"audio_mfcc_cnn", "face_au"}
+    assert panel.last_metrics == evaluate_weights(stack, [1.0, 1.0], "late_fixed")[0]
+    assert PROTOCOL in panel.summary and "SYNTHETIC" in panel.summary
+    panel.sliders["face_au"].value = 0.25
+    assert panel.last_metrics == evaluate_weights(stack, {"audio_mfcc_cnn": 1.0, "face_au": 0.25}, "late_fixed")[0]
+    panel.sliders["audio_mfcc_cnn"].value = 0.0
+    assert panel.last_metrics == metrics_from_table(make_tables()["face_au"])  # the branch-free result
+    assert "audio_mfcc_cnn 0.00" in panel.summary
+    panel.sliders["face_au"].value = 0.0
+    assert panel.last_metrics is None and "cannot fuse" in panel.summary
+
+
+def test_strategy_menu_switches_rules_and_locks_the_sliders_for_fitted_ones(panel: FusionPanel) -> None:
+    stack = stack_branches(make_tables())
+    panel.sliders["face_au"].value = 0.4
+    panel.strategy.value = "product"
+    assert panel.last_metrics == evaluate_weights(stack, [1.0, 0.4], "product")[0]
+    assert not panel.sliders["face_au"].disabled and panel.save_button.disabled
+    panel.strategy.value = "dynamic"
+    assert panel.last_metrics == evaluate_weights(stack, None, "dynamic")[0]
+    assert all(slider.disabled for slider in panel.sliders.values())
+    assert panel.last_table is not None and len(panel.last_table) == len(stack.clip_ids)
+
+
+def test_save_button_writes_the_slider_weights_as_a_late_fusion_config(panel: FusionPanel) -> None:
+    panel.sliders["audio_mfcc_cnn"].value = 0.6
+    panel.sliders["face_au"].value = 0.2
+    panel.save_button.click()
+    config = load_fusion_config(panel.config_path)
+    assert config.branches == ["audio_mfcc_cnn", "face_au"] and config.weights == [0.75, 0.25]
+    assert config.strategy == "late" and "saved" in panel.status.value
+    panel.sliders["face_au"].value = 0.0  # a zero-weight branch is left out of the config
+    assert load_fusion_config(panel.save_config()).branches == ["audio_mfcc_cnn"]
+    panel.sliders["audio_mfcc_cnn"].value = 0.0
+    panel.save_button.click()
+    assert "not saved" in panel.status.value
+    panel.strategy.value = "product"
+    with pytest.raises(ValueError, match="late fusion"):
+        panel.save_config()
