@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import cv2
 import librosa
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,22 +22,28 @@ from sklearn.manifold import TSNE
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from emo_utils.audio.features import FeatureParams
 from emo_utils.audio.io import SOUNDFILE_SUFFIXES
 from emo_utils.data.naming import parse_crema_d
 from emo_utils.errors import DataError, EmoError, FilenameError, SkipLog
 from emo_utils.labels import EMOTIONS
 from emo_utils.media import probe
 from emo_utils.plotting import use_style
+from emo_utils.video.frames import sample_frames
 from emo_utils.video.openface import AU_INTENSITY, AU_NAMES
 
 GENDER_COLOURS = {"male": "C0", "female": "C3", "unknown": "C7"}
-SPECTROGRAM = {"n_fft": 640, "hop_length": 320, "n_mels": 64}  # the framing of emo_utils.audio.features
 
 
 def _ordered_emotions(labels: Sequence[str]) -> list[str]:
     """The emotions present in ``labels``, in the canonical :data:`EMOTIONS` order."""
     present = set(labels)
     return [e for e in EMOTIONS if e in present]
+
+
+def _label_order(labels: Sequence[str]) -> list[str]:
+    """Emotions in canonical order; any other labels (actors, genders) sorted."""
+    return _ordered_emotions(labels) or sorted(set(labels))
 
 
 # --- the manifest: who, what, how many ------------------------------------------------------------------
@@ -87,18 +94,21 @@ def clip_durations(tasks: Sequence[tuple[str, str | Path]]) -> tuple[pd.Series, 
     skipped = SkipLog("durations")
     durations: dict[str, float] = {}
     for clip_id, path in tasks:
-        path = Path(path)
         try:
-            if path.suffix.lower() in SOUNDFILE_SUFFIXES:
-                try:
-                    durations[clip_id] = float(sf.info(str(path)).duration)
-                except (sf.LibsndfileError, RuntimeError) as exc:
-                    raise DataError(path, f"cannot be read as audio ({exc})", "re-copy or re-download it") from exc
-            else:
-                durations[clip_id] = probe(path).duration_s
+            durations[clip_id] = _duration_s(Path(path))
         except EmoError as exc:
             skipped.add(clip_id, path, str(exc))
     return pd.Series(durations, name="duration_s", dtype=float), skipped
+
+
+def _duration_s(path: Path) -> float:
+    """Seconds, from the header: soundfile for audio files, PyAV for anything else (raises DataError)."""
+    if path.suffix.lower() not in SOUNDFILE_SUFFIXES:
+        return probe(path).duration_s
+    try:
+        return float(sf.info(str(path)).duration)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise DataError(path, f"cannot be read as audio ({exc})", "re-copy or re-download it") from exc
 
 
 def plot_durations(durations: pd.Series, emotions: pd.Series | None = None, title: str = "") -> Figure:
@@ -125,9 +135,10 @@ def plot_durations(durations: pd.Series, emotions: pd.Series | None = None, titl
 
 # --- one clip's sound -----------------------------------------------------------------------------------
 
-def log_mel_spectrogram(y: np.ndarray, sr: int) -> np.ndarray:
+def log_mel_spectrogram(y: np.ndarray, sr: int, params: FeatureParams = FeatureParams()) -> np.ndarray:
     """(n_mels, frames) log-mel power in dB relative to the loudest bin, framed like the MFCC features."""
-    mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=sr, **SPECTROGRAM)
+    mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=sr, n_fft=params.n_fft,
+                                         hop_length=params.hop_length, n_mels=params.n_mels)
     return librosa.power_to_db(mel, ref=np.max)
 
 
@@ -167,7 +178,7 @@ def plot_spectrograms(waveforms: Mapping[str, np.ndarray], sr: int, title: str =
 # --- frame features per emotion -------------------------------------------------------------------------
 
 def valid_frames(X: np.ndarray) -> np.ndarray:
-    """Boolean mask (..., T) of real frames: the zero rows :func:`~emo_utils.audio.features.fix_frames` pads are False."""
+    """Boolean mask (..., T) of real frames: False on the all-zero rows that ``fix_frames`` pads with."""
     return np.any(X != 0, axis=-1)
 
 
@@ -183,20 +194,23 @@ def plot_clip_features(clips: Mapping[str, np.ndarray], feature_names: Sequence[
     mfcc = [i for i, n in enumerate(names) if n.startswith("mfcc_")]
     fig, axes = plt.subplots(len(clips), 2, figsize=(11, 1.5 * len(clips) + 0.6), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 1.6]})
-    for (ax_curve, ax_mfcc), (name, X) in zip(axes, clips.items()):
-        X = X[valid_frames(X)]
+    real = {name: X[valid_frames(X)] for name, X in clips.items()}
+    longest = max(len(X) for X in real.values()) / frame_rate_hz
+    top = {i: 1.05 * max(float(X[:, i].max(initial=0.0)) for X in real.values()) or 1.0 for i in (zcr, rms)}
+    for (ax_curve, ax_mfcc), (name, X) in zip(axes, real.items()):
         t = np.arange(len(X)) / frame_rate_hz
         ax_curve.plot(t, X[:, zcr], color="C0", label="ZCR")
-        ax_curve.set_ylabel(name)
-        ax_rms = ax_curve.twinx()
+        ax_curve.set(ylabel=name, xlim=(0, longest), ylim=(0, top[zcr]))
+        ax_rms = ax_curve.twinx()  # same scales on every row, so rows compare
         ax_rms.plot(t, X[:, rms], color="C1", label="RMS")
+        ax_rms.set_ylim(0, top[rms])
         ax_rms.grid(False)
         coefficients = X[:, mfcc[1:]]
         z = (coefficients - coefficients.mean(axis=0)) / np.maximum(coefficients.std(axis=0), 1e-6)
         ax_mfcc.imshow(z.T, origin="lower", aspect="auto", cmap="coolwarm", vmin=-3, vmax=3,
                        extent=(0, len(X) / frame_rate_hz, 1, len(mfcc)))
         ax_mfcc.grid(False)
-        ax_mfcc.set_ylabel("MFCC")
+        ax_mfcc.set(ylabel="MFCC", xlim=(0, longest))
     axes[0, 0].set_title("ZCR (blue, left axis) and RMS energy (orange, right axis)")
     axes[0, 1].set_title(f"MFCCs 1-{len(mfcc) - 1}, each z-scored over the clip (MFCC 0, loudness, left out)")
     axes[-1, 0].set_xlabel("time (s)")
@@ -214,7 +228,7 @@ def mean_curves(X: np.ndarray, labels: Sequence[str], feature: int) -> pd.DataFr
     labels = np.asarray(labels)
     values = np.where(valid_frames(X), X[:, :, feature], np.nan)
     curves = {}
-    for label in _ordered_emotions(labels) or sorted(set(labels)):
+    for label in _label_order(labels):
         rows = values[labels == label]
         counts = np.sum(~np.isnan(rows), axis=0)
         curves[label] = np.where(counts > 0, np.nansum(rows, axis=0) / np.maximum(counts, 1), np.nan)
@@ -226,7 +240,7 @@ def mean_features(X: np.ndarray, labels: Sequence[str], feature_names: Sequence[
     labels = np.asarray(labels)
     mask = valid_frames(X)
     rows = {label: X[labels == label][mask[labels == label]].mean(axis=0)
-            for label in _ordered_emotions(labels) or sorted(set(labels))}
+            for label in _label_order(labels)}
     return pd.DataFrame(rows, index=list(feature_names)).T
 
 
@@ -276,7 +290,7 @@ def plot_projection(points: np.ndarray, colourings: Mapping[str, Sequence[str]],
     fig, axes = plt.subplots(1, n, figsize=(5.6 * n, 4.6), squeeze=False)
     for ax, (name, labels) in zip(axes[0], colourings.items()):
         labels = np.asarray(labels)
-        order = _ordered_emotions(labels) or sorted(set(labels))
+        order = _label_order(labels)
         palette = sns.color_palette("tab10" if len(order) <= 10 else "husl", len(order))
         for colour, label in zip(palette, order):
             chosen = labels == label
@@ -338,9 +352,6 @@ def plot_image_grid(images: Sequence[np.ndarray] | np.ndarray, titles: Sequence[
 def example_face_frame(manifest: pd.DataFrame, data_root: str | Path | None) -> tuple[np.ndarray, str] | None:
     """One face image and where it comes from: the middle frame of the first video in ``manifest``, else
     the first actor's ``data_root/actor-faces/Actor_XX.png`` (real RAVDESS), else ``None``."""
-    import cv2
-
-    from emo_utils.video.frames import sample_frames
     videos = manifest.loc[manifest["video_path"] != "", "video_path"]
     if len(videos):
         return sample_frames(videos.iloc[0], 1)[0], f"middle frame of {Path(videos.iloc[0]).name}"

@@ -27,7 +27,8 @@ from emo_utils.plotting import use_style
 CONFUSABLE_PAIRS: tuple[tuple[str, str], ...] = (("fearful", "surprised"), ("calm", "neutral"))
 WEIGHTED_STRATEGIES = ("late_fixed", "product")  # strategies that use the given weights
 CV_STRATEGIES = ("late_equal", "late_learned", "stacking", "dynamic")  # fitted per test fold or fixed rules
-MISSING_RUN_HINT = "train the branches first: notebooks 05 (audio) and 06 (video), or `emo workflow --out DIR`"
+MISSING_RUN_HINT = ("train the branches first: notebooks 05 (video branches) and 06 (audio branches), or "
+                    "`emo workflow --out DIR`")
 
 
 def _random_weights_flag(folder: Path) -> bool:

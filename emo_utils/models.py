@@ -17,10 +17,13 @@ class AudioCNN1D(nn.Module):
     """1-D CNN over frame features (B, T, F): conv blocks over time, then dense layers.
 
     Reference design: channels (512, 512, 256, 256, 128), dense 512. Default: a CPU-sized version.
+    With ``stats_skip`` the head also sees each feature's mean and standard deviation over the clip's
+    non-padded frames (utterance statistics, the classic speech-emotion features) beside the conv output.
     """
 
     def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (32, 32, 64, 64, 64),
-                 dense: int = 128, kernel_size: int = 5, dropout: float = 0.3, n_classes: int = N_CLASSES) -> None:
+                 dense: int = 128, kernel_size: int = 5, dropout: float = 0.3, stats_skip: bool = True,
+                 n_classes: int = N_CLASSES) -> None:
         super().__init__()
         n_frames, n_features = input_shape
         layers: list[nn.Module] = []
@@ -32,12 +35,21 @@ class AudioCNN1D(nn.Module):
                 layers.append(nn.MaxPool1d(2))
             in_ch = out_ch
         self.conv = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * in_ch, dense), nn.ReLU(), nn.Dropout(dropout),
+        self.stats_skip = stats_skip
+        width = 2 * in_ch + (2 * n_features if stats_skip else 0)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, dense), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(dense, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv(x.transpose(1, 2))
-        return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+        pooled = [h.mean(dim=2), h.amax(dim=2)]
+        if self.stats_skip:
+            mask = (x.abs().sum(dim=2, keepdim=True) > 0).float()
+            count = mask.sum(dim=1).clamp(min=1.0)
+            mean = (x * mask).sum(dim=1) / count
+            std = (((x - mean[:, None]) ** 2 * mask).sum(dim=1) / count).sqrt()
+            pooled += [mean, std]
+        return self.head(torch.cat(pooled, dim=1))
 
 
 class SequenceLSTM(nn.Module):

@@ -109,8 +109,12 @@ def _scores(predictions: pd.DataFrame, random_weights: dict[str, bool]) -> pd.Da
 
 
 def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = DEFAULT_SNR_LEVELS,
-                     max_clips: int | None = None, seed: int = 0, progress: bool = True) -> RobustnessResult:
+                     max_clips: int | None = None, include_random: bool = False, seed: int = 0,
+                     progress: bool = True) -> RobustnessResult:
     """Accuracy of every trained audio branch (and of the fused result) at each SNR level.
+
+    Audio branches built on random stand-in weights are left out unless ``include_random`` or the fusion
+    config fuses them (as they are left out of fusion by default: their curve would measure nothing).
 
     ``max_clips`` keeps at most that many clips, balanced over actors and emotions. A clip whose audio
     cannot be read, or that a branch cannot process, is listed in ``skipped`` (never dropped silently).
@@ -119,14 +123,16 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     run = Path(run_dir)
     manifest = load_manifest(run / "manifest.csv")
     tables = load_branch_tables(run)
-    audio = [name for name in tables if BRANCHES[name].modality == "audio"]
-    if not audio:
-        raise DataError(run / "branches", "no trained audio branch", MISSING_RUN_HINT)
     config_path = run / "fusion" / "fusion_config.json"
     weights: dict[str, float] = {}
     if config_path.is_file():
         config = load_fusion_config(config_path)
         weights = {b: w for b, w in zip(config.branches, config.weights) if b in tables and w > 0}
+    audio = [name for name in tables if BRANCHES[name].modality == "audio"
+             and (include_random or name in weights or not tables[name].attrs["random_weights"])]
+    if not audio:
+        raise DataError(run / "branches", "no trained audio branch (without random stand-in weights)",
+                        MISSING_RUN_HINT + "; include_random=True also scores stand-in branches")
     predicted = set.intersection(*(set(tables[name]["clip_id"]) for name in audio))
     rows = manifest[manifest["take_id"].isin(predicted) & ((manifest["audio_path"] != "") |
                                                            (manifest["video_path"] != ""))]

@@ -48,7 +48,10 @@ class CVResult:
 
 @dataclass
 class Standardizer:
-    """Per-feature mean/std over the last axis, fitted on training rows only."""
+    """Per-feature mean/std over the last axis, fitted on training rows only.
+
+    In sequences (N, T, F), all-zero frames are padding: they are left out of the fit and stay zero.
+    """
 
     mean: np.ndarray
     std: np.ndarray
@@ -57,11 +60,17 @@ class Standardizer:
     def fit(cls, X: np.ndarray, enabled: bool = True) -> Standardizer:
         if not enabled:
             return cls(np.zeros(1, np.float32), np.ones(1, np.float32))
-        flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
+        flat = X.reshape(-1, X.shape[-1])
+        if X.ndim >= 3:
+            flat = flat[np.abs(flat).sum(axis=1) > 0]
+        flat = flat.astype(np.float64)
         return cls(flat.mean(0).astype(np.float32), (flat.std(0) + 1e-6).astype(np.float32))
 
     def __call__(self, X: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy((X.astype(np.float32) - self.mean) / self.std)
+        out = (X.astype(np.float32) - self.mean) / self.std
+        if X.ndim >= 3 and self.mean.size > 1:
+            out[np.abs(X).sum(axis=-1) == 0] = 0.0
+        return torch.from_numpy(out)
 
 
 def normalize_per_actor(X: np.ndarray, actors: np.ndarray) -> np.ndarray:

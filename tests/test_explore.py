@@ -138,6 +138,8 @@ def test_feature_figures_show_one_curve_or_row_per_emotion():
     fig = explore.plot_clip_features({"angry": X[0], "calm": X[1]}, names, frame_rate_hz=50)
     curve_axes = [ax for ax in fig.axes if ax.get_ylabel() in ("angry", "calm")]
     assert len(curve_axes) == 2 and len(curve_axes[0].lines[0].get_xdata()) == 15  # padding left out
+    rms_axes = [ax for ax in fig.axes if ax not in curve_axes and not ax.images]
+    assert len(rms_axes) == 2 and rms_axes[0].get_ylim() == rms_axes[1].get_ylim()  # rows share scales
     assert sum(1 for ax in fig.axes if ax.images) == 2
 
 

@@ -10,7 +10,6 @@ results computed on it must carry :data:`SYNTHETIC_NOTICE`.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -208,9 +207,10 @@ def generate_demo_corpus(root: Path, n_actors: int = 12, takes_per_emotion: int 
     (root / AU_TABLE.parent).mkdir(parents=True, exist_ok=True)
     _write_marker(root, params, complete=False)
 
-    # "spawn": forking a process that already runs torch or OpenMP threads (a notebook) can deadlock.
-    pool = (ProcessPoolExecutor(min(workers, os.cpu_count() or 1), multiprocessing.get_context("spawn"),
-                                initializer=_init_worker) if workers > 1 else nullcontext())
+    # The platform's default start method; workers use no torch/OpenMP and OpenCV single-threaded, so
+    # forking a notebook kernel is safe, and scripts need no __main__ guard on Linux.
+    pool = (ProcessPoolExecutor(min(workers, os.cpu_count() or 1), initializer=_init_worker)
+            if workers > 1 else nullcontext())
     with pool:
         results = pool.map(_generate_take, jobs, chunksize=4) if workers > 1 else map(_generate_take, jobs)
         rows = dict(tqdm(results, total=len(jobs), desc="synthetic demo corpus", unit="take", disable=not progress))
