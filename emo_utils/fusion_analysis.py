@@ -8,6 +8,7 @@ in :func:`emo_utils.fusion.fuse_cross_validated` is the honest version, fitted p
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,11 @@ def pair_confusion(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows).T.round(3)
 
 
+def wrap_title(title: str, width: int = 80) -> str:
+    """A long title (protocol and provenance included) broken into lines that fit a small figure."""
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
+
+
 def plot_audio_weight_sweep(sweep: pd.DataFrame, title: str) -> plt.Figure:
     """Accuracy and macro-F1 against the audio branches' share of the late-fusion weight."""
     use_style()
@@ -165,7 +171,8 @@ def plot_audio_weight_sweep(sweep: pd.DataFrame, title: str) -> plt.Figure:
     ax.annotate(f"best {best['accuracy']:.3f}\n(on the test actors: not a tuned result)",
                 (best["audio_weight"], best["accuracy"]), textcoords="offset points", xytext=(0, -34),
                 ha="center", fontsize=7)
-    ax.set(xlabel="audio weight (0: video/face only, 1: audio only)", ylabel="score", ylim=(0, 1), title=title)
+    ax.set(xlabel="audio weight (0: video/face only, 1: audio only)", ylabel="score", ylim=(0, 1),
+           title=wrap_title(title))
     ax.legend(fontsize=8, loc="upper left")
     return fig
 
@@ -182,7 +189,7 @@ def plot_per_class_gain(gain: pd.DataFrame, title: str) -> plt.Figure:
     for label in ax.get_xticklabels():
         if gain.loc[label.get_text(), "pair"]:
             label.set_fontweight("bold")
-    ax.set(ylim=(0, 1), ylabel="F1", title=f"{title}\nshaded: the fear/surprise and calm/neutral pairs")
+    ax.set(ylim=(0, 1), ylabel="F1", title=wrap_title(f"{title}\nshaded: the fear/surprise and calm/neutral pairs", 110))
     ax.legend(fontsize=7, ncol=2, loc="upper right")
     return fig
 

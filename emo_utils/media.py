@@ -69,6 +69,9 @@ def read_audio_track(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         if not container.streams.audio:
             raise MissingModalityError(path, "has no audio track",
                                        "pass the audio separately (--audio FILE) or use a clip with sound")
+        stream = container.streams.audio[0]
+        expected = (int(round(float(stream.duration * stream.time_base) * sample_rate))
+                    if stream.duration and stream.time_base else None)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
         try:
@@ -81,7 +84,8 @@ def read_audio_track(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
             raise DataError(path, f"audio track is corrupt ({exc})", "re-download or re-encode the clip") from exc
     if not chunks:
         raise MissingModalityError(path, "audio track is empty", "use a clip with sound")
-    return np.concatenate(chunks).astype(np.float32)
+    samples = np.concatenate(chunks).astype(np.float32)
+    return samples[:expected] if expected else samples  # AAC pads its last frame
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None = None,

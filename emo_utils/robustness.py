@@ -33,7 +33,7 @@ from emo_utils.data.manifest import load_manifest
 from emo_utils.errors import DataError, EmoError, SkipLog
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import load_fusion_config, weighted_average
-from emo_utils.fusion_analysis import MISSING_RUN_HINT, load_branch_tables
+from emo_utils.fusion_analysis import MISSING_RUN_HINT, load_branch_tables, wrap_title
 from emo_utils.inference import BranchPredictor
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS, emotion_index
 from emo_utils.plotting import use_style
@@ -41,6 +41,7 @@ from emo_utils.plotting import use_style
 DEFAULT_SNR_LEVELS: tuple[float | None, ...] = (None, 30.0, 20.0, 10.0, 5.0, 0.0)  # None: the clean clip
 SAMPLE_RATE = 16000
 FUSED = "fused"
+WITHOUT_AUDIO = "fused without audio"  # the non-audio branches alone: the line noisy audio must stay above
 
 
 def snr_label(snr_db: float | None) -> str:
@@ -88,7 +89,8 @@ def _audio_source(row: pd.Series) -> str:
     return row["audio_path"] or row["video_path"]
 
 
-def _fuse_level(level: pd.DataFrame, tables: dict[str, pd.DataFrame], weights: dict[str, float]) -> pd.DataFrame:
+def _fuse_level(level: pd.DataFrame, tables: dict[str, pd.DataFrame], weights: dict[str, float],
+                model: str) -> pd.DataFrame:
     """Late fusion of one SNR level's audio predictions with the other branches' out-of-fold probabilities."""
     audio = {m: rows.set_index("clip_id") for m, rows in level.groupby("model")}
     clips = level.drop_duplicates("clip_id").set_index("clip_id")
@@ -96,7 +98,7 @@ def _fuse_level(level: pd.DataFrame, tables: dict[str, pd.DataFrame], weights: d
         list(PROBA_COLUMNS)].to_numpy(dtype=float) for b in weights])
     fused = pd.DataFrame(weighted_average(P, np.array(list(weights.values()))), columns=list(PROBA_COLUMNS),
                          index=clips.index)
-    return clips[["actor", "emotion", "snr"]].join(fused).reset_index().assign(model=FUSED)
+    return clips[["actor", "emotion", "snr"]].join(fused).reset_index().assign(model=model)
 
 
 def _scores(predictions: pd.DataFrame, random_weights: dict[str, bool]) -> pd.DataFrame:
@@ -118,7 +120,8 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
 
     ``max_clips`` keeps at most that many clips, balanced over actors and emotions. A clip whose audio
     cannot be read, or that a branch cannot process, is listed in ``skipped`` (never dropped silently).
-    Without a fusion config (``out/fusion/fusion_config.json``) only the audio branches are scored.
+    Without a fusion config (``out/fusion/fusion_config.json``) only the audio branches are scored; with
+    one, also the fused result and, as a reference, the config's non-audio branches fused alone.
     """
     run = Path(run_dir)
     manifest = load_manifest(run / "manifest.csv")
@@ -161,10 +164,13 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     if not records:
         raise DataError(run, "no clip could be scored for the robustness curve", skipped.report())
     predictions = pd.DataFrame(records)
-    if weights:
-        predictions = pd.concat([predictions, *(_fuse_level(level, tables, weights)
-                                                for _, level in predictions.groupby("snr", sort=False))],
-                                ignore_index=True)
+    fusions = {FUSED: weights} if weights else {}
+    without_audio = {b: w for b, w in weights.items() if BRANCHES[b].modality != "audio"}
+    if without_audio:
+        fusions[WITHOUT_AUDIO] = without_audio
+    predictions = pd.concat([predictions, *(_fuse_level(level, tables, w, model) for model, w in fusions.items()
+                                            for _, level in predictions.groupby("snr", sort=False))],
+                            ignore_index=True)
     flags = {name: bool(tables[name].attrs["random_weights"]) for name in audio}
     return RobustnessResult(predictions, _scores(predictions, flags), skipped, weights)
 
@@ -178,9 +184,11 @@ def plot_robustness(curve: pd.DataFrame, title: str) -> plt.Figure:
         rows = rows.set_index("snr").reindex(levels)
         random = bool(rows["random_weights"].any())
         label = model + (" (RANDOM stand-in weights: not a result)" if random else "")
+        style = "-." if model == WITHOUT_AUDIO else "--" if random else "-"
         ax.plot(levels, rows["accuracy"], marker="o", label=label, linewidth=2.6 if model == FUSED else 1.4,
-                linestyle="--" if random else "-")
+                linestyle=style)
     ax.axhline(1 / len(EMOTIONS), color="grey", linestyle=":", label="chance")
-    ax.set(xlabel="signal-to-noise ratio of the audio", ylabel="accuracy", ylim=(0, 1), title=title)
+    ax.set(xlabel="signal-to-noise ratio of the audio", ylabel="accuracy", ylim=(0, 1),
+           title=wrap_title(title))
     ax.legend(fontsize=7, loc="upper right")
     return fig

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from emo_utils.errors import DataError
+from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import FusionConfig, load_fusion_config, save_fusion_config, weighted_average
 from emo_utils.fusion_analysis import load_branch_tables
 from emo_utils.inference import BranchPredictor
@@ -61,8 +62,8 @@ def test_balanced_clips_spread_over_actors_and_emotions(tiny_run: Path) -> None:
 def test_each_clip_is_scored_by_the_fold_model_that_held_its_actor_out(tiny_run: Path) -> None:
     result = robustness_curve(tiny_run, snr_levels=(None, 0.0), max_clips=12, progress=False)
     curve = result.curve.set_index(["snr", "model"])
-    assert sorted(curve.index) == [("0 dB", "audio_mfcc_cnn"), ("0 dB", "fused"), ("clean", "audio_mfcc_cnn"),
-                                   ("clean", "fused")]
+    models = ["audio_mfcc_cnn", "fused", "fused without audio"]
+    assert sorted(curve.index) == [(snr, m) for snr in ("0 dB", "clean") for m in models]
     assert (curve["n_clips"] == 12).all() and curve["accuracy"].between(0, 1).all()
     assert not curve["random_weights"].any() and len(result.skipped) == 0
     audio = result.predictions[result.predictions["model"] == "audio_mfcc_cnn"]
@@ -97,8 +98,11 @@ def test_fused_curve_is_late_fusion_of_noisy_audio_with_the_unchanged_face_proba
                       face.loc[audio.index, list(PROBA_COLUMNS)].to_numpy(float)])
         expected = weighted_average(P, np.array([config.weight_of("audio_mfcc_cnn"), config.weight_of("face_au")]))
         np.testing.assert_allclose(fused[list(PROBA_COLUMNS)].to_numpy(float), expected, atol=1e-9)
+    reference = result.curve[result.curve["model"] == "fused without audio"]
+    face_only = metrics_from_table(face.loc[audio.index].reset_index())["accuracy"]
+    assert reference["accuracy"].tolist() == [face_only, face_only]  # the face alone, unaffected by noise
     fig = plot_robustness(result.curve, "test")
-    assert len(fig.axes[0].lines) == 3  # two models + chance
+    assert len(fig.axes[0].lines) == 4  # three models + chance
     plt.close(fig)
 
 
