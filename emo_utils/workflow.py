@@ -95,6 +95,11 @@ def limit_takes(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
         columns="_rank").sort_values(["actor", "take_id"]).reset_index(drop=True)
 
 
+def _manifest_params(settings: WorkflowSettings) -> dict[str, Any]:
+    return {"data_root": str(settings.data_root) if settings.data_root else None, "clip_limit": settings.clip_limit,
+            "n_folds": settings.n_folds, "demo_actors": settings.demo_actors, "seed": settings.seed}
+
+
 def prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, str]:
     """Generate the demo corpus when no data root is given, index it, add actor folds; save manifest.csv."""
     root = settings.data_root
@@ -107,6 +112,7 @@ def prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, str]:
     manifest["fold"] = assign_actor_folds(manifest["actor"], manifest["gender"], settings.n_folds)
     settings.out.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(settings.out / "manifest.csv", index=False)
+    _mark_stage(settings.out / "manifest_params", _manifest_params(settings))
     print(summarize(manifest))
     print(log.report(settings.out / "index_skipped.csv" if len(log) else None))
     dataset = "synthetic demo corpus" if manifest["synthetic"].any() else ", ".join(manifest["dataset"].unique())
@@ -220,7 +226,7 @@ def load_or_prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, 
     """The run's manifest (made by notebook 01 / the workflow, or made now), its dataset name and protocol."""
     from emo_utils.data.manifest import load_manifest
     path = settings.out / "manifest.csv"
-    if path.is_file():
+    if path.is_file() and _stage_current(settings.out / "manifest_params", _manifest_params(settings), ()):
         manifest = load_manifest(path)
         dataset = "synthetic demo corpus" if manifest["synthetic"].any() else ", ".join(manifest["dataset"].unique())
     else:
