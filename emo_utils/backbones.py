@@ -7,6 +7,7 @@ prints a loud warning, and every result computed from it is flagged ``random_wei
 """
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -125,6 +126,12 @@ def _from_pretrained(cls: type, name: str) -> Any:
         if not hub_reachable():
             raise OSError(f"{name!r} is not in the local cache and the model hub cannot be reached") from None
         return cls.from_pretrained(name)
+
+
+@functools.lru_cache(maxsize=4)
+def cached_backbone(kind: BackboneKind, name_or_path: str) -> Backbone:
+    """:func:`load_backbone` once per process (the demo and the robustness curve call it per clip)."""
+    return load_backbone(kind, name_or_path)
 
 
 def load_backbone(kind: BackboneKind, name_or_path: str | Path | None = None,

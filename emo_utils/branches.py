@@ -122,8 +122,8 @@ def _wav2vec_clip(video: str | None, audio: str | None, meta: dict[str, Any]) ->
     from emo_utils.audio.features import fix_frames, trim_silence
     from emo_utils.audio.io import load_audio
     from emo_utils.audio.wav2vec import embed_batch
-    from emo_utils.backbones import load_backbone
-    backbone = load_backbone("wav2vec2", meta["model"])
+    from emo_utils.backbones import cached_backbone
+    backbone = cached_backbone("wav2vec2", meta["model"])
     y = load_audio(_need(audio or video, "audio"), meta["sample_rate"])
     if meta.get("top_db") is not None:
         y = trim_silence(y, meta["top_db"])
@@ -131,12 +131,12 @@ def _wav2vec_clip(video: str | None, audio: str | None, meta: dict[str, Any]) ->
 
 
 def _vit_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
-    from emo_utils.backbones import load_backbone
+    from emo_utils.backbones import cached_backbone
     from emo_utils.video.faces import clip_face_crops
     from emo_utils.video.vit import embed_faces
     crops = meta["crops"]
     faces = clip_face_crops(_need(video, "video"), crops["n_frames"], crops["detector"], crops["size"])
-    return embed_faces(load_backbone("vit", meta["model"]), faces["rgb"])
+    return embed_faces(cached_backbone("vit", meta["model"]), faces["rgb"])
 
 
 def _slowfast_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:

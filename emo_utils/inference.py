@@ -99,6 +99,10 @@ def predict_file(video: str | Path | None, audio: str | Path | None = None, run_
     torch.set_num_threads(1)
     for branch in config.branches:
         entry: dict[str, Any] = {"weight": config.weight_of(branch)}
+        if entry["weight"] == 0:
+            entry["missing"] = "weight 0 in the fusion config: not used"
+            modalities[branch] = entry
+            continue
         try:
             predictor = BranchPredictor(branch, run / "branches" / branch)
             available[branch] = predictor.predict(video_s, audio_s)

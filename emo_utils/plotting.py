@@ -5,13 +5,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from emo_utils.evaluate import confusion, metrics_from_table
 
 STYLE = {"figure.dpi": 100, "savefig.dpi": 120, "axes.titlesize": 10, "axes.labelsize": 9,
-         "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.autolayout": True}
+         "xtick.labelsize": 8, "ytick.labelsize": 8}
 
 
 def use_style() -> None:
@@ -24,8 +25,13 @@ def plot_confusion(table: pd.DataFrame, title: str, ax: plt.Axes | None = None) 
     """Row-normalised confusion matrix of an out-of-fold table, titled with its accuracy."""
     ax = ax or plt.subplots(figsize=(4.6, 4))[1]
     cm = confusion(table)
-    sns.heatmap(cm, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, ax=ax,
-                annot_kws={"size": 7})
+    ax.imshow(cm.to_numpy(), cmap="Blues", vmin=0, vmax=1)
+    for (i, j), value in np.ndenumerate(cm.to_numpy()):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if value > 0.6 else "black")
+    ax.set_xticks(range(len(cm.columns)), cm.columns, rotation=90)
+    ax.set_yticks(range(len(cm.index)), cm.index)
+    ax.grid(False)
     acc = metrics_from_table(table)["accuracy"]
     ax.set_title(f"{title}\naccuracy {acc:.3f}")
     ax.set_xlabel("predicted")
@@ -45,6 +51,7 @@ def plot_confusions(tables: Mapping[str, pd.DataFrame], suptitle: str, ncols: in
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
     return fig
 
 

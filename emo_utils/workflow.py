@@ -74,6 +74,12 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _code_version() -> str:
+    """Hash of the model and training code, so a code change invalidates cached checkpoints."""
+    from emo_utils import models, train
+    return _hash([Path(module.__file__).read_text() for module in (models, train)])
+
+
 def _stage_current(folder: Path, params: dict[str, Any], outputs: tuple[str, ...]) -> bool:
     marker = folder / "params.json"
     return marker.is_file() and json.loads(marker.read_text()).get("hash") == _hash(params) and all(
@@ -87,12 +93,15 @@ def _mark_stage(folder: Path, params: dict[str, Any]) -> None:
 
 
 def limit_takes(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
-    """At most ``n`` takes, spread evenly over actors and emotions (for quick runs)."""
+    """At most ``n`` takes, dealt round-robin over actors and, within each actor, over emotions."""
     if n is None or n >= len(manifest):
         return manifest
-    rank = manifest.groupby(["actor", "emotion"]).cumcount()
-    return manifest.assign(_rank=rank).sort_values(["_rank", "actor", "emotion"]).head(n).drop(
-        columns="_rank").sort_values(["actor", "take_id"]).reset_index(drop=True)
+    actor_rank = manifest["actor"].rank(method="dense").astype(int)
+    by_emotion = manifest.assign(_e=manifest.groupby(["actor", "emotion"]).cumcount(),
+                                 _turn=(manifest["emotion"].map(emotion_index) + actor_rank) % len(EMOTIONS))
+    by_emotion = by_emotion.sort_values(["actor", "_e", "_turn"])
+    ranked = by_emotion.assign(_r=by_emotion.groupby("actor").cumcount()).sort_values(["_r", "actor"])
+    return ranked.head(n).drop(columns=["_e", "_turn", "_r"]).sort_values(["actor", "take_id"]).reset_index(drop=True)
 
 
 def _manifest_params(settings: WorkflowSettings) -> dict[str, Any]:
@@ -139,7 +148,7 @@ def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, se
     config = replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs,
                      actor_norm=settings.actor_norm and spec.actor_norm_applies)
     params = {"train": asdict(config), "features": features.meta, "clips": _hash(features.clip_ids.tolist()),
-              "folds": _hash(rows["fold"].tolist())}
+              "folds": _hash(rows["fold"].tolist()), "code": _code_version()}
     if _stage_current(folder, params, ("oof.csv", "history.csv")):
         oof = pd.read_csv(folder / "oof.csv")
         print(f"[{spec.name}] cached results in {folder}")
