@@ -159,7 +159,8 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
 
 BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
-               TrainConfig("audio_cnn1d", epochs=30, lr=1e-3, patience=6), _mean_std_over_time,
+               TrainConfig("audio_cnn1d", epochs=50, lr=3e-3, patience=10, weight_decay=1e-2,
+                           label_smoothing=0.1), _mean_std_over_time,
                "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN"),
     BranchSpec("audio_wav2vec_lstm", "audio", ("audio_path", "video_path"), _wav2vec_features, _wav2vec_clip,
                TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6), _mean_over_time,

@@ -22,7 +22,7 @@ class AudioCNN1D(nn.Module):
     """
 
     def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (32, 32, 64, 64, 64),
-                 dense: int = 128, kernel_size: int = 5, dropout: float = 0.3, stats_skip: bool = True,
+                 dense: int = 128, kernel_size: int = 5, dropout: float = 0.5, stats_skip: bool = True,
                  n_classes: int = N_CLASSES) -> None:
         super().__init__()
         n_frames, n_features = input_shape
