@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Speed and memory of the pipeline's stages (a benchmark, not a test): prints a Markdown table and writes
-it with the machine description to ``benchmarks/latest.md``.
+it with the machine description to ``benchmarks/latest.md`` (and the real-data workflow's metrics.json to
+``benchmarks/latest_metrics.json``, the source of the README's results table).
 
     .venv/bin/python benchmarks/run_benchmarks.py [--data-root ../shared/data/ravdess] [--quick]
 """
@@ -98,6 +99,7 @@ def bench_workflow(data_root: Path, out: Path) -> list[tuple[str, str]]:
     rows = []
     settings = WorkflowSettings(data_root=data_root, out=out, progress=False)
     secs, metrics = timed(lambda: run_workflow(settings))
+    (ROOT / "benchmarks" / "latest_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     rows.append((f"whole workflow, cold caches ({data_root.name}: {metrics['n_takes']} takes, "
                  f"branches {', '.join(metrics['branches'])}, all fusion strategies)", f"{secs:.0f} s"))
     for name, m in metrics["branches"].items():

@@ -2,6 +2,7 @@
 never stopped by one bad clip (each failure is logged with the file and the reason)."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -15,6 +16,13 @@ from emo_utils.errors import EmoError, SkipLog
 ClipOutput = np.ndarray | dict[str, np.ndarray]
 ClipFunction = Callable[[str], ClipOutput]
 _KEY_SEP = "::"
+
+
+def process_pool(n_workers: int, **kwargs: object) -> ProcessPoolExecutor:
+    """A worker pool whose processes start clean ("forkserver"): forking a parent that already runs
+    torch, tqdm or BLAS threads can deadlock the children."""
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("forkserver"),
+                               **kwargs)
 
 
 def default_jobs() -> int:
@@ -102,7 +110,7 @@ def run_per_clip(tasks: Sequence[tuple[str, str]], fn: ClipFunction, cache_dir: 
         for clip_id, path in todo:
             collect(safe_call(fn, clip_id, path))
     else:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        with process_pool(n_jobs) as pool:
             chunk = max(1, min(16, len(todo) // (4 * n_jobs)))
             for result in pool.map(safe_call, [fn] * len(todo), *zip(*todo), chunksize=chunk):
                 collect(result)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 import soundfile as sf
 from tqdm.auto import tqdm
 
+from emo_utils.extraction import process_pool
 from emo_utils.errors import DataError
 from emo_utils.labels import RAVDESS_EMOTION_CODES
 from emo_utils.media import write_video
@@ -207,10 +207,7 @@ def generate_demo_corpus(root: Path, n_actors: int = 12, takes_per_emotion: int 
     (root / AU_TABLE.parent).mkdir(parents=True, exist_ok=True)
     _write_marker(root, params, complete=False)
 
-    # The platform's default start method; workers use no torch/OpenMP and OpenCV single-threaded, so
-    # forking a notebook kernel is safe, and scripts need no __main__ guard on Linux.
-    pool = (ProcessPoolExecutor(min(workers, os.cpu_count() or 1), initializer=_init_worker)
-            if workers > 1 else nullcontext())
+    pool = process_pool(min(workers, os.cpu_count() or 1), initializer=_init_worker) if workers > 1 else nullcontext()
     with pool:
         results = pool.map(_generate_take, jobs, chunksize=4) if workers > 1 else map(_generate_take, jobs)
         rows = dict(tqdm(results, total=len(jobs), desc="synthetic demo corpus", unit="take", disable=not progress))
