@@ -53,17 +53,22 @@ class AudioCNN1D(nn.Module):
 
 
 class SequenceLSTM(nn.Module):
-    """Bidirectional LSTM over an embedding sequence (B, T, H), mean+max pooled, then a linear head."""
+    """Bidirectional LSTM over an embedding sequence (B, T, H), mean+max pooled, then a linear head.
+
+    ``time_pool`` averages that many consecutive frames first (wav2vec 2.0's 50 frames/s -> ~17 with 3):
+    emotion changes slower than phones, and the LSTM, the slowest model here on a CPU, runs 3x faster.
+    """
 
     def __init__(self, input_shape: Sequence[int], hidden: int = 64, layers: int = 1, dropout: float = 0.3,
-                 n_classes: int = N_CLASSES) -> None:
+                 time_pool: int = 3, n_classes: int = N_CLASSES) -> None:
         super().__init__()
         _, n_features = input_shape
+        self.pool = nn.AvgPool1d(time_pool, ceil_mode=True) if time_pool > 1 else nn.Identity()
         self.lstm = nn.LSTM(n_features, hidden, num_layers=layers, batch_first=True, bidirectional=True)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, _ = self.lstm(x)
+        h, _ = self.lstm(self.pool(x.transpose(1, 2)).transpose(1, 2))
         return self.head(torch.cat([h.mean(dim=1), h.amax(dim=1)], dim=1))
 
 

@@ -179,10 +179,18 @@ def _early_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, setting
     rows = manifest.set_index("take_id").loc[common]
     config = TrainConfig("mlp", {"hidden": (256, 64), "dropout": 0.5}, epochs=settings.epochs or 100, patience=15,
                          batch_size=64, actor_norm=settings.actor_norm, seed=settings.seed)
+    folder = settings.out / "fusion" / "early"
+    params = {"train": asdict(config), "branches": joint.meta, "clips": _hash(common),
+              "folds": _hash(rows["fold"].tolist()), "code": _code_version()}
+    if _stage_current(folder, params, ("oof.csv",)):
+        return pd.read_csv(folder / "oof.csv")
     result = cross_validate(joint, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
-                            rows["gender"].to_numpy(), rows["fold"].to_numpy(), config,
-                            out_dir=settings.out / "fusion" / "early", desc="early fusion", progress=settings.progress)
-    return result.oof.assign(fused_from="+".join(o.name for o in usable))
+                            rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder,
+                            desc="early fusion", progress=settings.progress)
+    table = result.oof.assign(fused_from="+".join(o.name for o in usable))
+    table.to_csv(folder / "oof.csv", index=False)
+    _mark_stage(folder, params)
+    return table
 
 
 def run_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, settings: WorkflowSettings,
