@@ -169,7 +169,7 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
                TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6), _mean_over_time,
                "22 Haar face crops -> ViT embeddings -> small 2-D CNN"),
     BranchSpec("video_slowfast", "video", ("video_path",), _slowfast_features, _slowfast_clip,
-               TrainConfig("slowfast", epochs=20, lr=1e-3, patience=5, batch_size=16, standardize=False),
+               TrainConfig("slowfast", epochs=8, lr=1e-3, patience=3, batch_size=16, standardize=False),
                None, "SlowFast 3-D CNN on the frames", actor_norm_applies=False),
     BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
                TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,

@@ -73,7 +73,7 @@ def plot_protocol_comparison(table: pd.DataFrame, title: str = "The same model, 
     width = 0.8 / len(METRIC_KEYS)
     x = np.arange(len(table))
     for k, key in enumerate(METRIC_KEYS):
-        bars = ax.bar(x + (k - 1) * width, table[key], width, label=key, color=f"C{k}",
+        bars = ax.bar(x + (k - (len(METRIC_KEYS) - 1) / 2) * width, table[key], width, label=key, color=f"C{k}",
                       hatch=["//" if leaky else "" for leaky in table["leaky"]], edgecolor="white")
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, table["split"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from emo_utils.fusion import FusionConfig, save_fusion_config
 from emo_utils.inference import predict_file
 from emo_utils.video.assemble import assemble_real_face_clips, make_bad_clips
 from emo_utils.workflow import WorkflowSettings, run_workflow
@@ -36,12 +37,14 @@ def test_video_branches_train_on_real_faces(assembled_run: tuple[Path, list[Path
 @pytest.mark.shared_data
 def test_demo_on_a_real_face_clip_and_on_bad_clips(assembled_run: tuple[Path, list[Path]], tmp_path: Path) -> None:
     out, clips = assembled_run
-    result = predict_file(clips[0], run_dir=out)
+    config = save_fusion_config(FusionConfig(["audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"], [1, 1, 1]),
+                                tmp_path / "equal.json")
+    result = predict_file(clips[0], run_dir=out, config_path=config)
     assert set(result["fused_from"]) == {"audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"}
     bad = make_bad_clips(tmp_path)
-    no_audio = predict_file(bad["no_audio"], run_dir=out)
+    no_audio = predict_file(bad["no_audio"], run_dir=out, config_path=config)
     assert "audio track" in no_audio["modalities"]["audio_mfcc_cnn"]["missing"]
     assert "audio_mfcc_cnn" not in no_audio["fused_from"]
-    no_face = predict_file(bad["no_face"], run_dir=out)
+    no_face = predict_file(bad["no_face"], run_dir=out, config_path=config)
     assert "no face found" in no_face["modalities"]["video_vit_cnn"]["missing"]
     assert no_face["fused_from"] == ["audio_mfcc_cnn", "video_slowfast"]
