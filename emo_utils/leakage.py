@@ -17,6 +17,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 from emo_utils.data.folds import describe_protocol, random_clip_folds
+from emo_utils.data.manifest import dataset_name
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import emotion_index
@@ -26,12 +27,6 @@ from emo_utils.train import TrainConfig, cross_validate
 ROWS_COLUMNS = ("actor", "gender", "emotion", "fold")
 SPLIT_LABELS = {False: "actors held out", True: "random clip split\n(LEAKY)"}
 METRIC_KEYS = ("accuracy", "macro_f1", "uar")
-
-
-def _dataset_name(rows: pd.DataFrame) -> str:
-    if "synthetic" in rows and rows["synthetic"].astype(bool).any():
-        return "synthetic demo corpus"
-    return ", ".join(rows["dataset"].unique()) if "dataset" in rows else "given data"
 
 
 def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainConfig, n_folds: int = 6,
@@ -52,7 +47,7 @@ def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainCon
                          "manifest.set_index('take_id').loc[features.clip_ids].reset_index()")
     labels = rows["emotion"].map(emotion_index).to_numpy()
     actors, genders = rows["actor"].to_numpy(), rows["gender"].to_numpy()
-    dataset = _dataset_name(rows)
+    dataset = dataset_name(rows)
     splits = {False: rows["fold"].to_numpy(), True: random_clip_folds(len(rows), n_folds, seed)}
     records = []
     for leaky, folds in splits.items():

@@ -25,7 +25,7 @@ import torch
 
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import assign_actor_folds, describe_protocol
-from emo_utils.data.manifest import index_dataset, summarize
+from emo_utils.data.manifest import dataset_name, index_dataset, summarize
 from emo_utils.errors import EmoError, SkipLog
 from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.feature_store import FeatureSet
@@ -124,7 +124,7 @@ def prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, str]:
     _mark_stage(settings.out / "manifest_params", _manifest_params(settings))
     print(summarize(manifest))
     print(log.report(settings.out / "index_skipped.csv" if len(log) else None))
-    dataset = "synthetic demo corpus" if manifest["synthetic"].any() else ", ".join(manifest["dataset"].unique())
+    dataset = dataset_name(manifest)
     return manifest, dataset
 
 
@@ -161,7 +161,8 @@ def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, se
         result.history.to_csv(folder / "history.csv", index=False)
         _mark_stage(folder, params)
     metrics = metrics_from_table(oof)
-    metrics.update(random_weights=features.random_weights, wall_time_s=round(time.perf_counter() - started, 1),
+    metrics.update(random_weights=features.random_weights, actor_norm=config.actor_norm,
+                   wall_time_s=round(time.perf_counter() - started, 1),
                    n_skipped=len(skipped), description=spec.description)
     print(format_metrics(spec.name, metrics, protocol, _provenance(bool(manifest["synthetic"].any()),
                                                                     features.random_weights)))
@@ -245,7 +246,7 @@ def load_or_prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, 
     path = settings.out / "manifest.csv"
     if path.is_file() and _stage_current(settings.out / "manifest_params", _manifest_params(settings), ()):
         manifest = load_manifest(path)
-        dataset = "synthetic demo corpus" if manifest["synthetic"].any() else ", ".join(manifest["dataset"].unique())
+        dataset = dataset_name(manifest)
     else:
         manifest, dataset = prepare_manifest(settings)
     protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,

@@ -115,6 +115,13 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
     return manifest, log
 
 
+def dataset_name(manifest: pd.DataFrame) -> str:
+    """How results name the data: "synthetic demo corpus", or the datasets' names."""
+    if "synthetic" in manifest and manifest["synthetic"].astype(bool).any():
+        return "synthetic demo corpus"
+    return ", ".join(manifest["dataset"].unique()) if "dataset" in manifest else "given data"
+
+
 def summarize(manifest: pd.DataFrame) -> str:
     """Counts a student checks first: takes, actors, emotions, modalities."""
     lines = [f"{len(manifest)} takes, {manifest['actor'].nunique()} actors "
