@@ -28,7 +28,7 @@ def _workflow(args: argparse.Namespace) -> int:
         branches=tuple(args.branches) if args.branches else None, n_folds=args.folds, epochs=args.epochs,
         clip_limit=args.clip_limit, wav2vec_model=args.wav2vec_model, vit_model=args.vit_model,
         allow_stand_ins=not args.no_stand_ins, fuse_random_weights=args.fuse_random_weights,
-        actor_norm=not args.no_actor_norm, seed=args.seed,
+        actor_norm=not args.no_actor_norm, seed=args.seed, n_jobs=args.jobs,
         progress=not args.quiet)
     metrics = run_workflow(settings)
     print(f"metrics written to {Path(args.out) / 'metrics.json'} ({metrics['protocol']})")
@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-actor-norm", action="store_true",
                    help="do not z-score features per actor (speaker normalisation; uses no labels)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, help="processes for feature extraction and fold training (default: every "
+                   "core; the results do not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_workflow)
 

@@ -46,6 +46,7 @@ class SkipLog:
 
     stage: str
     rows: list[dict] = field(default_factory=list)
+    unit: str = "clip"  # what a row is: a clip, or a file (the index skips files, not takes)
 
     def add(self, clip: str, path: str | Path, reason: str) -> None:
         self.rows.append({"stage": self.stage, "clip": clip, "path": str(path), "reason": reason})
@@ -62,8 +63,8 @@ class SkipLog:
             Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
             self.to_frame().to_csv(out_csv, index=False)
         if not self.rows:
-            return f"[{self.stage}] no clip skipped"
-        lines = [f"[{self.stage}] skipped {len(self.rows)} clip(s):"]
+            return f"[{self.stage}] no {self.unit} skipped"
+        lines = [f"[{self.stage}] skipped {len(self.rows)} {self.unit}(s):"]
         lines += [f"  - {r['clip']}: {r['reason']}" for r in self.rows[:max_lines]]
         if len(self.rows) > max_lines:
             lines.append(f"  ... and {len(self.rows) - max_lines} more" + (f" (all in {out_csv})" if out_csv else ""))

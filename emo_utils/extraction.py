@@ -18,11 +18,26 @@ ClipFunction = Callable[[str], ClipOutput]
 _KEY_SEP = "::"
 
 
+_PRELOADED = ["emo_utils.train", "emo_utils.audio.features"]
+
+
+def start_worker_server() -> multiprocessing.context.BaseContext:
+    """Start the fork server that worker processes are forked from, if not yet running; returns its context.
+
+    Workers start clean ("forkserver"): forking a parent that already runs torch, tqdm or BLAS threads can
+    deadlock the children. The server imports torch and the feature code once (a few seconds, in the
+    background: call this early), so every later worker starts in milliseconds.
+    """
+    from multiprocessing import forkserver
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOADED)
+    forkserver.ensure_running()
+    return context
+
+
 def process_pool(n_workers: int, **kwargs: object) -> ProcessPoolExecutor:
-    """A worker pool whose processes start clean ("forkserver"): forking a parent that already runs
-    torch, tqdm or BLAS threads can deadlock the children."""
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("forkserver"),
-                               **kwargs)
+    """A pool of ``n_workers`` processes forked from the worker server (:func:`start_worker_server`)."""
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=start_worker_server(), **kwargs)
 
 
 def default_jobs() -> int:

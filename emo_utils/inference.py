@@ -6,6 +6,7 @@ reported with its reason and the clip is fused from what it has.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,18 @@ class BranchPredictor:
         return self.predict_inputs(self.clip_input(video, audio))[0]
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_predictor(name: str, folder: str, signature: tuple[tuple[str, int], ...]) -> BranchPredictor:
+    return BranchPredictor(name, Path(folder))
+
+
+def load_predictor(name: str, folder: str | Path) -> BranchPredictor:
+    """A branch's fold models, loaded once per process (and again when its checkpoints change), so
+    repeated predictions in a notebook or a service skip the loading."""
+    signature = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(Path(folder).glob("fold*.pt")))
+    return _cached_predictor(name, str(Path(folder).resolve()), signature)
+
+
 def predict_file(video: str | Path | None, audio: str | Path | None = None, run_dir: str | Path | None = None,
                  config_path: str | Path | None = None) -> dict[str, Any]:
     """Fused prediction for one clip, with every modality's probabilities and contribution (JSON-ready)."""
@@ -104,7 +117,7 @@ def predict_file(video: str | Path | None, audio: str | Path | None = None, run_
             modalities[branch] = entry
             continue
         try:
-            predictor = BranchPredictor(branch, run / "branches" / branch)
+            predictor = load_predictor(branch, run / "branches" / branch)
             available[branch] = predictor.predict(video_s, audio_s)
             entry["probabilities"] = dict(zip(EMOTIONS, available[branch].round(4).tolist()))
             entry["random_weights"] = predictor.random_weights

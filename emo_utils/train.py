@@ -3,7 +3,8 @@ out-of-fold class probabilities per clip, learning curves, and one checkpoint pe
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,31 +162,21 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
     return model, curve
 
 
-def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray, genders: np.ndarray,
-                   folds: np.ndarray, config: TrainConfig, out_dir: str | Path | None = None,
-                   leaky_ok: bool = False, desc: str = "train", progress: bool = True) -> CVResult:
-    """Train one model per fold on the other folds' actors and predict the held-out actors.
+@dataclass
+class FoldPlan:
+    """The rows of one fold: fitted on, used for early stopping, predicted (all actor-checked)."""
 
-    ``labels`` are class indices into :data:`EMOTIONS`. Within each training set, one actor per gender
-    is held out for early stopping. Augmented versions (``features.X_aug``) are used for training rows only.
-    With ``config.actor_norm`` every actor's features are z-scored with that actor's own statistics first.
-    Every split is checked for actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such).
-    """
-    X_raw, y = features.X, np.asarray(labels, dtype=np.int64)
-    actors, genders = np.asarray(actors), np.asarray(genders)
-    X, X_aug = X_raw, features.X_aug
-    if config.actor_norm:
-        X = normalize_per_actor(X, actors)
-        if X_aug is not None:
-            X_aug = np.stack([normalize_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
-    out_dir = Path(out_dir) if out_dir is not None else None
-    oof = np.full((len(y), len(EMOTIONS)), np.nan, dtype=np.float32)
-    fold_of = np.full(len(y), -1)
-    history: list[dict[str, float]] = []
-    checkpoints: list[Path] = []
-    fold_list = list(iter_folds(folds, actors, leaky_ok=leaky_ok))
-    bar = tqdm(fold_list, desc=desc, unit="fold", disable=not progress)
-    for fold, train_rows, test_rows in bar:
+    fold: int
+    fit_rows: np.ndarray
+    val_rows: np.ndarray
+    test_rows: np.ndarray
+
+
+def plan_folds(folds: np.ndarray, actors: np.ndarray, genders: np.ndarray, config: TrainConfig,
+               leaky_ok: bool = False) -> list[FoldPlan]:
+    """Split every fold's training rows into fit and validation rows; checks every split for actor leaks."""
+    plans = []
+    for fold, train_rows, test_rows in iter_folds(folds, actors, leaky_ok=leaky_ok):
         if leaky_ok:
             rng = np.random.default_rng(config.seed + fold)
             val_rows = rng.choice(train_rows, size=max(2, len(train_rows) // 10), replace=False)
@@ -197,18 +188,119 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
         fit_rows = np.setdiff1d(train_rows, val_rows)
         if not leaky_ok:
             check_no_actor_leak(actors[fit_rows], actors[val_rows], "validation")
-        X_fit, y_fit = X[fit_rows], y[fit_rows]
-        X_fit_aug = X_aug[fit_rows] if X_aug is not None else None
-        scaler = Standardizer.fit(X_fit, config.standardize)
-        model, curve = fit_model(X_fit, y_fit, X[val_rows], y[val_rows], config, scaler, progress=bar,
-                                 X_train_aug=X_fit_aug)
+        plans.append(FoldPlan(fold, fit_rows, val_rows, test_rows))
+    return plans
+
+
+@dataclass
+class FoldData:
+    """What every fold trains from: model inputs (after any per-actor normalisation), the raw features
+    (for the population statistics saved with checkpoints), labels and where checkpoints go."""
+
+    X: np.ndarray
+    X_raw: np.ndarray
+    X_aug: np.ndarray | None
+    y: np.ndarray
+    actors: np.ndarray
+    config: TrainConfig
+    feature_meta: dict[str, Any]
+    out_dir: Path | None
+
+
+def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None
+               ) -> tuple[int, list[dict[str, float]], np.ndarray, Path | None]:
+    """Fit one fold's model; return (fold, learning curve, test-row probabilities, checkpoint path)."""
+    config, X, y = data.config, data.X, data.y
+    X_fit = np.asarray(X[plan.fit_rows])
+    X_fit_aug = np.asarray(data.X_aug[plan.fit_rows]) if data.X_aug is not None else None
+    scaler = Standardizer.fit(X_fit, config.standardize)
+    model, curve = fit_model(X_fit, y[plan.fit_rows], np.asarray(X[plan.val_rows]), y[plan.val_rows], config,
+                             scaler, progress=progress, X_train_aug=X_fit_aug)
+    proba = predict_proba(model, np.asarray(X[plan.test_rows]), scaler, config.batch_size)
+    checkpoint = None
+    if data.out_dir is not None:
+        population = Standardizer.fit(np.asarray(data.X_raw[plan.fit_rows])) if config.actor_norm else None
+        checkpoint = save_checkpoint(data.out_dir / f"fold{plan.fold}.pt", model, scaler, config, X.shape[1:],
+                                     data.feature_meta, sorted(set(data.actors[plan.test_rows])), population)
+    return plan.fold, curve, proba, checkpoint
+
+
+_WORKER_DATA: FoldData | None = None
+
+
+def _load_worker_data(folder: str, data: FoldData) -> None:
+    """Pool initializer: the arrays memory-mapped from ``folder`` (shared page cache, no copies)."""
+    global _WORKER_DATA
+    torch.set_num_threads(1)
+    arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r") for name in ("X", "X_raw", "X_aug")
+              if (Path(folder) / f"{name}.npy").exists()}
+    _WORKER_DATA = replace(data, X=arrays["X"], X_raw=arrays["X_raw"], X_aug=arrays.get("X_aug"))
+
+
+def _train_fold_in_worker(plan: FoldPlan) -> tuple[int, list[dict[str, float]], np.ndarray, Path | None]:
+    assert _WORKER_DATA is not None
+    return train_fold(_WORKER_DATA, plan)
+
+
+def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, bar: tqdm
+                          ) -> list[tuple[int, list[dict[str, float]], np.ndarray, Path | None]]:
+    """Train the folds in ``n_jobs`` processes (one torch thread each); arrays travel as memory maps."""
+    from emo_utils.extraction import process_pool
+    with tempfile.TemporaryDirectory(prefix="emo-folds-") as folder:
+        arrays = {"X": data.X, "X_raw": data.X_raw, "X_aug": data.X_aug}
+        for name, array in arrays.items():
+            if array is not None:
+                np.save(Path(folder) / f"{name}.npy", array)
+        light = replace(data, X=np.empty(0), X_raw=np.empty(0), X_aug=None)
+        results = []
+        with process_pool(min(n_jobs, len(plans)), initializer=_load_worker_data, initargs=(folder, light)) as pool:
+            for result in pool.map(_train_fold_in_worker, plans):
+                results.append(result)
+                bar.update(1)
+        return results
+
+
+def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray, genders: np.ndarray,
+                   folds: np.ndarray, config: TrainConfig, out_dir: str | Path | None = None,
+                   leaky_ok: bool = False, desc: str = "train", progress: bool = True,
+                   n_jobs: int = 1) -> CVResult:
+    """Train one model per fold on the other folds' actors and predict the held-out actors.
+
+    ``labels`` are class indices into :data:`EMOTIONS`. Within each training set, one actor per gender
+    is held out for early stopping. Augmented versions (``features.X_aug``) are used for training rows only.
+    With ``config.actor_norm`` every actor's features are z-scored with that actor's own statistics first.
+    Every split is checked for actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such).
+    With ``n_jobs > 1`` folds train in parallel processes; the results are the same as with one.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    actors, genders = np.asarray(actors), np.asarray(genders)
+    X, X_aug = features.X, features.X_aug
+    if config.actor_norm:
+        X = normalize_per_actor(X, actors)
+        if X_aug is not None:
+            X_aug = np.stack([normalize_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
+    data = FoldData(X, features.X, X_aug, y, actors, config, features.meta,
+                    Path(out_dir) if out_dir is not None else None)
+    plans = plan_folds(np.asarray(folds), actors, genders, config, leaky_ok)
+    bar = tqdm(total=len(plans), desc=desc, unit="fold", disable=not progress)
+    if n_jobs > 1 and len(plans) > 1:
+        results = _train_folds_parallel(data, plans, n_jobs, bar)
+    else:
+        results = []
+        for plan in plans:
+            results.append(train_fold(data, plan, progress=bar))
+            bar.update(1)
+    bar.close()
+    oof = np.full((len(y), len(EMOTIONS)), np.nan, dtype=np.float32)
+    fold_of = np.full(len(y), -1)
+    history: list[dict[str, float]] = []
+    checkpoints: list[Path] = []
+    for plan, (fold, curve, proba, checkpoint) in zip(plans, results):
+        oof[plan.test_rows] = proba
+        fold_of[plan.test_rows] = fold
         history += [{"fold": fold, **row} for row in curve]
-        oof[test_rows] = predict_proba(model, X[test_rows], scaler, config.batch_size)
-        fold_of[test_rows] = fold
-        if out_dir is not None:
-            population = Standardizer.fit(X_raw[fit_rows]) if config.actor_norm else None
-            checkpoints.append(save_checkpoint(out_dir / f"fold{fold}.pt", model, scaler, config, X.shape[1:],
-                                               features.meta, sorted(set(actors[test_rows])), population))
+        if checkpoint is not None:
+            checkpoints.append(checkpoint)
     table = pd.DataFrame(oof, columns=list(PROBA_COLUMNS))
     table.insert(0, "clip_id", features.clip_ids)
     table.insert(1, "actor", actors)

@@ -28,6 +28,7 @@ from emo_utils.data.folds import assign_actor_folds, describe_protocol
 from emo_utils.data.manifest import dataset_name, index_dataset, summarize
 from emo_utils.errors import EmoError, SkipLog
 from emo_utils.evaluate import format_metrics, metrics_from_table
+from emo_utils.extraction import default_jobs, start_worker_server
 from emo_utils.feature_store import FeatureSet
 from emo_utils.fusion import (FusionConfig, fuse_cross_validated, learn_weights, result_table, save_fusion_config,
                               stack_branches)
@@ -134,6 +135,11 @@ def _provenance(synthetic: bool, random_weights: bool) -> str:
     return f"{data}, {weights}"
 
 
+def _fold_jobs(settings: WorkflowSettings) -> int:
+    """Processes that train folds side by side (``--jobs``; default every core)."""
+    return settings.n_jobs or default_jobs()
+
+
 def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, settings: WorkflowSettings,
                protocol: str) -> BranchOutcome | None:
     """Build features and cross-validate one branch (cached); None when it has no usable clips."""
@@ -155,7 +161,7 @@ def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, se
     else:
         result = cross_validate(features, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
                                 rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder,
-                                desc=spec.name, progress=settings.progress)
+                                desc=spec.name, progress=settings.progress, n_jobs=_fold_jobs(settings))
         oof = result.oof
         oof.to_csv(folder / "oof.csv", index=False)
         result.history.to_csv(folder / "history.csv", index=False)
@@ -187,7 +193,7 @@ def _early_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, setting
         return pd.read_csv(folder / "oof.csv")
     result = cross_validate(joint, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
                             rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder,
-                            desc="early fusion", progress=settings.progress)
+                            desc="early fusion", progress=settings.progress, n_jobs=_fold_jobs(settings))
     table = result.oof.assign(fused_from="+".join(o.name for o in usable))
     table.to_csv(folder / "oof.csv", index=False)
     _mark_stage(folder, params)
@@ -274,6 +280,8 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
     """Run every stage (cached) and write ``metrics.json``; returns the metrics."""
     torch.set_num_threads(1)  # small models train fastest on one thread; feature extraction uses processes
     started = time.perf_counter()
+    if _fold_jobs(settings) > 1:
+        start_worker_server()  # imports in the background while the data is indexed
     settings.out.mkdir(parents=True, exist_ok=True)
     manifest, dataset = prepare_manifest(settings)
     protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,

@@ -62,6 +62,20 @@ def test_frame_features_equal_librosa() -> None:
     assert np.abs(x[1:-1, 0] - zcr[0, 1:-1]).max() < 3 / params.n_fft  # edges: librosa pads differently
 
 
+def test_trim_and_decibels_equal_librosa() -> None:
+    rng = np.random.default_rng(3)
+    quiet = (1e-4 * rng.normal(size=SR // 3)).astype(np.float32)
+    for y in (np.concatenate([quiet, voiced(0.8), quiet]), voiced(0.4), np.concatenate([quiet, voiced(0.3)])):
+        for top_db in (20.0, 30.0, 60.0):
+            ours = features.trim_silence(y, top_db, 640, 320)
+            reference, _ = librosa.effects.trim(y, top_db=top_db, frame_length=640, hop_length=320)
+            np.testing.assert_array_equal(ours, reference)
+    silence = np.zeros(SR, np.float32)  # no loudest frame to compare with: both keep it all
+    assert len(features.trim_silence(silence)) == len(librosa.effects.trim(silence, top_db=30)[0]) == SR
+    power = np.abs(rng.normal(size=(20, 64))) ** 2 * np.logspace(-14, 0, 64)
+    np.testing.assert_allclose(features.power_to_db(power), librosa.power_to_db(power), rtol=1e-6)
+
+
 def test_feature_layout_follows_delta_order() -> None:
     y = voiced(0.5)
     for order, n_features in ((0, 42), (1, 82), (2, 122)):

@@ -46,6 +46,19 @@ def test_cross_validate_gives_every_clip_one_out_of_fold_prediction(tmp_path: Pa
                                oof.loc[test_rows, list(PROBA_COLUMNS)].to_numpy(), rtol=1e-4, atol=1e-6)
 
 
+def test_folds_trained_in_parallel_processes_match_one_process(tmp_path: Path) -> None:
+    features, y, actors, genders = _toy()
+    folds = assign_actor_folds(actors, genders, 3)
+    config = TrainConfig("mlp", epochs=6, patience=6, actor_norm=True)
+    serial = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "one", progress=False)
+    parallel = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "two",
+                              progress=False, n_jobs=2)
+    pd.testing.assert_frame_equal(serial.oof, parallel.oof, rtol=1e-5)
+    pd.testing.assert_frame_equal(serial.history, parallel.history, rtol=1e-5)
+    assert [p.name for p in parallel.checkpoints] == ["fold0.pt", "fold1.pt", "fold2.pt"]
+    assert all(p.parent == tmp_path / "two" for p in parallel.checkpoints)
+
+
 def test_cross_validate_refuses_leaky_folds_unless_asked() -> None:
     features, y, actors, genders = _toy()
     leaky = random_clip_folds(len(y), 3)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from conftest import REPO_ROOT
 from emo_utils.cli import main as emo
 from emo_utils.errors import DataError
-from emo_utils.inference import predict_file, render_text
+from emo_utils.inference import load_predictor, predict_file, render_text
 from emo_utils.labels import EMOTIONS
 from emo_utils.workflow import WorkflowSettings, run_workflow
 
@@ -65,6 +66,17 @@ def test_demo_predicts_a_clip_and_explains_each_modality(tiny_run: tuple[Path, d
     for branch, entry in result["modalities"].items():
         assert ("probabilities" in entry) != ("missing" in entry)
     assert "PREDICTION" in render_text(result)
+
+
+def test_demo_loads_a_branch_once_and_again_after_retraining(tiny_run: tuple[Path, dict]) -> None:
+    out, _ = tiny_run
+    folder = out / "branches" / "face_au"
+    first = load_predictor("face_au", folder)
+    assert load_predictor("face_au", folder) is first and len(first.models) == 6
+    checkpoint = folder / "fold0.pt"
+    stat = checkpoint.stat()
+    os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # as if retrained
+    assert load_predictor("face_au", folder) is not first
 
 
 def test_demo_on_bad_input_names_the_file(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:

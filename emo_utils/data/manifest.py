@@ -71,7 +71,7 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
     if not root.is_dir():
         raise DataError(root, "dataset folder not found",
                         "pass the folder that holds the Actor_XX/ folders (see data/README.md)")
-    log = SkipLog("index")
+    log = SkipLog("index", unit="file")
     genders = _crema_genders(root)
     takes: dict[str, dict] = {}
 
@@ -82,8 +82,8 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
             "repetition": clip.repetition, "vocal_channel": "song" if clip.take_id.startswith("02-") and
             clip.dataset == "ravdess" else "speech"})
         if row.get(column):
-            log.add(clip.take_id, path, f"{path}: duplicate {column.split('_')[0]} file for take "
-                    f"{clip.take_id} (keeping {row[column]})")
+            log.add(clip.take_id, path, f"{path}: a second {column.split('_')[0]} file for take "
+                    f"{clip.take_id}; the take keeps {row[column]}")
             return
         row[column] = str(path)
 
