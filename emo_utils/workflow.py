@@ -240,8 +240,14 @@ def write_report(metrics: dict[str, Any], outcomes: list[BranchOutcome], out: Pa
     lines = [f"# Results: {metrics['dataset']}", "", f"Protocol: {metrics['protocol']}.",
              f"Data: {'SYNTHETIC demo corpus (not RAVDESS; numbers only show the pipeline works)' if metrics['synthetic'] else 'real'}.",
              "", "| model | accuracy | macro-F1 | UAR | clips | note |", "|---|---|---|---|---|---|"]
+    fused = {b for m in metrics["fusion"].values() for b in m["branches"]}
     for name, m in bars.items():
-        note = "RANDOM stand-in weights: not a result" if m.get("random_weights") else ""
+        if "branches" in m:
+            note = "fuses " + " + ".join(m["branches"])
+        elif m.get("random_weights"):
+            note = "RANDOM stand-in weights: not a result" + ("" if name in fused else "; left out of fusion")
+        else:
+            note = ""
         lines.append(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['uar']:.3f} | {m['n_clips']} | {note} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
 

@@ -16,6 +16,7 @@ import functools
 import importlib
 import json
 import sys
+import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -43,7 +44,9 @@ def alias_torchvision_functional_tensor() -> None:
 
 alias_torchvision_functional_tensor()
 
-from pytorchvideo.transforms import functional as video_transforms  # noqa: E402 - needs the alias above
+with warnings.catch_warnings():  # pytorchvideo 0.1.5 scripts a transform with the deprecated torch.jit.script
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=FutureWarning)
+    from pytorchvideo.transforms import functional as video_transforms  # noqa: E402 - needs the alias above
 
 
 def pack_pathways(clip: torch.Tensor, alpha: int = SLOWFAST_ALPHA) -> list[torch.Tensor]:

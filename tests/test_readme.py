@@ -1,0 +1,17 @@
+"""The README quotes the latest benchmark output and the latest real-data results as they were measured."""
+from __future__ import annotations
+
+from conftest import REPO_ROOT
+
+
+def _table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("|")]
+
+
+def test_readme_quotes_the_latest_benchmark_and_results_tables() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    for source in ("latest.md", "latest_report.md"):
+        lines = _table_lines((REPO_ROOT / "benchmarks" / source).read_text())
+        assert len(lines) > 3, f"benchmarks/{source} holds no table"
+        missing = [line for line in lines if line not in readme]
+        assert not missing, f"README.md does not quote benchmarks/{source}; first missing row: {missing[0]}"
