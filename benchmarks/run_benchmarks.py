@@ -2,7 +2,8 @@
 """Speed and memory of the pipeline's stages (a benchmark, not a test): prints a Markdown table and writes
 it with the machine description to ``benchmarks/latest.md`` (and the real-data workflow's metrics.json and
 report.md to ``benchmarks/latest_metrics.json`` and ``latest_report.md``, the source of the README's results
-table; ``tests/test_readme.py`` checks that the README quotes both tables as they are).
+table), and quotes both in README.md between its ``benchmark`` and ``results`` markers
+(``tests/test_readme.py`` checks that the README quotes them as they are).
 
     .venv/bin/python benchmarks/run_benchmarks.py [--data-root ../shared/data/ravdess] [--quick]
 """
@@ -135,9 +136,19 @@ def bench_demo(tmp: Path, clip: Path) -> list[tuple[str, str]]:
     result = predict_file(clip, run_dir=run)
     what = (f"demo on {clip.name} ({probe(clip).duration_s:.1f} s, real face + real speech), branches "
             f"{', '.join(result['fused_from'])}, stand-in backbones")
-    return [(f"{what}: first call in a process (loads 6 fold models per branch and the backbones)",
-             f"{first:.2f} s"),
+    return [(f"{what}: first prediction (loads each branch's 6 fold models and the backbones; libraries "
+             "already imported)", f"{first:.2f} s"),
             (f"{what}: next calls (models kept loaded; median of 3)", f"{float(np.median(again)):.2f} s")]
+
+
+def quote_in_readme(readme: Path, marker: str, text: str) -> None:
+    """Replace what lies between ``<!-- marker:start -->`` and ``<!-- marker:end -->`` in ``readme`` by ``text``."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise SystemExit(f"{readme} lacks the markers {start} ... {end}")
+    head, rest = content.split(start, 1)
+    readme.write_text(f"{head}{start}\n{text.strip()}\n{end}{rest.split(end, 1)[1]}")
 
 
 def main() -> None:
@@ -169,6 +180,10 @@ def main() -> None:
     print(text)
     (ROOT / "benchmarks" / "latest.md").write_text(text)
     (ROOT / "benchmarks" / "latest.json").write_text(json.dumps(rows, indent=1) + "\n")
+    quote_in_readme(ROOT / "README.md", "benchmark", text)
+    if not args.quick:
+        report = (ROOT / "benchmarks" / "latest_report.md").read_text()
+        quote_in_readme(ROOT / "README.md", "results", report[report.index("Protocol:"):])
 
 
 if __name__ == "__main__":

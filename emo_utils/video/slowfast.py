@@ -44,8 +44,9 @@ def alias_torchvision_functional_tensor() -> None:
 
 alias_torchvision_functional_tensor()
 
-with warnings.catch_warnings():  # pytorchvideo 0.1.5 scripts a transform with the deprecated torch.jit.script
+with warnings.catch_warnings():  # pytorchvideo 0.1.5 and fvcore script functions with the deprecated torch.jit
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=FutureWarning)
+    from pytorchvideo.models.slowfast import create_slowfast  # noqa: E402
     from pytorchvideo.transforms import functional as video_transforms  # noqa: E402 - needs the alias above
 
 
@@ -97,7 +98,6 @@ class SlowFastClassifier(nn.Module):
 def _small_slowfast(num_classes: int, dropout_rate: float) -> nn.Module:
     """A ResNet-18-depth SlowFast with 1/4 of R50's channels, 3x3 stem kernels (for 64x64 clips, half the
     time of 7x7) and global pooling (any T, H, W): about 0.7 M parameters."""
-    from pytorchvideo.models.slowfast import create_slowfast
     return create_slowfast(model_depth=18, model_num_class=num_classes, dropout_rate=dropout_rate,
                            stem_dim_outs=(16, 2), stem_conv_kernel_sizes=((1, 3, 3), (3, 3, 3)),
                            slowfast_fusion_conv_stride=(SLOWFAST_ALPHA, 1, 1),
@@ -139,7 +139,6 @@ def build_slowfast(pretrained: bool = False, num_classes: int = len(EMOTIONS), s
         return SlowFastClassifier(_kinetics_slowfast_r50(num_classes), weights="kinetics400-slowfast_r50")
     if small:
         return SlowFastClassifier(_small_slowfast(num_classes, dropout_rate))
-    from pytorchvideo.models.slowfast import create_slowfast
     return SlowFastClassifier(create_slowfast(model_num_class=num_classes, dropout_rate=dropout_rate,
                                               head_pool=nn.AdaptiveAvgPool3d, head_output_size=(1, 1, 1)))
 
