@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from emo_utils.data.folds import describe_protocol, random_clip_folds
 from emo_utils.data.manifest import dataset_name
 from emo_utils.evaluate import metrics_from_table
+from emo_utils.extraction import default_jobs
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import emotion_index
 from emo_utils.plotting import use_style
@@ -30,13 +31,14 @@ METRIC_KEYS = ("accuracy", "macro_f1", "uar")
 
 
 def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainConfig, n_folds: int = 6,
-                      seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                      seed: int = 0, progress: bool = True, n_jobs: int | None = None) -> pd.DataFrame:
     """Cross-validate ``config`` on ``features`` with actors held out, then with a LEAKY random clip split.
 
     ``rows`` are the manifest rows of ``features.clip_ids`` in the same order (columns actor, gender,
     emotion, fold; take_id is checked when present). The random split has ``n_folds`` folds drawn with
     ``seed``. Returns one row per protocol: protocol (the full text to print), split (a short label),
-    leaky, accuracy, macro_f1, uar, n_clips. Nothing is written to disk.
+    leaky, accuracy, macro_f1, uar, n_clips. Nothing is written to disk. Folds train ``n_jobs`` at a time
+    (default: one per core).
     """
     missing = [c for c in ROWS_COLUMNS if c not in rows]
     if missing:
@@ -52,7 +54,8 @@ def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainCon
     records = []
     for leaky, folds in splits.items():
         result = cross_validate(features, labels, actors, genders, folds, config, leaky_ok=leaky,
-                                desc=SPLIT_LABELS[leaky].replace("\n", " "), progress=progress)
+                                desc=SPLIT_LABELS[leaky].replace("\n", " "), progress=progress,
+                                n_jobs=n_jobs or default_jobs())
         metrics = metrics_from_table(result.oof)
         records.append({"protocol": describe_protocol(folds, actors, dataset, leaky=leaky,
                                                       actor_norm=config.actor_norm),

@@ -207,8 +207,10 @@ class FoldData:
     out_dir: Path | None
 
 
-def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None
-               ) -> tuple[int, list[dict[str, float]], np.ndarray, Path | None]:
+FoldResult = tuple[int, list[dict[str, float]], np.ndarray, Path | None]
+
+
+def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> FoldResult:
     """Fit one fold's model; return (fold, learning curve, test-row probabilities, checkpoint path)."""
     config, X, y = data.config, data.X, data.y
     X_fit = np.asarray(X[plan.fit_rows])
@@ -234,25 +236,24 @@ def _load_worker_data(folder: str, data: FoldData) -> None:
     torch.set_num_threads(1)
     arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r") for name in ("X", "X_raw", "X_aug")
               if (Path(folder) / f"{name}.npy").exists()}
-    _WORKER_DATA = replace(data, X=arrays["X"], X_raw=arrays["X_raw"], X_aug=arrays.get("X_aug"))
+    _WORKER_DATA = replace(data, X=arrays["X"], X_raw=arrays.get("X_raw", arrays["X"]), X_aug=arrays.get("X_aug"))
 
 
-def _train_fold_in_worker(plan: FoldPlan) -> tuple[int, list[dict[str, float]], np.ndarray, Path | None]:
+def _train_fold_in_worker(plan: FoldPlan) -> FoldResult:
     assert _WORKER_DATA is not None
     return train_fold(_WORKER_DATA, plan)
 
 
-def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, bar: tqdm
-                          ) -> list[tuple[int, list[dict[str, float]], np.ndarray, Path | None]]:
+def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, bar: tqdm) -> list[FoldResult]:
     """Train the folds in ``n_jobs`` processes (one torch thread each); arrays travel as memory maps."""
     from emo_utils.extraction import process_pool
     with tempfile.TemporaryDirectory(prefix="emo-folds-") as folder:
-        arrays = {"X": data.X, "X_raw": data.X_raw, "X_aug": data.X_aug}
+        arrays = {"X": data.X, "X_raw": None if data.X_raw is data.X else data.X_raw, "X_aug": data.X_aug}
         for name, array in arrays.items():
             if array is not None:
                 np.save(Path(folder) / f"{name}.npy", array)
         light = replace(data, X=np.empty(0), X_raw=np.empty(0), X_aug=None)
-        results = []
+        results: list[FoldResult] = []
         with process_pool(min(n_jobs, len(plans)), initializer=_load_worker_data, initargs=(folder, light)) as pool:
             for result in pool.map(_train_fold_in_worker, plans):
                 results.append(result)
