@@ -34,7 +34,7 @@ from emo_utils.fusion import (FusionConfig, fuse_cross_validated, learn_weights,
                               stack_branches)
 from emo_utils.labels import EMOTIONS, emotion_index
 from emo_utils.plotting import plot_confusions, plot_metric_bars, save_figure
-from emo_utils.train import cross_validate
+from emo_utils.train import TrainConfig, cross_validate
 
 FUSION_STRATEGIES = ("late_equal", "late_learned", "product", "stacking", "dynamic")
 
@@ -140,6 +140,25 @@ def _fold_jobs(settings: WorkflowSettings) -> int:
     return settings.n_jobs or default_jobs()
 
 
+def _cross_validate_cached(features: FeatureSet, manifest: pd.DataFrame, config: TrainConfig, folder: Path,
+                           settings: WorkflowSettings, desc: str) -> pd.DataFrame:
+    """Actor-independent cross-validation of ``config`` on ``features``, saved under ``folder`` (out-of-fold
+    table, learning curves, fold checkpoints); loaded instead when features, settings and code are unchanged."""
+    rows = manifest.set_index("take_id").loc[features.clip_ids]
+    params = {"train": asdict(config), "features": features.meta, "clips": _hash(features.clip_ids.tolist()),
+              "folds": _hash(rows["fold"].tolist()), "code": _code_version()}
+    if _stage_current(folder, params, ("oof.csv", "history.csv")):
+        print(f"[{desc}] cached results in {folder}")
+        return pd.read_csv(folder / "oof.csv")
+    result = cross_validate(features, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
+                            rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder,
+                            desc=desc, progress=settings.progress, n_jobs=_fold_jobs(settings))
+    result.oof.to_csv(folder / "oof.csv", index=False)
+    result.history.to_csv(folder / "history.csv", index=False)
+    _mark_stage(folder, params)
+    return result.oof
+
+
 def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, settings: WorkflowSettings,
                protocol: str) -> BranchOutcome | None:
     """Build features and cross-validate one branch (cached); None when it has no usable clips."""
@@ -150,22 +169,9 @@ def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, se
     if len(features) == 0:
         print(f"[{spec.name}] no usable clips: branch left out")
         return None
-    rows = manifest.set_index("take_id").loc[features.clip_ids]
     config = replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs,
                      actor_norm=settings.actor_norm and spec.actor_norm_applies)
-    params = {"train": asdict(config), "features": features.meta, "clips": _hash(features.clip_ids.tolist()),
-              "folds": _hash(rows["fold"].tolist()), "code": _code_version()}
-    if _stage_current(folder, params, ("oof.csv", "history.csv")):
-        oof = pd.read_csv(folder / "oof.csv")
-        print(f"[{spec.name}] cached results in {folder}")
-    else:
-        result = cross_validate(features, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
-                                rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder,
-                                desc=spec.name, progress=settings.progress, n_jobs=_fold_jobs(settings))
-        oof = result.oof
-        oof.to_csv(folder / "oof.csv", index=False)
-        result.history.to_csv(folder / "history.csv", index=False)
-        _mark_stage(folder, params)
+    oof = _cross_validate_cached(features, manifest, config, folder, settings, spec.name)
     metrics = metrics_from_table(oof)
     metrics.update(random_weights=features.random_weights, actor_norm=config.actor_norm,
                    wall_time_s=round(time.perf_counter() - started, 1),
@@ -177,27 +183,15 @@ def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, se
 
 def _early_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, settings: WorkflowSettings) -> pd.DataFrame:
     """Joint MLP on the concatenated pooled features of the fused branches (clips having all of them)."""
-    from emo_utils.train import TrainConfig
     usable = [o for o in outcomes if BRANCHES[o.name].pooled is not None]
     common = sorted(set.intersection(*(set(o.features.clip_ids) for o in usable)))
     blocks = [BRANCHES[o.name].pooled(o.features.subset(common).X).reshape(len(common), -1) for o in usable]
     joint = FeatureSet(np.array(common), np.concatenate(blocks, axis=1).astype(np.float32),
                        {"branches": [o.name for o in usable]})
-    rows = manifest.set_index("take_id").loc[common]
     config = TrainConfig("mlp", {"hidden": (256, 64), "dropout": 0.5}, epochs=settings.epochs or 100, patience=15,
                          batch_size=64, actor_norm=settings.actor_norm, seed=settings.seed)
-    folder = settings.out / "fusion" / "early"
-    params = {"train": asdict(config), "branches": joint.meta, "clips": _hash(common),
-              "folds": _hash(rows["fold"].tolist()), "code": _code_version()}
-    if _stage_current(folder, params, ("oof.csv",)):
-        return pd.read_csv(folder / "oof.csv")
-    result = cross_validate(joint, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
-                            rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder,
-                            desc="early fusion", progress=settings.progress, n_jobs=_fold_jobs(settings))
-    table = result.oof.assign(fused_from="+".join(o.name for o in usable))
-    table.to_csv(folder / "oof.csv", index=False)
-    _mark_stage(folder, params)
-    return table
+    oof = _cross_validate_cached(joint, manifest, config, settings.out / "fusion" / "early", settings, "early fusion")
+    return oof.assign(fused_from="+".join(o.name for o in usable))
 
 
 def run_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, settings: WorkflowSettings,
