@@ -8,7 +8,6 @@ in :func:`emo_utils.fusion.fuse_cross_validated` is the honest version, fitted p
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import BranchStack, fuse_cross_validated, result_table
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
-from emo_utils.plotting import use_style
+from emo_utils.plotting import draw_chance, use_style, wrap_title
 
 # Pairs of emotions that one modality tends to confuse: fear and surprise share raised brows and wide
 # eyes (face), calm and neutral share low, steady prosody (voice).
@@ -155,18 +154,13 @@ def pair_confusion(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows).T.round(3)
 
 
-def wrap_title(title: str, width: int = 80) -> str:
-    """A long title (protocol and provenance included) broken into lines that fit a small figure."""
-    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
-
-
 def plot_audio_weight_sweep(sweep: pd.DataFrame, title: str) -> plt.Figure:
     """Accuracy and macro-F1 against the audio branches' share of the late-fusion weight."""
     use_style()
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
     ax.plot(sweep["audio_weight"], sweep["accuracy"], marker="o", label="accuracy")
     ax.plot(sweep["audio_weight"], sweep["macro_f1"], marker="s", label="macro-F1")
-    ax.axhline(1 / len(EMOTIONS), color="grey", linestyle=":", label="chance")
+    draw_chance(ax)
     best = sweep.loc[sweep["accuracy"].idxmax()]
     ax.annotate(f"best {best['accuracy']:.3f}\n(on the test actors: not a tuned result)",
                 (best["audio_weight"], best["accuracy"]), textcoords="offset points", xytext=(0, -34),

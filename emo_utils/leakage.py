@@ -9,8 +9,6 @@ written to ``metrics.json``.
 """
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
@@ -22,7 +20,7 @@ from emo_utils.evaluate import metrics_from_table
 from emo_utils.extraction import default_jobs
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import emotion_index
-from emo_utils.plotting import use_style
+from emo_utils.plotting import use_style, wrap_title
 from emo_utils.train import TrainConfig, cross_validate
 
 ROWS_COLUMNS = ("actor", "gender", "emotion", "fold")
@@ -81,6 +79,6 @@ def plot_protocol_comparison(table: pd.DataFrame, title: str = "The same model, 
     ax.set_ylabel("score")
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(title)
-    caption = "\n".join(textwrap.fill(p, 110) for p in table["protocol"])
+    caption = wrap_title("\n".join(table["protocol"]), 110)
     fig.text(0.01, -0.02, caption, fontsize=7, va="top", ha="left")
     return fig

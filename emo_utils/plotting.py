@@ -1,6 +1,7 @@
 """One figure style for every notebook and report: confusion matrices, learning curves, bar charts."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from emo_utils.evaluate import confusion, metrics_from_table
+from emo_utils.labels import EMOTIONS
 
 STYLE = {"figure.dpi": 100, "savefig.dpi": 120, "axes.titlesize": 10, "axes.labelsize": 9,
          "xtick.labelsize": 8, "ytick.labelsize": 8}
@@ -19,6 +21,16 @@ def use_style() -> None:
     """Apply the project's figure style."""
     sns.set_theme(style="whitegrid", context="notebook")
     plt.rcParams.update(STYLE)
+
+
+def wrap_title(title: str, width: int = 80) -> str:
+    """``title`` wrapped to lines of at most ``width`` characters (its own line breaks kept)."""
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
+
+
+def draw_chance(ax: plt.Axes) -> None:
+    """A dotted line at chance level (one in eight emotions), labelled for the legend."""
+    ax.axhline(1 / len(EMOTIONS), color="grey", linestyle=":", label="chance")
 
 
 def plot_confusion(table: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:

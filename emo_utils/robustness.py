@@ -33,10 +33,10 @@ from emo_utils.data.manifest import load_manifest
 from emo_utils.errors import DataError, EmoError, SkipLog
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import load_fusion_config, weighted_average
-from emo_utils.fusion_analysis import MISSING_RUN_HINT, load_branch_tables, wrap_title
+from emo_utils.fusion_analysis import MISSING_RUN_HINT, load_branch_tables
 from emo_utils.inference import BranchPredictor
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS, emotion_index
-from emo_utils.plotting import use_style
+from emo_utils.plotting import draw_chance, use_style, wrap_title
 
 DEFAULT_SNR_LEVELS: tuple[float | None, ...] = (None, 30.0, 20.0, 10.0, 5.0, 0.0)  # None: the clean clip
 SAMPLE_RATE = 16000
@@ -187,7 +187,7 @@ def plot_robustness(curve: pd.DataFrame, title: str) -> plt.Figure:
         style = "-." if model == WITHOUT_AUDIO else "--" if random else "-"
         ax.plot(levels, rows["accuracy"], marker="o", label=label, linewidth=2.6 if model == FUSED else 1.4,
                 linestyle=style)
-    ax.axhline(1 / len(EMOTIONS), color="grey", linestyle=":", label="chance")
+    draw_chance(ax)
     ax.set(xlabel="signal-to-noise ratio of the audio", ylabel="accuracy", ylim=(0, 1),
            title=wrap_title(title))
     ax.legend(fontsize=7, loc="upper right")

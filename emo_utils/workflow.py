@@ -26,7 +26,7 @@ import torch
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import assign_actor_folds, describe_protocol
 from emo_utils.data.manifest import dataset_name, index_dataset, summarize
-from emo_utils.errors import EmoError, SkipLog
+from emo_utils.errors import EmoError
 from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.extraction import default_jobs, start_worker_server
 from emo_utils.feature_store import FeatureSet
