@@ -29,14 +29,16 @@ METRIC_KEYS = ("accuracy", "macro_f1", "uar")
 
 
 def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainConfig, n_folds: int = 6,
-                      seed: int = 0, progress: bool = True, n_jobs: int | None = None) -> pd.DataFrame:
+                      seed: int = 0, progress: bool = True, n_jobs: int | None = None,
+                      held_out: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cross-validate ``config`` on ``features`` with actors held out, then with a LEAKY random clip split.
 
     ``rows`` are the manifest rows of ``features.clip_ids`` in the same order (columns actor, gender,
     emotion, fold; take_id is checked when present). The random split has ``n_folds`` folds drawn with
     ``seed``. Returns one row per protocol: protocol (the full text to print), split (a short label),
     leaky, accuracy, macro_f1, uar, n_clips. Nothing is written to disk. Folds train ``n_jobs`` at a time
-    (default: one per core).
+    (default: one per core). ``held_out``: the out-of-fold table this config already gave with actors held
+    out (e.g. the branch's ``oof``), used instead of training that protocol again.
     """
     missing = [c for c in ROWS_COLUMNS if c not in rows]
     if missing:
@@ -50,11 +52,16 @@ def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainCon
     dataset = dataset_name(rows)
     splits = {False: rows["fold"].to_numpy(), True: random_clip_folds(len(rows), n_folds, seed)}
     records = []
+    if held_out is not None and list(held_out["clip_id"].astype(str)) != list(features.clip_ids):
+        raise ValueError("held_out is not the out-of-fold table of these features (its clip_id column differs)")
     for leaky, folds in splits.items():
-        result = cross_validate(features, labels, actors, genders, folds, config, leaky_ok=leaky,
-                                desc=SPLIT_LABELS[leaky].replace("\n", " "), progress=progress,
-                                n_jobs=n_jobs or default_jobs())
-        metrics = metrics_from_table(result.oof)
+        if held_out is not None and not leaky:
+            oof = held_out
+        else:
+            oof = cross_validate(features, labels, actors, genders, folds, config, leaky_ok=leaky,
+                                 desc=SPLIT_LABELS[leaky].replace("\n", " "), progress=progress,
+                                 n_jobs=n_jobs or default_jobs()).oof
+        metrics = metrics_from_table(oof)
         records.append({"protocol": describe_protocol(folds, actors, dataset, leaky=leaky,
                                                       actor_norm=config.actor_norm),
                         "split": SPLIT_LABELS[leaky], "leaky": leaky,

@@ -140,6 +140,12 @@ def _fold_jobs(settings: WorkflowSettings) -> int:
     return settings.n_jobs or default_jobs()
 
 
+def branch_config(spec: BranchSpec, settings: WorkflowSettings) -> TrainConfig:
+    """The branch's training settings as this run uses them (seed, epoch override, per-actor normalisation)."""
+    return replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs,
+                   actor_norm=settings.actor_norm and spec.actor_norm_applies)
+
+
 def _cross_validate_cached(features: FeatureSet, manifest: pd.DataFrame, config: TrainConfig, folder: Path,
                            settings: WorkflowSettings, desc: str) -> pd.DataFrame:
     """Actor-independent cross-validation of ``config`` on ``features``, saved under ``folder`` (out-of-fold
@@ -169,8 +175,7 @@ def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, se
     if len(features) == 0:
         print(f"[{spec.name}] no usable clips: branch left out")
         return None
-    config = replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs,
-                     actor_norm=settings.actor_norm and spec.actor_norm_applies)
+    config = branch_config(spec, settings)
     oof = _cross_validate_cached(features, manifest, config, folder, settings, spec.name)
     metrics = metrics_from_table(oof)
     metrics.update(random_weights=features.random_weights, actor_norm=config.actor_norm,
@@ -254,6 +259,8 @@ def load_or_prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, 
         manifest = load_manifest(path)
         dataset = dataset_name(manifest)
     else:
+        why = "was made with other settings" if path.is_file() else "not found"
+        print(f"{path} {why} (notebook 01_explore_dataset makes it): indexing the data now ...")
         manifest, dataset = prepare_manifest(settings)
     protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,
                                  actor_norm=settings.actor_norm)

@@ -8,9 +8,9 @@ from matplotlib import pyplot as plt
 
 from emo_utils.data.folds import LEAKY_PROTOCOL, assign_actor_folds
 from emo_utils.feature_store import FeatureSet
-from emo_utils.labels import EMOTIONS
+from emo_utils.labels import EMOTIONS, emotion_index
 from emo_utils.leakage import compare_protocols, plot_protocol_comparison
-from emo_utils.train import TrainConfig
+from emo_utils.train import TrainConfig, cross_validate
 
 
 def _idiosyncratic_actors(n_actors: int = 6, per_class: int = 4, dim: int = 16,
@@ -72,3 +72,14 @@ def test_rows_must_be_aligned_with_the_features() -> None:
         compare_protocols(features, rows.iloc[::-1], config, progress=False)
     with pytest.raises(ValueError, match="fold"):
         compare_protocols(features, rows.drop(columns="fold"), config, progress=False)
+
+
+def test_an_existing_held_out_table_replaces_training_that_protocol_again(comparison: pd.DataFrame) -> None:
+    features, rows = _idiosyncratic_actors()
+    config = TrainConfig("mlp", {"hidden": (64,)}, epochs=40, patience=40, batch_size=32, lr=1e-2)
+    held_out = cross_validate(features, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
+                              rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, progress=False).oof
+    reused = compare_protocols(features, rows, config, n_folds=3, progress=False, held_out=held_out)
+    pd.testing.assert_frame_equal(reused, comparison)
+    with pytest.raises(ValueError, match="clip_id"):
+        compare_protocols(features, rows, config, n_folds=3, progress=False, held_out=held_out.iloc[::-1])
