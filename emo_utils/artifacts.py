@@ -1,0 +1,97 @@
+"""A trained branch on disk: one folder, one loader.
+
+``RUN/branches/NAME/`` holds
+
+    oof.csv            out-of-fold class probabilities, one row per take (clip_id, actor, fold, emotion, p_*)
+    provenance.json    what the numbers stand on: data, protocol, speaker normalisation, random stand-in weights
+    fold*.pt           one checkpoint per test fold (the demo applies them to new clips)
+    pooled.npz         optional: one pooled feature vector per take (early fusion concatenates these)
+
+Fusion, every analysis, the widgets and the demo read a branch through :func:`load_branch`, so a run folder
+copied to another machine still fuses and demos.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emo_utils.errors import DataError
+from emo_utils.feature_store import FeatureSet, load_features, save_features
+from emo_utils.labels import PROBA_COLUMNS
+
+OOF_FILE = "oof.csv"
+PROVENANCE_FILE = "provenance.json"
+POOLED_FILE = "pooled.npz"
+OOF_KEYS = ("clip_id", "actor", "fold", "emotion")
+MISSING_RUN_HINT = "train the branch first: `emo workflow --out RUN` or notebooks 05/06"
+
+
+@dataclass
+class BranchArtifact:
+    """A trained branch as saved on disk: its out-of-fold table and where its numbers come from."""
+
+    name: str
+    folder: Path
+    oof: pd.DataFrame
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def random_weights(self) -> bool:
+        """True when the branch's features come from randomly initialised stand-in backbone weights."""
+        return bool(self.provenance.get("random_weights", False))
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        """The fold models, in fold order."""
+        return sorted(self.folder.glob("fold*.pt"))
+
+    def pooled(self) -> FeatureSet | None:
+        """One pooled feature vector per take (for early fusion), or None when the branch saved none."""
+        path = self.folder / POOLED_FILE
+        return load_features(path) if path.is_file() else None
+
+
+def write_branch_artifact(
+    folder: str | Path, oof: pd.DataFrame, provenance: dict[str, Any], pooled: FeatureSet | None = None
+) -> Path:
+    """Save a branch's out-of-fold table, provenance and (optionally) pooled features under ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    missing = [c for c in (*OOF_KEYS, *PROBA_COLUMNS) if c not in oof.columns]
+    if missing:
+        raise ValueError(f"out-of-fold table lacks columns {missing}")
+    if pooled is not None:
+        save_features(folder / POOLED_FILE, pooled)
+    oof.to_csv(folder / OOF_FILE, index=False)
+    (folder / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    return folder
+
+
+def read_oof(path: str | Path) -> pd.DataFrame:
+    """An out-of-fold table (branch or fusion) with ids read as text."""
+    return pd.read_csv(path, dtype={"clip_id": str, "actor": str})
+
+
+def load_branch(run_dir: str | Path, name: str) -> BranchArtifact:
+    """The trained branch ``name`` of a run (raises :class:`DataError` naming what is missing)."""
+    folder = Path(run_dir) / "branches" / name
+    for needed in (OOF_FILE, PROVENANCE_FILE):
+        if not (folder / needed).is_file():
+            raise DataError(folder / needed, f"branch {name} has no {needed}", MISSING_RUN_HINT)
+    provenance = json.loads((folder / PROVENANCE_FILE).read_text())
+    return BranchArtifact(name, folder, read_oof(folder / OOF_FILE), provenance)
+
+
+def load_branches(run_dir: str | Path, names: list[str] | None = None) -> dict[str, BranchArtifact]:
+    """Every finished branch of a run (or the named ones), by name."""
+    root = Path(run_dir) / "branches"
+    if names is None:
+        names = sorted(p.parent.name for p in root.glob(f"*/{PROVENANCE_FILE}") if (p.parent / OOF_FILE).is_file())
+    if not names:
+        raise DataError(root, "no trained branch found", MISSING_RUN_HINT)
+    return {name: load_branch(run_dir, name) for name in names}
