@@ -1,19 +1,24 @@
-"""Fusion of per-branch class probabilities: pure functions on out-of-fold tables.
+"""Fusion of per-branch class probabilities: pure functions on out-of-fold tables, one strategy registry.
 
-Strategies: ``late`` (weighted average, equal or learned weights), ``product`` (weighted geometric
-mean), ``stacking`` (logistic regression on branch log-probabilities), ``dynamic`` (per-clip weights from
-each branch's confidence after temperature scaling). Learned parameters are always fitted on the
-training actors of each test fold only. A clip missing a branch is fused from the branches it has.
-Early fusion (a joint model on concatenated features) trains through ``emo_utils.train`` instead.
+Strategies (:data:`STRATEGIES`): ``late_equal`` and ``late_fixed`` (weighted average), ``late_learned``
+(weights learned), ``product`` (weighted geometric mean), ``stacking`` (logistic regression on branch
+log-probabilities), ``dynamic`` (per-clip weights from each branch's confidence after temperature
+scaling), and ``early`` (one model on the branches' concatenated pooled features, :func:`early_fusion`).
+Whatever a strategy learns for test fold k is fitted on the *inner* out-of-fold predictions of fold k's
+training actors, made by models that never saw fold k's actors (nested cross-validation). A clip missing
+a branch is fused from the branches it has.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,9 +26,10 @@ from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
 from emo_utils.errors import DataError
-from emo_utils.labels import EMOTIONS, PROBA_COLUMNS, emotion_index
+from emo_utils.feature_store import FeatureSet
+from emo_utils.labels import CANONICAL_EMOTIONS, EMOTIONS, labels_of, proba_columns
 
-Strategy = Literal["late", "product", "stacking", "dynamic"]
+log = logging.getLogger(__name__)
 CONFIG_VERSION = 1
 _EPS = 1e-9
 
@@ -38,25 +44,43 @@ class BranchStack:
     folds: np.ndarray
     y: np.ndarray
     P: np.ndarray
+    labels: tuple[str, ...] = EMOTIONS
 
     @property
     def available(self) -> np.ndarray:
         """(B, N) True where a branch has a prediction for the clip."""
         return ~np.isnan(self.P).any(axis=2)
 
+    def rows(self, mask: np.ndarray) -> BranchStack:
+        """The stack restricted to the clips where ``mask`` is True."""
+        return BranchStack(self.branches, self.clip_ids[mask], self.actors[mask], self.folds[mask], self.y[mask],
+                           self.P[:, mask], self.labels)
 
-def stack_branches(tables: dict[str, pd.DataFrame]) -> BranchStack:
+
+def stack_branches(tables: Mapping[str, pd.DataFrame]) -> BranchStack:
     """Align branches' out-of-fold tables on clip id (outer join: missing modalities become NaN)."""
     if not tables:
         raise ValueError("no branch tables to fuse")
+    labels = {labels_of(t) for t in tables.values()}
+    if len(labels) != 1:
+        raise ValueError(f"the branches predict different label sets {sorted(labels)}; fuse branches of one run")
+    (label_names,) = labels
     keys = ["clip_id", "actor", "fold", "emotion"]
     clips = pd.concat([t[keys] for t in tables.values()]).drop_duplicates("clip_id").sort_values("clip_id")
-    P = np.full((len(tables), len(clips), len(EMOTIONS)), np.nan)
+    P = np.full((len(tables), len(clips), len(label_names)), np.nan)
     for b, table in enumerate(tables.values()):
         aligned = table.set_index("clip_id").reindex(clips["clip_id"])
-        P[b] = aligned[list(PROBA_COLUMNS)].to_numpy(dtype=float)
+        P[b] = aligned[proba_columns(label_names)].to_numpy(dtype=float)
+    position = {label: i for i, label in enumerate(label_names)}
     return BranchStack(list(tables), clips["clip_id"].to_numpy(), clips["actor"].to_numpy(),
-                       clips["fold"].to_numpy(dtype=int), np.array([emotion_index(e) for e in clips["emotion"]]), P)
+                       clips["fold"].to_numpy(dtype=int), np.array([position[e] for e in clips["emotion"]]), P,
+                       label_names)
+
+
+def inner_stacks(tables: Mapping[str, pd.DataFrame]) -> dict[int, BranchStack]:
+    """Per test fold, the stack of its training actors' inner out-of-fold predictions (``outer_fold`` column)."""
+    folds = sorted(set.intersection(*(set(t["outer_fold"]) for t in tables.values())))
+    return {int(k): stack_branches({b: t[t["outer_fold"] == k] for b, t in tables.items()}) for k in folds}
 
 
 def _normalise(weights: np.ndarray) -> np.ndarray:
@@ -66,18 +90,27 @@ def _normalise(weights: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def weighted_average(P: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Late fusion: per clip, the weighted mean over the branches it has (weights renormalised)."""
-    w = np.broadcast_to(_normalise(weights)[:, None], P.shape[:2]) * ~np.isnan(P).any(axis=2)
+def _weights_per_clip(P: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(B, N) weights, zero where a branch has no prediction for the clip."""
+    return np.broadcast_to(_normalise(weights)[:, None], P.shape[:2]) * ~np.isnan(P).any(axis=2)
+
+
+def _average(P: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Mean of ``P`` over branches with per-clip weights ``w`` (B, N), renormalised; NaN where all are 0."""
     total = w.sum(axis=0, keepdims=True)
     fused = np.einsum("bn,bnk->nk", np.divide(w, total, out=np.zeros_like(w), where=total > 0), np.nan_to_num(P))
     fused[total[0] == 0] = np.nan
     return fused
 
 
+def weighted_average(P: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Late fusion: per clip, the weighted mean over the branches it has (weights renormalised)."""
+    return _average(P, _weights_per_clip(P, weights))
+
+
 def weighted_product(P: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Product rule: weighted geometric mean over available branches, renormalised to sum to one."""
-    w = np.broadcast_to(_normalise(weights)[:, None], P.shape[:2]) * ~np.isnan(P).any(axis=2)
+    w = _weights_per_clip(P, weights)
     logp = np.einsum("bn,bnk->nk", w, np.log(np.nan_to_num(P, nan=1.0) + _EPS))
     logp /= np.maximum(w.sum(axis=0), _EPS)[:, None]
     fused = np.exp(logp - logp.max(axis=1, keepdims=True))
@@ -97,25 +130,16 @@ def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
 
 
 def weight_grid(n_branches: int, step: float = 0.1) -> np.ndarray:
-    """All weight vectors on the simplex with the given step (for up to ~4 branches)."""
+    """All non-zero weight vectors on the simplex with the given step (for up to ~4 branches)."""
     ticks = round(1 / step)
     rows = [c for c in itertools.product(range(ticks + 1), repeat=n_branches) if sum(c) == ticks]
     return np.array(rows, dtype=float) / ticks
 
 
-def learn_weights(P: np.ndarray, y: np.ndarray, step: float = 0.1, rule: Strategy = "late") -> np.ndarray:
-    """Weights maximising accuracy (ties broken by log-loss) on the given rows: training actors only."""
-    fuse = weighted_average if rule == "late" else weighted_product
-    best, best_key = None, None
-    for weights in weight_grid(P.shape[0], step):
-        if weights.sum() == 0:
-            continue
-        proba = fuse(P, weights)
-        key = (_accuracy(proba, y), -_log_loss(proba, y))
-        if best_key is None or key > best_key:
-            best, best_key = weights, key
-    assert best is not None
-    return best
+def learn_weights(P: np.ndarray, y: np.ndarray, step: float = 0.1) -> np.ndarray:
+    """Late-fusion weights maximising accuracy (ties broken by log-loss) on the given rows."""
+    keys = [(_accuracy(proba := weighted_average(P, w), y), -_log_loss(proba, y)) for w in weight_grid(len(P), step)]
+    return weight_grid(len(P), step)[max(range(len(keys)), key=keys.__getitem__)]
 
 
 def fit_temperature(P: np.ndarray, y: np.ndarray) -> float:
@@ -149,20 +173,57 @@ def confidence(P: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(P).any(axis=-1), 0.0, conf)
 
 
-def dynamic_fusion(P: np.ndarray, temperatures: np.ndarray, base_weights: np.ndarray | None = None) -> np.ndarray:
-    """Per-clip weights proportional to each calibrated branch's confidence (times optional base weights)."""
+def dynamic_fusion(P: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
+    """Per-clip weights proportional to each calibrated branch's confidence."""
     calibrated = np.stack([apply_temperature(P[b], t) for b, t in enumerate(temperatures)])
-    w = confidence(calibrated) * (1.0 if base_weights is None else _normalise(base_weights)[:, None])
-    total = w.sum(axis=0, keepdims=True)
-    fused = np.einsum("bn,bnk->nk", np.divide(w, total, out=np.zeros_like(w), where=total > 0),
-                      np.nan_to_num(calibrated))
-    fused[total[0] == 0] = np.nan
-    return fused
+    return _average(calibrated, confidence(calibrated))
 
 
 def _stack_inputs(P: np.ndarray) -> np.ndarray:
     filled = np.where(np.isnan(P), 1.0 / P.shape[-1], P)
     return np.log(filled + _EPS).transpose(1, 0, 2).reshape(P.shape[1], -1)
+
+
+def _fit_stacking(train: BranchStack) -> dict[str, Any]:
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    model.fit(_stack_inputs(train.P), train.y)
+    return {"model": model, "n_train": len(train.y)}
+
+
+def _apply_stacking(P: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    model = params["model"]
+    full = np.zeros((P.shape[1], P.shape[2]))
+    full[:, model.classes_] = model.predict_proba(_stack_inputs(P))
+    return full
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A fusion strategy: what it fits on training actors' predictions (``fit``) and how it fuses."""
+
+    name: str
+    description: str
+    apply: Callable[[np.ndarray, dict[str, Any]], np.ndarray]
+    fit: Callable[[BranchStack], dict[str, Any]] | None = None
+    uses_weights: bool = False
+
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
+    Strategy("late_equal", "mean of the branches' probabilities",
+             lambda P, p: weighted_average(P, np.ones(len(P)))),
+    Strategy("late_fixed", "weighted mean with given weights", lambda P, p: weighted_average(P, p["weights"]),
+             uses_weights=True),
+    Strategy("late_learned", "weighted mean, weights learned on the training actors",
+             lambda P, p: weighted_average(P, p["weights"]), lambda s: {"weights": learn_weights(s.P, s.y)}),
+    Strategy("product", "weighted geometric mean (the product rule)", lambda P, p: weighted_product(P, p["weights"]),
+             uses_weights=True),
+    Strategy("stacking", "logistic regression on the branches' log-probabilities", _apply_stacking, _fit_stacking),
+    Strategy("dynamic", "per-clip weights from each calibrated branch's confidence",
+             lambda P, p: dynamic_fusion(P, p["temperatures"]),
+             lambda s: {"temperatures": np.array([fit_temperature(s.P[b], s.y) for b in range(len(s.P))])}),
+]}
+EARLY = "early"  # one model on the concatenated pooled features: trained by early_fusion, not fitted here
+DEFAULT_STRATEGIES = ("late_equal", "late_learned", "product", "stacking", "dynamic", EARLY)
 
 
 @dataclass
@@ -175,57 +236,76 @@ class FusionResult:
 
 
 def fuse_cross_validated(stack: BranchStack, strategy: str, weights: np.ndarray | None = None,
-                         step: float = 0.1) -> FusionResult:
-    """Fuse ``stack`` with ``strategy``; anything learned is fitted per test fold on the other folds' clips.
+                         inner: Mapping[int, BranchStack] | None = None) -> FusionResult:
+    """Fuse ``stack`` with ``strategy``; anything learned for test fold k is fitted on training actors only.
 
-    Strategies: ``late_equal``, ``late_fixed`` (given ``weights``), ``late_learned``, ``product``,
-    ``stacking``, ``dynamic``.
+    ``inner`` (from :func:`inner_stacks`) gives, per test fold, its training actors' predictions by models
+    that never saw the test fold: the nested, fully honest fit. Without it, a learned strategy is fitted on
+    the other folds' out-of-fold rows (models that did see the test fold's actors: one level of leak).
+    ``weights`` are the given weights of ``late_fixed`` and ``product`` (default equal).
     """
-    n_branches = len(stack.branches)
-    fixed = np.ones(n_branches) if weights is None else np.asarray(weights, float)
-    if strategy in ("late_equal", "late_fixed"):
-        w = np.ones(n_branches) if strategy == "late_equal" else fixed
-        return FusionResult(strategy, weighted_average(stack.P, w), {-1: {"weights": _normalise(w).tolist()}})
-    if strategy == "product":
-        return FusionResult(strategy, weighted_product(stack.P, fixed), {-1: {"weights": _normalise(fixed).tolist()}})
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown fusion strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    spec = STRATEGIES[strategy]
+    if spec.fit is None:
+        params = {"weights": _normalise(np.ones(len(stack.branches)) if weights is None else weights)}
+        return FusionResult(strategy, spec.apply(stack.P, params), {-1: {"weights": params["weights"].tolist()}})
+    if inner is None:
+        log.warning("fusion %s fitted without nested predictions: the fit for each test fold uses models that saw "
+                    "that fold's actors", strategy)
     proba = np.full(stack.P.shape[1:], np.nan)
     fitted: dict[int, dict[str, Any]] = {}
     for fold in np.unique(stack.folds):
-        test, train = stack.folds == fold, stack.folds != fold
-        if strategy == "late_learned":
-            w = learn_weights(stack.P[:, train], stack.y[train], step)
-            proba[test] = weighted_average(stack.P[:, test], w)
-            fitted[int(fold)] = {"weights": w.tolist()}
-        elif strategy == "dynamic":
-            temps = np.array([fit_temperature(stack.P[b, train], stack.y[train]) for b in range(n_branches)])
-            proba[test] = dynamic_fusion(stack.P[:, test], temps)
-            fitted[int(fold)] = {"temperatures": temps.tolist()}
-        elif strategy == "stacking":
-            model = LogisticRegression(C=1.0, max_iter=2000)
-            model.fit(_stack_inputs(stack.P[:, train]), stack.y[train])
-            full = np.zeros((int(test.sum()), len(EMOTIONS)))
-            full[:, model.classes_] = model.predict_proba(_stack_inputs(stack.P[:, test]))
-            proba[test] = full
-            fitted[int(fold)] = {"n_train": int(train.sum())}
-        else:
-            raise ValueError(f"unknown fusion strategy {strategy!r}")
+        test = stack.folds == fold
+        train = inner[int(fold)] if inner is not None else stack.rows(~test)
+        params = spec.fit(train)
+        proba[test] = spec.apply(stack.P[:, test], params)
+        fitted[int(fold)] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in params.items()
+                             if k != "model"}
     return FusionResult(strategy, proba, fitted)
 
 
 def result_table(stack: BranchStack, result: FusionResult) -> pd.DataFrame:
     """Out-of-fold table of a fusion result, with which branches each clip was fused from."""
-    table = pd.DataFrame(result.proba, columns=list(PROBA_COLUMNS))
+    table = pd.DataFrame(result.proba, columns=proba_columns(stack.labels))
     table.insert(0, "clip_id", stack.clip_ids)
     table.insert(1, "actor", stack.actors)
     table.insert(2, "fold", stack.folds)
-    table.insert(3, "emotion", [EMOTIONS[i] for i in stack.y])
+    table.insert(3, "emotion", [stack.labels[i] for i in stack.y])
     table["fused_from"] = ["+".join(b for b, ok in zip(stack.branches, col) if ok) for col in stack.available.T]
     return table
 
 
+def joint_features(pooled: Mapping[str, FeatureSet]) -> FeatureSet:
+    """Early fusion's input: the branches' pooled feature vectors side by side, for the clips having all."""
+    common = sorted(set.intersection(*(set(f.clip_ids) for f in pooled.values())))
+    blocks = [f.subset(common).X.reshape(len(common), -1) for f in pooled.values()]
+    return FeatureSet(np.array(common), np.concatenate(blocks, axis=1).astype(np.float32),
+                      {"kind": "early_fusion", "branches": list(pooled)})
+
+
+def above_chance(table: pd.DataFrame, alpha: float = 0.001) -> tuple[bool, str]:
+    """Whether a branch's out-of-fold accuracy is clearly above chance (one-sided binomial test against the
+    majority-class rate), with the reason in words."""
+    from scipy.stats import binomtest
+
+    from emo_utils.evaluate import chance_level, metrics_from_table
+
+    metrics, chance = metrics_from_table(table), chance_level(table)
+    hits = round(metrics["accuracy"] * metrics["n_clips"])
+    p = binomtest(hits, metrics["n_clips"], chance, alternative="greater").pvalue if metrics["n_clips"] else 1.0
+    verdict = p < alpha
+    why = (f"out-of-fold accuracy {metrics['accuracy']:.2f} vs chance {chance:.2f} "
+           f"(n={metrics['n_clips']}, one-sided binomial p={p:.2g}{' <' if verdict else ' >='} {alpha})")
+    return verdict, why
+
+
 @dataclass
 class FusionConfig:
-    """The saved, versioned description of a late-fusion model that the demo and notebooks load."""
+    """The saved, versioned description of a late-fusion model that the demo and notebooks load.
+
+    ``reasons`` says, per branch, why it has the weight it has (e.g. 0 for a branch at chance level).
+    """
 
     branches: list[str]
     weights: list[float]
@@ -234,6 +314,7 @@ class FusionConfig:
     version: int = CONFIG_VERSION
     note: str = ""
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.branches) != len(self.weights):
@@ -242,6 +323,21 @@ class FusionConfig:
 
     def weight_of(self, branch: str) -> float:
         return self.weights[self.branches.index(branch)] if branch in self.branches else 0.0
+
+
+def deployment_config(tables: Mapping[str, pd.DataFrame], note: str = "") -> FusionConfig:
+    """The demo's late-fusion config: weights learned on every actor's out-of-fold predictions, over the
+    branches clearly above chance; a branch at chance level gets weight 0, and the config says why."""
+    verdicts = {name: above_chance(table) for name, table in tables.items()}
+    trusted = [name for name, (ok, _) in verdicts.items() if ok] or list(tables)
+    stack = stack_branches({name: tables[name] for name in trusted})
+    learned = dict(zip(trusted, learn_weights(stack.P, stack.y) if len(trusted) > 1 else [1.0]))
+    reasons = {name: ("used: " if name in trusted else "weight 0, not above chance: ") + why
+               for name, (_, why) in verdicts.items()}
+    if not any(ok for ok, _ in verdicts.values()):
+        note += " NO branch is clearly above chance: every prediction of this config is close to guessing."
+    return FusionConfig(list(tables), [learned.get(name, 0.0) for name in tables], labels=list(stack.labels),
+                        note=note.strip(), reasons=reasons)
 
 
 def save_fusion_config(config: FusionConfig, path: str | Path) -> Path:
@@ -261,6 +357,7 @@ def load_fusion_config(path: str | Path) -> FusionConfig:
     if data.get("version") != CONFIG_VERSION:
         raise DataError(path, f"fusion config version {data.get('version')} is not {CONFIG_VERSION}",
                         "re-create it with scripts/create_emotion_fusion.py")
-    if data.get("labels") != list(EMOTIONS):
-        raise DataError(path, "label order differs from this version's", "re-create the fusion config")
+    unknown = set(data.get("labels", [])) - set(CANONICAL_EMOTIONS)
+    if unknown:
+        raise DataError(path, f"unknown labels {sorted(unknown)}", "re-create the fusion config")
     return FusionConfig(**data)

@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-N_CLASSES = 8
+from emo_utils.labels import EMOTIONS
+
+N_CLASSES = len(EMOTIONS)  # default output size: the 8 RAVDESS emotions (a run passes its own label count)
 
 
 class AudioCNN1D(nn.Module):
@@ -118,9 +120,10 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-def _slowfast(input_shape: Sequence[int], **kwargs: object) -> nn.Module:
+def _slowfast(input_shape: Sequence[int], n_classes: int = N_CLASSES, **kwargs: object) -> nn.Module:
     from emo_utils.video.slowfast import build_slowfast
-    return build_slowfast(**kwargs)
+
+    return build_slowfast(num_classes=n_classes, **kwargs)
 
 
 MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {

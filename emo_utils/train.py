@@ -16,8 +16,10 @@ from tqdm.auto import tqdm
 
 from emo_utils.data.folds import check_no_actor_leak, iter_folds, pick_validation_actors
 from emo_utils.feature_store import FeatureSet
-from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
+from emo_utils.labels import EMOTIONS, proba_columns
 from emo_utils.models import build_model
+from emo_utils.speaker_norm import (SpeakerNorm, enrolment_order, normalise_enrolled, normalise_per_actor,
+                                    within_actor_variance)
 
 
 @dataclass
@@ -34,17 +36,19 @@ class TrainConfig:
     val_actors_per_gender: int = 1
     standardize: bool = True
     label_smoothing: float = 0.0
-    actor_norm: bool = False
+    speaker_norm: str = "none"  # see emo_utils.speaker_norm: none | enrol:K | all
     seed: int = 0
 
 
 @dataclass
 class CVResult:
-    """Out-of-fold probabilities (one row per clip), learning curves and checkpoint paths."""
+    """Out-of-fold probabilities (one row per clip), the nested inner out-of-fold probabilities, learning
+    curves and checkpoint paths."""
 
     oof: pd.DataFrame
     history: pd.DataFrame
     checkpoints: list[Path]
+    inner_oof: pd.DataFrame | None = None
 
 
 @dataclass
@@ -74,27 +78,9 @@ class Standardizer:
         return torch.from_numpy(out)
 
 
-def normalize_per_actor(X: np.ndarray, actors: np.ndarray) -> np.ndarray:
-    """Z-score every feature within each actor (speaker normalisation).
-
-    Unsupervised: it uses an actor's clips but never their labels, so it is allowed for test actors in
-    speaker-independent evaluation (it needs several clips of a person; the demo on one clip cannot).
-    All-zero frames (padding of sequences) are left out of the statistics and stay zero.
-    """
-    out = np.zeros(X.shape, dtype=np.float32)
-    valid = np.abs(X).sum(axis=-1) > 0
-    for actor in np.unique(actors):
-        rows = actors == actor
-        block, keep = X[rows].astype(np.float64), valid[rows]
-        frames = block[keep]
-        normalised = (block - frames.mean(0)) / (frames.std(0) + 1e-6)
-        out[rows] = np.where(keep[..., None], normalised, 0.0).astype(np.float32)
-    return out
-
-
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
     order = rng.permutation(n) if rng is not None else np.arange(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def predict_proba(model: nn.Module, X: np.ndarray, scaler: Standardizer, batch_size: int = 64) -> np.ndarray:
@@ -104,19 +90,29 @@ def predict_proba(model: nn.Module, X: np.ndarray, scaler: Standardizer, batch_s
     with torch.no_grad():
         for rows in _batches(len(X), batch_size, None):
             out.append(torch.softmax(model(scaler(X[rows])), dim=1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
+    n_classes = int(getattr(model, "n_classes", 0)) or len(EMOTIONS)
+    return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
 
 
-def _epoch_loss(model: nn.Module, X: np.ndarray, y: np.ndarray, scaler: Standardizer, loss_fn: nn.Module,
-                batch_size: int) -> tuple[float, float]:
+def _validation_score(model: nn.Module, X: np.ndarray, y: np.ndarray, scaler: Standardizer,
+                      batch_size: int) -> tuple[float, float]:
+    """Negative log-likelihood and accuracy on the validation actors."""
     proba = predict_proba(model, X, scaler, batch_size)
     loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(proba) + 1e-9), torch.from_numpy(y)))
     return loss, float((proba.argmax(1) == y).mean())
 
 
-def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, config: TrainConfig,
-              scaler: Standardizer, progress: tqdm | None = None,
-              X_train_aug: np.ndarray | None = None) -> tuple[nn.Module, list[dict[str, float]]]:
+def fit_model(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    scaler: Standardizer,
+    progress: tqdm | None = None,
+    X_train_aug: np.ndarray | None = None,
+    n_classes: int = len(EMOTIONS),
+) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train one model with early stopping on the validation actors; return the best state and the curve.
 
     With ``X_train_aug`` (N, K, ...), every epoch shows each training clip once, as its original or one of
@@ -124,7 +120,7 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model = build_model(config.model, X_train.shape[1:], **config.model_kwargs)
+    model = build_model(config.model, X_train.shape[1:], n_classes=n_classes, **config.model_kwargs)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     best_loss, best_state, since_best = np.inf, copy.deepcopy(model.state_dict()), 0
@@ -146,7 +142,7 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
             loss.backward()
             optimiser.step()
             total += loss.item() * len(rows)
-        val_loss, val_acc = _epoch_loss(model, X_val, y_val, scaler, loss_fn, config.batch_size)
+        val_loss, val_acc = _validation_score(model, X_val, y_val, scaler, config.batch_size)
         curve.append({"epoch": epoch, "train_loss": total / max(1, len(X_train)), "val_loss": val_loss,
                       "val_accuracy": val_acc})
         if progress is not None:
@@ -158,85 +154,127 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
             if since_best >= config.patience:
                 break
     model.load_state_dict(best_state)
+    model.n_classes = n_classes
     model.eval()
     return model, curve
 
 
 @dataclass
 class FoldPlan:
-    """The rows of one fold: fitted on, used for early stopping, predicted (all actor-checked)."""
+    """The rows of one fold: fitted on, used for early stopping, predicted (all actor-checked).
 
-    fold: int
+    ``outer`` is the test fold; an inner plan (``inner`` set) predicts training fold ``inner`` of test fold
+    ``outer`` from the other training folds, so that fusion for fold ``outer`` is fitted on predictions
+    of models that never saw its actors (nested cross-validation).
+    """
+
+    outer: int
     fit_rows: np.ndarray
     val_rows: np.ndarray
     test_rows: np.ndarray
+    inner: int | None = None
+
+
+def _split_validation(train_rows: np.ndarray, test_rows: np.ndarray, actors: np.ndarray, genders: np.ndarray,
+                      config: TrainConfig, seed: int, leaky_ok: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Fit and validation rows of one training set: validation actors drawn from the training actors only."""
+    if leaky_ok:
+        rng = np.random.default_rng(seed)
+        val_rows = rng.choice(train_rows, size=max(2, len(train_rows) // 10), replace=False)
+    else:
+        val_actors = pick_validation_actors(actors[train_rows], genders[train_rows], config.val_actors_per_gender,
+                                            seed=seed)
+        val_rows = train_rows[np.isin(actors[train_rows], list(val_actors))]
+        check_no_actor_leak(actors[val_rows], actors[test_rows], "validation vs test")
+    fit_rows = np.setdiff1d(train_rows, val_rows)
+    if not leaky_ok:
+        check_no_actor_leak(actors[fit_rows], actors[val_rows], "validation")
+        check_no_actor_leak(actors[fit_rows], actors[test_rows], "test")
+    return fit_rows, val_rows
 
 
 def plan_folds(folds: np.ndarray, actors: np.ndarray, genders: np.ndarray, config: TrainConfig,
-               leaky_ok: bool = False) -> list[FoldPlan]:
-    """Split every fold's training rows into fit and validation rows; checks every split for actor leaks."""
+               leaky_ok: bool = False, nested: bool = False) -> list[FoldPlan]:
+    """One plan per test fold (and, with ``nested``, one per pair of test fold and inner training fold);
+    every split is checked for actor leaks."""
     plans = []
     for fold, train_rows, test_rows in iter_folds(folds, actors, leaky_ok=leaky_ok):
-        if leaky_ok:
-            rng = np.random.default_rng(config.seed + fold)
-            val_rows = rng.choice(train_rows, size=max(2, len(train_rows) // 10), replace=False)
-        else:
-            val_actors = pick_validation_actors(actors[train_rows], genders[train_rows],
-                                                config.val_actors_per_gender, seed=config.seed + fold)
-            val_rows = train_rows[np.isin(actors[train_rows], list(val_actors))]
-            check_no_actor_leak(actors[val_rows], actors[test_rows], "validation vs test")
-        fit_rows = np.setdiff1d(train_rows, val_rows)
-        if not leaky_ok:
-            check_no_actor_leak(actors[fit_rows], actors[val_rows], "validation")
+        fit_rows, val_rows = _split_validation(train_rows, test_rows, actors, genders, config, config.seed + fold,
+                                               leaky_ok)
         plans.append(FoldPlan(fold, fit_rows, val_rows, test_rows))
+        if not nested:
+            continue
+        for inner in np.unique(folds[train_rows]):
+            inner_test = train_rows[folds[train_rows] == inner]
+            inner_train = train_rows[folds[train_rows] != inner]
+            fit, val = _split_validation(inner_train, inner_test, actors, genders, config,
+                                         config.seed + 100 * (fold + 1) + int(inner), leaky_ok)
+            plans.append(FoldPlan(fold, fit, val, inner_test, int(inner)))
     return plans
 
 
 @dataclass
 class FoldData:
-    """What every fold trains from: model inputs (after any per-actor normalisation), the raw features
-    (for the population statistics saved with checkpoints), labels and where checkpoints go."""
+    """What every fold trains from: model inputs for the training side and for the test side (they differ
+    when test speakers are normalised with enrolment clips), the raw features (for the population
+    statistics saved with checkpoints), labels and where checkpoints go."""
 
     X: np.ndarray
+    X_test: np.ndarray
     X_raw: np.ndarray
     X_aug: np.ndarray | None
     y: np.ndarray
     actors: np.ndarray
     config: TrainConfig
     feature_meta: dict[str, Any]
+    label_names: tuple[str, ...]
     out_dir: Path | None
 
 
-FoldResult = tuple[int, list[dict[str, float]], np.ndarray, Path | None]
+@dataclass
+class FoldResult:
+    """One trained plan: its learning curve, its test-row probabilities and its checkpoint (outer plans)."""
+
+    plan: FoldPlan
+    curve: list[dict[str, float]]
+    proba: np.ndarray
+    checkpoint: Path | None
 
 
 def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> FoldResult:
-    """Fit one fold's model; return (fold, learning curve, test-row probabilities, checkpoint path)."""
-    config, X, y = data.config, data.X, data.y
+    """Fit one plan's model and predict its test rows."""
+    config, X = data.config, data.X
     X_fit = np.asarray(X[plan.fit_rows])
     X_fit_aug = np.asarray(data.X_aug[plan.fit_rows]) if data.X_aug is not None else None
     scaler = Standardizer.fit(X_fit, config.standardize)
-    model, curve = fit_model(X_fit, y[plan.fit_rows], np.asarray(X[plan.val_rows]), y[plan.val_rows], config,
-                             scaler, progress=progress, X_train_aug=X_fit_aug)
-    proba = predict_proba(model, np.asarray(X[plan.test_rows]), scaler, config.batch_size)
+    model, curve = fit_model(X_fit, data.y[plan.fit_rows], np.asarray(X[plan.val_rows]), data.y[plan.val_rows],
+                             config, scaler, progress=progress, X_train_aug=X_fit_aug,
+                             n_classes=len(data.label_names))
+    proba = predict_proba(model, np.asarray(data.X_test[plan.test_rows]), scaler, config.batch_size)
     checkpoint = None
-    if data.out_dir is not None:
-        population = Standardizer.fit(np.asarray(data.X_raw[plan.fit_rows])) if config.actor_norm else None
-        checkpoint = save_checkpoint(data.out_dir / f"fold{plan.fold}.pt", model, scaler, config, X.shape[1:],
-                                     data.feature_meta, sorted(set(data.actors[plan.test_rows])), population)
-    return plan.fold, curve, proba, checkpoint
+    if data.out_dir is not None and plan.inner is None:
+        raw_fit = np.asarray(data.X_raw[plan.fit_rows])
+        per_actor = SpeakerNorm.parse(config.speaker_norm).per_actor
+        checkpoint = save_checkpoint(
+            data.out_dir / f"fold{plan.outer}.pt", model, scaler, config, X.shape[1:], data.feature_meta,
+            sorted(set(data.actors[plan.test_rows])), data.label_names,
+            population=Standardizer.fit(raw_fit) if per_actor else None,
+            within_actor_variance=within_actor_variance(raw_fit, data.actors[plan.fit_rows]) if per_actor else None)
+    return FoldResult(plan, curve, proba, checkpoint)
 
 
 _WORKER_DATA: FoldData | None = None
+_ARRAYS = ("X", "X_test", "X_raw", "X_aug")
 
 
 def _load_worker_data(folder: str, data: FoldData) -> None:
     """Pool initializer: the arrays memory-mapped from ``folder`` (shared page cache, no copies)."""
     global _WORKER_DATA
     torch.set_num_threads(1)
-    arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r") for name in ("X", "X_raw", "X_aug")
+    arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r") for name in _ARRAYS
               if (Path(folder) / f"{name}.npy").exists()}
-    _WORKER_DATA = replace(data, X=arrays["X"], X_raw=arrays.get("X_raw", arrays["X"]), X_aug=arrays.get("X_aug"))
+    _WORKER_DATA = replace(data, X=arrays["X"], X_test=arrays.get("X_test", arrays["X"]),
+                           X_raw=arrays.get("X_raw", arrays["X"]), X_aug=arrays.get("X_aug"))
 
 
 def _train_fold_in_worker(plan: FoldPlan) -> FoldResult:
@@ -245,14 +283,15 @@ def _train_fold_in_worker(plan: FoldPlan) -> FoldResult:
 
 
 def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, bar: tqdm) -> list[FoldResult]:
-    """Train the folds in ``n_jobs`` processes (one torch thread each); arrays travel as memory maps."""
+    """Train the plans in ``n_jobs`` processes (one torch thread each); arrays travel as memory maps."""
     from emo_utils.extraction import process_pool
+
     with tempfile.TemporaryDirectory(prefix="emo-folds-") as folder:
-        arrays = {"X": data.X, "X_raw": None if data.X_raw is data.X else data.X_raw, "X_aug": data.X_aug}
-        for name, array in arrays.items():
-            if array is not None:
+        for name in _ARRAYS:
+            array = getattr(data, name)
+            if array is not None and (name == "X" or array is not data.X):
                 np.save(Path(folder) / f"{name}.npy", array)
-        light = replace(data, X=np.empty(0), X_raw=np.empty(0), X_aug=None)
+        light = replace(data, X=np.empty(0), X_test=np.empty(0), X_raw=np.empty(0), X_aug=None)
         results: list[FoldResult] = []
         with process_pool(min(n_jobs, len(plans)), initializer=_load_worker_data, initargs=(folder, light)) as pool:
             for result in pool.map(_train_fold_in_worker, plans):
@@ -261,29 +300,77 @@ def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, ba
         return results
 
 
-def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray, genders: np.ndarray,
-                   folds: np.ndarray, config: TrainConfig, out_dir: str | Path | None = None,
-                   leaky_ok: bool = False, desc: str = "train", progress: bool = True,
-                   n_jobs: int = 1) -> CVResult:
+def speaker_views(X: np.ndarray, actors: np.ndarray, folds: np.ndarray, enrol_rank: np.ndarray,
+                  speaker_norm: SpeakerNorm) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs of the training side and of the test side under ``speaker_norm``.
+
+    ``none``: the features as they are (each fold standardises with its training rows only). ``all``:
+    every actor z-scored over all its clips, on both sides. ``enrol:K``: training actors z-scored over all
+    their clips; each test actor with its K enrolment clips, its spread shrunk towards the typical spread
+    of its fold's training actors.
+    """
+    if not speaker_norm.per_actor:
+        return X, X
+    train_side = normalise_per_actor(X, actors)
+    if speaker_norm.mode == "all":
+        return train_side, train_side
+    test_side = np.zeros_like(train_side)
+    for fold in np.unique(folds):
+        test, train = folds == fold, folds != fold
+        prior = within_actor_variance(X[train], actors[train])
+        test_side[test] = normalise_enrolled(X[test], actors[test], enrol_rank[test], speaker_norm.k, prior)
+    return train_side, test_side
+
+
+def _oof_frame(proba: np.ndarray, clip_ids: np.ndarray, actors: np.ndarray, folds: np.ndarray, y: np.ndarray,
+               label_names: tuple[str, ...]) -> pd.DataFrame:
+    table = pd.DataFrame(proba, columns=proba_columns(label_names))
+    table.insert(0, "clip_id", clip_ids)
+    table.insert(1, "actor", actors)
+    table.insert(2, "fold", folds)
+    table.insert(3, "emotion", [label_names[i] for i in y])
+    return table
+
+
+def cross_validate(
+    features: FeatureSet,
+    labels: np.ndarray,
+    actors: np.ndarray,
+    genders: np.ndarray,
+    folds: np.ndarray,
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    leaky_ok: bool = False,
+    desc: str = "train",
+    progress: bool = True,
+    n_jobs: int = 1,
+    nested: bool = False,
+    label_names: tuple[str, ...] = EMOTIONS,
+    enrol_seed: int = 0,
+) -> CVResult:
     """Train one model per fold on the other folds' actors and predict the held-out actors.
 
-    ``labels`` are class indices into :data:`EMOTIONS`. Within each training set, one actor per gender
-    is held out for early stopping. Augmented versions (``features.X_aug``) are used for training rows only.
-    With ``config.actor_norm`` every actor's features are z-scored with that actor's own statistics first.
-    Every split is checked for actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such).
-    With ``n_jobs > 1`` folds train in parallel processes; the results are the same as with one.
+    ``labels`` are class indices into ``label_names``. Within each training set, one actor per gender is
+    held out for early stopping. Augmented versions (``features.X_aug``) are used for training rows only.
+    ``config.speaker_norm`` (:mod:`emo_utils.speaker_norm`) says whether and how speakers are normalised;
+    under ``enrol:K`` a test actor's K enrolment clips (drawn with ``enrol_seed``) are not scored (their
+    probabilities are NaN). With ``nested`` every test fold's training folds are also predicted by inner
+    models that never saw the test fold (``inner_oof``, for fitting fusion). Every split is checked for
+    actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such). With ``n_jobs > 1`` folds train
+    in parallel processes; the results are the same as with one.
     """
     y = np.asarray(labels, dtype=np.int64)
-    actors, genders = np.asarray(actors), np.asarray(genders)
-    X, X_aug = features.X, features.X_aug
-    if config.actor_norm:
-        X = normalize_per_actor(X, actors)
-        if X_aug is not None:
-            X_aug = np.stack([normalize_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
-    data = FoldData(X, features.X, X_aug, y, actors, config, features.meta,
+    actors, genders, folds = np.asarray(actors), np.asarray(genders), np.asarray(folds)
+    speaker_norm = SpeakerNorm.parse(config.speaker_norm)
+    enrol_rank = enrolment_order(features.clip_ids, actors, enrol_seed)
+    X, X_test = speaker_views(features.X, actors, folds, enrol_rank, speaker_norm)
+    X_aug = features.X_aug
+    if X_aug is not None and speaker_norm.per_actor:
+        X_aug = np.stack([normalise_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
+    data = FoldData(X, X_test, features.X, X_aug, y, actors, config, features.meta, tuple(label_names),
                     Path(out_dir) if out_dir is not None else None)
-    plans = plan_folds(np.asarray(folds), actors, genders, config, leaky_ok)
-    bar = tqdm(total=len(plans), desc=desc, unit="fold", disable=not progress)
+    plans = plan_folds(folds, actors, genders, config, leaky_ok, nested)
+    bar = tqdm(total=len(plans), desc=desc, unit="model", disable=not progress)
     if n_jobs > 1 and len(plans) > 1:
         results = _train_folds_parallel(data, plans, n_jobs, bar)
     else:
@@ -292,46 +379,71 @@ def cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray,
             results.append(train_fold(data, plan, progress=bar))
             bar.update(1)
     bar.close()
-    oof = np.full((len(y), len(EMOTIONS)), np.nan, dtype=np.float32)
-    fold_of = np.full(len(y), -1)
-    history: list[dict[str, float]] = []
-    checkpoints: list[Path] = []
-    for plan, (fold, curve, proba, checkpoint) in zip(plans, results):
-        oof[plan.test_rows] = proba
-        fold_of[plan.test_rows] = fold
-        history += [{"fold": fold, **row} for row in curve]
-        if checkpoint is not None:
-            checkpoints.append(checkpoint)
-    table = pd.DataFrame(oof, columns=list(PROBA_COLUMNS))
-    table.insert(0, "clip_id", features.clip_ids)
-    table.insert(1, "actor", actors)
-    table.insert(2, "fold", fold_of)
-    table.insert(3, "emotion", [EMOTIONS[i] for i in y])
-    return CVResult(oof=table, history=pd.DataFrame(history), checkpoints=checkpoints)
+    unscored = enrol_rank < speaker_norm.k if speaker_norm.mode == "enrol" else np.zeros(len(y), dtype=bool)
+    oof = np.full((len(y), len(label_names)), np.nan, dtype=np.float32)
+    inner_tables, history, checkpoints = [], [], []
+    for result in results:
+        plan = result.plan
+        proba = np.where(unscored[plan.test_rows, None], np.nan, result.proba)
+        if plan.inner is None:
+            oof[plan.test_rows] = proba
+            history += [{"fold": plan.outer, **row} for row in result.curve]
+            if result.checkpoint is not None:
+                checkpoints.append(result.checkpoint)
+        else:
+            rows = plan.test_rows
+            inner = _oof_frame(proba, features.clip_ids[rows], actors[rows], folds[rows], y[rows], data.label_names)
+            inner_tables.append(inner.assign(outer_fold=plan.outer))
+    table = _oof_frame(oof, features.clip_ids, actors, folds, y, data.label_names)
+    inner_oof = pd.concat(inner_tables, ignore_index=True) if inner_tables else None
+    return CVResult(oof=table, history=pd.DataFrame(history), checkpoints=sorted(checkpoints), inner_oof=inner_oof)
 
 
 def save_checkpoint(path: Path, model: nn.Module, scaler: Standardizer, config: TrainConfig,
                     input_shape: tuple[int, ...], feature_meta: dict[str, Any], test_actors: list[str],
-                    population: Standardizer | None = None) -> Path:
+                    label_names: tuple[str, ...] = EMOTIONS, population: Standardizer | None = None,
+                    within_actor_variance: np.ndarray | None = None) -> Path:
     """Save everything needed to rebuild and apply the model to new clips.
 
-    ``population`` holds the raw training features' statistics; with per-actor normalisation a single
-    new clip (no other clips of that person) is normalised with them instead.
+    With per-actor normalisation, ``population`` holds the raw training features' statistics (a single
+    clip of a stranger is normalised with them) and ``within_actor_variance`` the typical spread within a
+    training speaker (enrolment clips of a new speaker are shrunk towards it).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict(), "mean": scaler.mean, "std": scaler.std,
                 "config": asdict(config), "input_shape": list(input_shape), "feature_meta": feature_meta,
-                "test_actors": test_actors, "labels": list(EMOTIONS),
+                "test_actors": test_actors, "labels": list(label_names),
                 "population_mean": None if population is None else population.mean,
-                "population_std": None if population is None else population.std}, path)
+                "population_std": None if population is None else population.std,
+                "within_actor_variance": within_actor_variance}, path)
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, Standardizer, dict[str, Any]]:
-    """Rebuild a model saved by :func:`save_checkpoint`; returns (model, scaler, checkpoint dict)."""
+@dataclass
+class FoldModel:
+    """A fold's trained model as loaded from its checkpoint."""
+
+    model: nn.Module
+    scaler: Standardizer
+    config: TrainConfig
+    labels: tuple[str, ...]
+    test_actors: list[str]
+    feature_meta: dict[str, Any]
+    population: Standardizer | None
+    within_actor_variance: np.ndarray | None
+
+
+def load_checkpoint(path: str | Path) -> FoldModel:
+    """Rebuild a model saved by :func:`save_checkpoint`."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     config = TrainConfig(**ckpt["config"])
-    model = build_model(config.model, ckpt["input_shape"], **config.model_kwargs)
+    labels = tuple(ckpt["labels"])
+    model = build_model(config.model, ckpt["input_shape"], n_classes=len(labels), **config.model_kwargs)
     model.load_state_dict(ckpt["state_dict"])
+    model.n_classes = len(labels)
     model.eval()
-    return model, Standardizer(ckpt["mean"], ckpt["std"]), ckpt
+    population = None
+    if ckpt.get("population_mean") is not None:
+        population = Standardizer(ckpt["population_mean"], ckpt["population_std"])
+    return FoldModel(model, Standardizer(ckpt["mean"], ckpt["std"]), config, labels, list(ckpt["test_actors"]),
+                     ckpt["feature_meta"], population, ckpt.get("within_actor_variance"))

@@ -15,6 +15,34 @@ from emo_utils.errors import ActorLeakError
 
 LEAKY_PROTOCOL = "random clip split (LEAKY: the same actors in training and test; leakage lesson only)"
 
+# The 6 RAVDESS test folds the EmoBox benchmark publishes (Ma et al., Interspeech 2024), by actor number, so
+# that audio numbers here stand beside its table of frozen speech encoders.
+EMOBOX_RAVDESS_FOLDS: tuple[tuple[int, ...], ...] = (
+    (1, 11, 20, 21), (4, 10, 12, 14), (8, 9, 19, 23), (3, 5, 7, 24), (2, 15, 16, 18), (6, 13, 17, 22))
+FOLD_SCHEMES = ("consecutive", "emobox")
+
+
+def emobox_folds(actors: Sequence[str]) -> np.ndarray:
+    """Fold number per row from EmoBox's published RAVDESS folds (actor "01" .. "24")."""
+    fold_of = {actor: fold for fold, members in enumerate(EMOBOX_RAVDESS_FOLDS) for actor in members}
+    unknown = sorted({a for a in actors if not str(a).isdigit() or int(a) not in fold_of})
+    if unknown:
+        raise ValueError(f"EmoBox folds are defined for RAVDESS actors 1-24; these actors are not: "
+                         f"{', '.join(map(str, unknown[:6]))}")
+    return np.array([fold_of[int(a)] for a in actors], dtype=int)
+
+
+def make_folds(actors: Sequence[str], genders: Sequence[str], folds: int | str = 6, seed: int | None = None) -> np.ndarray:
+    """Actor folds by scheme: a number (gender-balanced folds, consecutive unless ``seed`` redraws them) or
+    ``"emobox"`` (RAVDESS only). Raises ``ValueError`` for a number of folds the actors cannot fill."""
+    if isinstance(folds, str) and not folds.isdigit():
+        if folds != "emobox":
+            raise ValueError(f"--folds takes a number or 'emobox', got {folds!r}")
+        if seed is not None:
+            raise ValueError("the EmoBox folds are fixed: --fold-seed does not apply to them")
+        return emobox_folds(actors)
+    return assign_actor_folds(actors, genders, int(folds), seed)
+
 
 def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: int = 6,
                        seed: int | None = None) -> np.ndarray:
@@ -28,6 +56,9 @@ def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: i
     if per_actor.index.size < n_folds:
         raise ValueError(f"{per_actor.index.size} actors cannot fill {n_folds} actor folds; lower n_folds")
     rng = np.random.default_rng(seed)
+    if n_folds == per_actor.index.size:  # leave one actor out
+        order = sorted(per_actor.index) if seed is None else list(rng.permutation(sorted(per_actor.index)))
+        return table["actor"].map({actor: fold for fold, actor in enumerate(order)}).to_numpy(dtype=int).copy()
     fold_of: dict[str, int] = {}
     offset = 0
     for gender in sorted(per_actor.unique()):
@@ -38,6 +69,11 @@ def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: i
             # contiguous blocks per gender, continuing where the previous gender left off
             fold_of[actor] = (offset + position * n_folds // len(group)) % n_folds
         offset += len(group) % n_folds
+    filled = len(set(fold_of.values()))
+    if filled != n_folds:
+        raise ValueError(f"{per_actor.index.size} actors ({dict(per_actor.value_counts())}) give {filled} "
+                         f"gender-balanced folds, not {n_folds}; choose a number of folds that divides the "
+                         "actors of each gender evenly or is at most their count")
     return table["actor"].map(fold_of).to_numpy(dtype=int).copy()
 
 
@@ -81,14 +117,14 @@ def iter_folds(folds: np.ndarray, actors: Sequence[str], leaky_ok: bool = False
 
 
 def describe_protocol(folds: np.ndarray, actors: Sequence[str], dataset: str, leaky: bool = False,
-                      actor_norm: bool = False) -> str:
+                      speaker_norm: str = "speaker norm none: no test-speaker statistics", scheme: str = "") -> str:
     """One line naming the evaluation protocol, printed with every number."""
     if leaky:
-        return f"{LEAKY_PROTOCOL}, {len(np.unique(folds))} folds, {dataset}"
+        return f"{LEAKY_PROTOCOL}, {len(np.unique(folds))} folds, {dataset}; {speaker_norm}"
     actors = np.asarray(actors)
     n_actors = len(np.unique(actors))
     per_fold = sorted({len(np.unique(actors[folds == f])) for f in np.unique(folds)})
     held = "/".join(str(n) for n in per_fold)
-    norm = "; features z-scored per actor, no labels used" if actor_norm else ""
-    return (f"{len(np.unique(folds))}-fold actor-independent ({dataset}, {n_actors} actors, {held} held out "
-            f"per fold{norm})")
+    scheme = f" {scheme}" if scheme else ""
+    return (f"{len(np.unique(folds))}-fold actor-independent{scheme} ({dataset}, {n_actors} actors, {held} held "
+            f"out per fold; {speaker_norm})")
