@@ -3,6 +3,7 @@
 ``RUN/branches/NAME/`` holds
 
     oof.csv            out-of-fold class probabilities, one row per take (clip_id, actor, fold, emotion, p_*)
+    inner_oof.csv      nested predictions of each test fold's training actors (what fusion is fitted on)
     provenance.json    what the numbers stand on: data, protocol, speaker normalisation, random stand-in weights
     fold*.pt           one checkpoint per test fold (the demo applies them to new clips)
     pooled.npz         optional: one pooled feature vector per take (early fusion concatenates these)
@@ -25,6 +26,7 @@ from emo_utils.feature_store import FeatureSet, load_features, save_features
 from emo_utils.labels import PROBA_COLUMNS
 
 OOF_FILE = "oof.csv"
+INNER_OOF_FILE = "inner_oof.csv"
 PROVENANCE_FILE = "provenance.json"
 POOLED_FILE = "pooled.npz"
 OOF_KEYS = ("clip_id", "actor", "fold", "emotion")
@@ -50,6 +52,12 @@ class BranchArtifact:
         """The fold models, in fold order."""
         return sorted(self.folder.glob("fold*.pt"))
 
+    def inner_oof(self) -> pd.DataFrame | None:
+        """Nested predictions: per test fold, its training actors predicted by models that never saw the
+        test fold (``outer_fold`` column); fusion fits on these."""
+        path = self.folder / INNER_OOF_FILE
+        return read_oof(path) if path.is_file() else None
+
     def pooled(self) -> FeatureSet | None:
         """One pooled feature vector per take (for early fusion), or None when the branch saved none."""
         path = self.folder / POOLED_FILE
@@ -57,9 +65,13 @@ class BranchArtifact:
 
 
 def write_branch_artifact(
-    folder: str | Path, oof: pd.DataFrame, provenance: dict[str, Any], pooled: FeatureSet | None = None
+    folder: str | Path,
+    oof: pd.DataFrame,
+    provenance: dict[str, Any],
+    pooled: FeatureSet | None = None,
+    inner_oof: pd.DataFrame | None = None,
 ) -> Path:
-    """Save a branch's out-of-fold table, provenance and (optionally) pooled features under ``folder``."""
+    """Save a branch's out-of-fold table, provenance and (optionally) pooled features and nested predictions."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     missing = [c for c in (*OOF_KEYS, *PROBA_COLUMNS) if c not in oof.columns]
@@ -67,6 +79,8 @@ def write_branch_artifact(
         raise ValueError(f"out-of-fold table lacks columns {missing}")
     if pooled is not None:
         save_features(folder / POOLED_FILE, pooled)
+    if inner_oof is not None:
+        inner_oof.to_csv(folder / INNER_OOF_FILE, index=False)
     oof.to_csv(folder / OOF_FILE, index=False)
     (folder / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
     return folder
@@ -77,14 +91,20 @@ def read_oof(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"clip_id": str, "actor": str})
 
 
-def load_branch(run_dir: str | Path, name: str) -> BranchArtifact:
-    """The trained branch ``name`` of a run (raises :class:`DataError` naming what is missing)."""
-    folder = Path(run_dir) / "branches" / name
+def load_artifact(folder: str | Path) -> BranchArtifact:
+    """The trained model saved in ``folder`` (a branch, a baseline, early fusion); raises :class:`DataError`
+    naming what is missing."""
+    folder = Path(folder)
     for needed in (OOF_FILE, PROVENANCE_FILE):
         if not (folder / needed).is_file():
-            raise DataError(folder / needed, f"branch {name} has no {needed}", MISSING_RUN_HINT)
+            raise DataError(folder / needed, f"{folder.name} has no {needed}", MISSING_RUN_HINT)
     provenance = json.loads((folder / PROVENANCE_FILE).read_text())
-    return BranchArtifact(name, folder, read_oof(folder / OOF_FILE), provenance)
+    return BranchArtifact(folder.name, folder, read_oof(folder / OOF_FILE), provenance)
+
+
+def load_branch(run_dir: str | Path, name: str) -> BranchArtifact:
+    """The trained branch ``name`` of a run."""
+    return load_artifact(Path(run_dir) / "branches" / name)
 
 
 def load_branches(run_dir: str | Path, names: list[str] | None = None) -> dict[str, BranchArtifact]:

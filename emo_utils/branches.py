@@ -1,18 +1,27 @@
 """The branches of the pipeline: for each, which manifest column it needs, how its features are built
-(cached under ``out/features``) and how it trains through the one routine in ``emo_utils.train``."""
+(cached under ``out/features``, one keyed folder per stage) and how it trains through the one routine in
+``emo_utils.train``."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import MissingModalityError, SkipLog
 from emo_utils.feature_store import FeatureSet
+from emo_utils.stage_cache import stable_hash, stage_key
 from emo_utils.train import TrainConfig
+
+# Code every feature stage runs through (a change here invalidates every feature stage).
+COMMON_FEATURE_CODE = ("emo_utils.extraction", "emo_utils.feature_store", "emo_utils.audio.io", "emo_utils.media")
+AUDIO_CODE = ("emo_utils.audio.features", "emo_utils.audio.augment")
+FACE_CODE = ("emo_utils.video.frames", "emo_utils.video.faces")
 
 
 @dataclass
@@ -27,6 +36,17 @@ class FeatureContext:
     n_jobs: int | None
     progress: bool
     seed: int = 0
+    stages_used: list[str] = field(default_factory=list)
+
+    def stage_dir(self, name: str, code: tuple[str, ...], settings: dict[str, Any]) -> Path:
+        """The folder of a feature stage, named by its key: settings, code and the clips it covers.
+
+        Any change to them gives a new folder, so a stale feature file is never read.
+        """
+        takes = stable_hash(sorted(self.manifest["take_id"]))
+        key = stage_key({**settings, "takes": takes}, code=(*code, *COMMON_FEATURE_CODE))
+        self.stages_used.append(f"{name}-{key}")
+        return self.features_dir / f"{name}-{key}"
 
     def stand_in_dir(self, kind: str) -> Path | None:
         return self.features_dir / "stand_in_models" / kind if self.allow_stand_ins else None
@@ -44,12 +64,16 @@ class FeatureContext:
 
 
 FeatureBuilder = Callable[[FeatureContext], tuple[FeatureSet, SkipLog]]
-ClipInput = Callable[[str | None, str | None, dict[str, Any]], np.ndarray]
+ClipInput = Callable[[ClipMedia, dict[str, Any]], np.ndarray]
 
 
 @dataclass
 class BranchSpec:
-    """One branch: its modality, the manifest column it needs, its features and its training settings."""
+    """One branch: its modality, the manifest column it needs, its features and its training settings.
+
+    ``pooled`` turns the branch's features into one vector per clip (early fusion and the SVM baseline use
+    it); ``speaker_norm_applies`` is False where per-speaker z-scoring makes no sense (raw pixels).
+    """
 
     name: str
     modality: str
@@ -59,7 +83,7 @@ class BranchSpec:
     train: TrainConfig
     pooled: Callable[[np.ndarray], np.ndarray] | None = None
     description: str = ""
-    actor_norm_applies: bool = True
+    speaker_norm_applies: bool = True
 
     def has_inputs(self, manifest: pd.DataFrame) -> bool:
         return any((manifest[column] != "").any() for column in self.needs)
@@ -67,86 +91,96 @@ class BranchSpec:
 
 def _mfcc_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.features import extract_dataset_features
-    return extract_dataset_features(ctx.audio_tasks(), ctx.features_dir / "audio_mfcc.npz",
-                                    ctx.features_dir / "cache" / "audio_mfcc", n_jobs=ctx.n_jobs,
+
+    folder = ctx.stage_dir("audio_mfcc", AUDIO_CODE, {"seed": ctx.seed})
+    return extract_dataset_features(ctx.audio_tasks(), folder / "features.npz", folder / "cache", n_jobs=ctx.n_jobs,
                                     progress=ctx.progress, seed=ctx.seed)
 
 
 def _wav2vec_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.wav2vec import extract_wav2vec
-    return extract_wav2vec(ctx.audio_tasks(), ctx.features_dir / "wav2vec.npz", ctx.wav2vec_model,
+
+    folder = ctx.stage_dir("wav2vec", ("emo_utils.audio.wav2vec", "emo_utils.backbones", *AUDIO_CODE),
+                           {"model": ctx.wav2vec_model, "stand_ins": ctx.allow_stand_ins})
+    return extract_wav2vec(ctx.audio_tasks(), folder / "wav2vec.npz", ctx.wav2vec_model,
                            stand_in_dir=ctx.stand_in_dir("wav2vec2"), progress=ctx.progress)
 
 
 def _face_crops(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
     from emo_utils.video.faces import extract_face_crops
-    return extract_face_crops(ctx.tasks("video_path"), ctx.features_dir / "faces", n_jobs=ctx.n_jobs,
-                              progress=ctx.progress)
+
+    folder = ctx.stage_dir("faces", FACE_CODE, {})
+    return extract_face_crops(ctx.tasks("video_path"), folder, n_jobs=ctx.n_jobs, progress=ctx.progress)
 
 
 def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.vit import extract_vit_embeddings
+
     _, rgb, skipped = _face_crops(ctx)
-    return extract_vit_embeddings(rgb, ctx.features_dir / "vit.npz", ctx.vit_model,
-                                  stand_in_dir=ctx.stand_in_dir("vit"), progress=ctx.progress), skipped
+    folder = ctx.stage_dir("vit", ("emo_utils.video.vit", "emo_utils.backbones", *FACE_CODE),
+                           {"model": ctx.vit_model, "stand_ins": ctx.allow_stand_ins, "crops": rgb.meta})
+    return extract_vit_embeddings(rgb, folder / "vit.npz", ctx.vit_model, stand_in_dir=ctx.stand_in_dir("vit"),
+                                  progress=ctx.progress), skipped
 
 
 def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.slowfast import extract_clip_tensors
-    return extract_clip_tensors(ctx.tasks("video_path"), ctx.features_dir / "slowfast_clips.npz",
-                                ctx.features_dir / "cache" / "slowfast", n_jobs=ctx.n_jobs, progress=ctx.progress)
+
+    folder = ctx.stage_dir("slowfast", ("emo_utils.video.slowfast", *FACE_CODE), {})
+    return extract_clip_tensors(ctx.tasks("video_path"), folder / "clips.npz", folder / "cache", n_jobs=ctx.n_jobs,
+                                progress=ctx.progress)
 
 
 def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.openface import au_feature_matrix, load_au_means
+
     rows = ctx.manifest[ctx.manifest["au_path"] != ""]
+    ctx.stage_dir("face_au", ("emo_utils.video.openface",), {"tables": sorted(rows["au_path"].unique())})
     tables = [load_au_means(path) for path in rows["au_path"].unique()]
     return au_feature_matrix(pd.concat(tables), rows["take_id"].tolist())
 
 
 # One clip's model input, computed exactly as the dataset features were (settings from the feature meta).
-# Arguments: the video file, the audio file (either may be None), and the branch's feature meta.
-
-def _need(path: str | None, what: str) -> str:
-    if not path:
-        raise MissingModalityError(what, f"no {what} given", f"pass a file with {what}")
-    return path
 
 
-def _mfcc_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
-    from emo_utils.audio.features import FeatureParams, clip_features
-    return clip_features(_need(audio or video, "audio"), FeatureParams(**meta["params"]))["X"]
+def _mfcc_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.audio.features import FeatureParams, waveform_features
+
+    params = FeatureParams(**meta["params"])
+    return waveform_features(media.waveform_at(params.sample_rate), params)
 
 
-def _wav2vec_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+def _wav2vec_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
     from emo_utils.audio.features import fix_frames, trim_silence
-    from emo_utils.audio.io import load_audio
     from emo_utils.audio.wav2vec import embed_batch
     from emo_utils.backbones import cached_backbone
+
     backbone = cached_backbone("wav2vec2", meta["model"])
-    y = load_audio(_need(audio or video, "audio"), meta["sample_rate"])
+    y = media.waveform_at(meta["sample_rate"])
     if meta.get("top_db") is not None:
         y = trim_silence(y, meta["top_db"])
     return fix_frames(embed_batch(backbone, [y], meta["layer"])[0], meta["max_frames"])
 
 
-def _vit_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+def _vit_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
     from emo_utils.backbones import cached_backbone
-    from emo_utils.video.faces import clip_face_crops
+    from emo_utils.video.faces import frames_face_crops
     from emo_utils.video.vit import embed_faces
+
     crops = meta["crops"]
-    faces = clip_face_crops(_need(video, "video"), crops["n_frames"], crops["detector"], crops["size"])
+    faces = frames_face_crops(media.sampled_frames(crops["n_frames"]), media.name, crops["detector"], crops["size"])
     return embed_faces(cached_backbone("vit", meta["model"]), faces["rgb"])
 
 
-def _slowfast_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
-    from emo_utils.video.slowfast import video_clip_tensor
-    return video_clip_tensor(_need(video, "video"), meta["n_frames"], meta["size"])
+def _slowfast_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.video.slowfast import clip_tensor
+
+    return clip_tensor(media.sampled_frames(meta["n_frames"]), meta["size"]).numpy().astype(np.float16)
 
 
-def _au_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
-    raise MissingModalityError(video or "input", "facial action units come from OpenFace, which this demo does "
-                               "not run on raw video", "use the video branches, or add the clip's OpenFace AU row")
+def _au_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
+    raise MissingModalityError(media.name, "facial action units come from OpenFace, which this demo does not run "
+                               "on raw video", "use the face branches, or add the clip's OpenFace AU row")
 
 
 def _mean_std_over_time(X: np.ndarray) -> np.ndarray:
@@ -170,7 +204,7 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
                "22 Haar face crops -> ViT embeddings -> small 2-D CNN"),
     BranchSpec("video_slowfast", "video", ("video_path",), _slowfast_features, _slowfast_clip,
                TrainConfig("slowfast", epochs=8, lr=1e-3, patience=3, batch_size=16, standardize=False),
-               None, "SlowFast 3-D CNN on the frames", actor_norm_applies=False),
+               None, "SlowFast 3-D CNN on the frames", speaker_norm_applies=False),
     BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
                TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
                "OpenFace facial action units (per-clip means) into an MLP"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -25,10 +26,10 @@ def _workflow(args: argparse.Namespace) -> int:
     from emo_utils.workflow import WorkflowSettings, run_workflow
     settings = WorkflowSettings(
         data_root=Path(args.data_root) if args.data_root else None, out=Path(args.out),
-        branches=tuple(args.branches) if args.branches else None, n_folds=args.folds, epochs=args.epochs,
-        clip_limit=args.clip_limit, wav2vec_model=args.wav2vec_model, vit_model=args.vit_model,
+        branches=tuple(args.branches) if args.branches else None, folds=args.folds, fold_seed=args.fold_seed,
+        epochs=args.epochs, clip_limit=args.clip_limit, wav2vec_model=args.wav2vec_model, vit_model=args.vit_model,
         allow_stand_ins=not args.no_stand_ins, fuse_random_weights=args.fuse_random_weights,
-        actor_norm=not args.no_actor_norm, seed=args.seed, n_jobs=args.jobs,
+        speaker_norm=args.speaker_norm, baselines=not args.no_baselines, seed=args.seed, n_jobs=args.jobs,
         progress=not args.quiet)
     metrics = run_workflow(settings)
     print(f"metrics written to {Path(args.out) / 'metrics.json'} ({metrics['protocol']})")
@@ -66,6 +67,23 @@ def _demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _folds(text: str) -> int | str:
+    if text == "emobox":
+        return text
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"expected a number of folds (2 or more) or 'emobox', got {text!r}")
+    return int(text)
+
+
+def _speaker_norm(text: str) -> str:
+    from emo_utils.speaker_norm import SpeakerNorm
+
+    try:
+        return str(SpeakerNorm.parse(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     try:
@@ -89,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="dataset folder; without it a synthetic demo corpus is generated")
     p.add_argument("--out", default="runs/latest", help="output folder (stages cache here)")
     p.add_argument("--branches", nargs="+", help="branches to run (default: every one whose inputs exist)")
-    p.add_argument("--folds", type=int, default=6, help="number of actor folds")
+    p.add_argument("--folds", type=_folds, default=6,
+                   help="number of gender-balanced actor folds (default 6: consecutive actors), or 'emobox' for the "
+                   "6 RAVDESS folds the EmoBox benchmark publishes")
+    p.add_argument("--fold-seed", type=int, help="redraw which actors share a fold (default: consecutive)")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (balanced), for quick runs")
     p.add_argument("--wav2vec-model", default="facebook/wav2vec2-base", help="hub name or local folder")
@@ -98,8 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail when pretrained weights are missing instead of using random stand-ins")
     p.add_argument("--fuse-random-weights", action="store_true",
                    help="include branches built on random stand-in weights in fusion")
-    p.add_argument("--no-actor-norm", action="store_true",
-                   help="do not z-score features per actor (speaker normalisation; uses no labels)")
+    p.add_argument("--speaker-norm", type=_speaker_norm, default="none",
+                   help="none (default: no statistic of any test speaker), enrol:K (each test speaker normalised "
+                   "with K of its unlabelled clips, scored on the others) or all (TRANSDUCTIVE: every test "
+                   "speaker z-scored over all its clips; a lesson, not a result)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the untuned SVM baseline of each branch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, help="processes for feature extraction and fold training (default: every "
                    "core; the results do not depend on it)")
@@ -135,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: errors we raise on purpose print as one clear line, not a traceback."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         return args.func(args)
     except EmoError as exc:

@@ -32,6 +32,10 @@ class MissingModalityError(DataError):
     """A clip lacks what a branch needs (no audio track, no face, no AU row)."""
 
 
+class SettingsError(EmoError, ValueError):
+    """A setting that cannot work with this data (e.g. more folds than the actors can fill)."""
+
+
 class ActorLeakError(EmoError):
     """The same actor appears on both sides of a train/test split."""
 

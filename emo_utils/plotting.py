@@ -28,9 +28,9 @@ def wrap_title(title: str, width: int = 80) -> str:
     return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
 
 
-def draw_chance(ax: plt.Axes) -> None:
-    """A dotted line at chance level (one in eight emotions), labelled for the legend."""
-    ax.axhline(1 / len(EMOTIONS), color="grey", linestyle=":", label="chance")
+def draw_chance(ax: plt.Axes, chance: float = 1 / len(EMOTIONS)) -> None:
+    """A dotted line at chance level (default one in eight emotions), labelled for the legend."""
+    ax.axhline(chance, color="grey", linestyle=":", label="chance")
 
 
 def plot_confusion(table: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:

@@ -322,8 +322,9 @@ def speaker_views(X: np.ndarray, actors: np.ndarray, folds: np.ndarray, enrol_ra
     return train_side, test_side
 
 
-def _oof_frame(proba: np.ndarray, clip_ids: np.ndarray, actors: np.ndarray, folds: np.ndarray, y: np.ndarray,
-               label_names: tuple[str, ...]) -> pd.DataFrame:
+def oof_frame(proba: np.ndarray, clip_ids: np.ndarray, actors: np.ndarray, folds: np.ndarray, y: np.ndarray,
+              label_names: tuple[str, ...]) -> pd.DataFrame:
+    """The common out-of-fold table: clip_id, actor, fold, emotion and one probability column per label."""
     table = pd.DataFrame(proba, columns=proba_columns(label_names))
     table.insert(0, "clip_id", clip_ids)
     table.insert(1, "actor", actors)
@@ -392,9 +393,9 @@ def cross_validate(
                 checkpoints.append(result.checkpoint)
         else:
             rows = plan.test_rows
-            inner = _oof_frame(proba, features.clip_ids[rows], actors[rows], folds[rows], y[rows], data.label_names)
+            inner = oof_frame(proba, features.clip_ids[rows], actors[rows], folds[rows], y[rows], data.label_names)
             inner_tables.append(inner.assign(outer_fold=plan.outer))
-    table = _oof_frame(oof, features.clip_ids, actors, folds, y, data.label_names)
+    table = oof_frame(oof, features.clip_ids, actors, folds, y, data.label_names)
     inner_oof = pd.concat(inner_tables, ignore_index=True) if inner_tables else None
     return CVResult(oof=table, history=pd.DataFrame(history), checkpoints=sorted(checkpoints), inner_oof=inner_oof)
 

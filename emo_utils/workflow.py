@@ -1,19 +1,22 @@
 """The end-to-end workflow: index -> features -> train each branch (actors held out) -> fuse -> report.
 
-Every stage writes under one output folder and is skipped when its inputs and settings are unchanged:
+Every stage writes under one output folder and is skipped when its key (settings, code, inputs: see
+:mod:`emo_utils.stage_cache`) is unchanged:
 
     out/manifest.csv                      takes, actors, labels, paths, fold
-    out/features/*.npz                    one feature file per branch (plus caches)
-    out/branches/NAME/oof.csv             out-of-fold class probabilities per clip
-    out/branches/NAME/fold*.pt            one checkpoint per fold (used by the demo)
-    out/fusion/STRATEGY/oof.csv           fused out-of-fold probabilities
+    out/features/STAGE-KEY/               one folder per feature stage and version
+    out/branches/NAME/                    the branch artifact (emo_utils.artifacts): oof.csv, inner_oof.csv,
+                                          provenance.json, fold*.pt, pooled.npz, history.csv
+    out/baselines/NAME/                   the same for the branch's untuned SVM baseline
+    out/fusion/STRATEGY/oof.csv           fused out-of-fold probabilities (early/ is a trained artifact)
     out/fusion/fusion_config.json         the late-fusion config the demo loads
     out/metrics.json, out/report.md, out/figures/*.png
 """
+
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,20 +26,29 @@ import numpy as np
 import pandas as pd
 import torch
 
+from emo_utils.artifacts import BranchArtifact, load_artifact, write_branch_artifact
+from emo_utils.baselines import BASELINE, svm_cross_validate
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
-from emo_utils.data.folds import assign_actor_folds, describe_protocol
-from emo_utils.data.manifest import dataset_name, index_dataset, summarize
-from emo_utils.errors import EmoError
+from emo_utils.data.folds import describe_protocol, make_folds
+from emo_utils.data.manifest import dataset_name, index_dataset, load_manifest, summarize
+from emo_utils.errors import DataError, EmoError
 from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.extraction import default_jobs, start_worker_server
 from emo_utils.feature_store import FeatureSet
-from emo_utils.fusion import (FusionConfig, fuse_cross_validated, learn_weights, result_table, save_fusion_config,
-                              stack_branches)
-from emo_utils.labels import EMOTIONS, emotion_index
-from emo_utils.plotting import plot_confusions, plot_metric_bars, save_figure
+from emo_utils.fusion import (DEFAULT_STRATEGIES, EARLY, STRATEGIES, deployment_config, fuse_cross_validated,
+                              inner_stacks, joint_features, result_table, save_fusion_config, stack_branches)
+from emo_utils.labels import emotion_index, run_labels
+from emo_utils.report import provenance_line, write_report
+from emo_utils.speaker_norm import SpeakerNorm
+from emo_utils.stage_cache import is_current, mark_done, stable_hash, stage_key, stage_key_of
 from emo_utils.train import TrainConfig, cross_validate
 
-FUSION_STRATEGIES = ("late_equal", "late_learned", "product", "stacking", "dynamic")
+log = logging.getLogger(__name__)
+
+TRAIN_CODE = ("emo_utils.models", "emo_utils.train", "emo_utils.speaker_norm", "emo_utils.data.folds")
+MODEL_CODE = {"slowfast": ("emo_utils.video.slowfast",)}
+MANIFEST_CODE = ("emo_utils.data.manifest", "emo_utils.data.naming", "emo_utils.data.folds")
+EARLY_CONFIG = TrainConfig("mlp", {"hidden": (256, 64), "dropout": 0.5}, epochs=100, patience=15, batch_size=64)
 
 
 @dataclass
@@ -46,51 +58,54 @@ class WorkflowSettings:
     data_root: Path | None
     out: Path
     branches: tuple[str, ...] | None = None
-    n_folds: int = 6
+    folds: int | str = 6
+    fold_seed: int | None = None
     epochs: int | None = None
     clip_limit: int | None = None
     wav2vec_model: str = "facebook/wav2vec2-base"
     vit_model: str = "google/vit-base-patch16-224-in21k"
     allow_stand_ins: bool = True
     fuse_random_weights: bool = False
-    actor_norm: bool = True
+    speaker_norm: str = "none"
     early_fusion: bool = True
+    baselines: bool = True
     seed: int = 0
     n_jobs: int | None = None
     progress: bool = True
     demo_actors: int = 12
 
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.data_root = Path(self.data_root) if self.data_root is not None else None
+        self.speaker_norm = str(SpeakerNorm.parse(self.speaker_norm))
+
+    @property
+    def norm(self) -> SpeakerNorm:
+        return SpeakerNorm.parse(self.speaker_norm)
+
+    @property
+    def jobs(self) -> int:
+        """Processes that extract features and train folds side by side (``--jobs``; default every core)."""
+        return self.n_jobs or default_jobs()
+
 
 @dataclass
-class BranchOutcome:
-    """A trained branch: its out-of-fold table, metrics and provenance."""
+class Run:
+    """A prepared run: its settings, manifest, labels and the protocol line every number carries."""
 
-    name: str
-    oof: pd.DataFrame
-    metrics: dict[str, Any]
-    features: FeatureSet
+    settings: WorkflowSettings
+    manifest: pd.DataFrame
+    dataset: str
+    labels: tuple[str, ...]
+    protocol: str
 
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.manifest["synthetic"].any())
 
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _code_version() -> str:
-    """Hash of the model and training code, so a code change invalidates cached checkpoints."""
-    from emo_utils import models, train
-    return _hash([Path(module.__file__).read_text() for module in (models, train)])
-
-
-def _stage_current(folder: Path, params: dict[str, Any], outputs: tuple[str, ...]) -> bool:
-    marker = folder / "params.json"
-    return marker.is_file() and json.loads(marker.read_text()).get("hash") == _hash(params) and all(
-        (folder / o).exists() for o in outputs)
-
-
-def _mark_stage(folder: Path, params: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "params.json").write_text(json.dumps({"hash": _hash(params), "params": params}, indent=2,
-                                                   default=str))
+    def rows(self, clip_ids: np.ndarray) -> pd.DataFrame:
+        """The manifest rows of ``clip_ids``, in that order."""
+        return self.manifest.set_index("take_id").loc[clip_ids].reset_index()
 
 
 def limit_takes(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
@@ -98,222 +113,285 @@ def limit_takes(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
     if n is None or n >= len(manifest):
         return manifest
     actor_rank = manifest["actor"].rank(method="dense").astype(int)
+    code = {e: i for i, e in enumerate(sorted(manifest["emotion"].unique()))}
     by_emotion = manifest.assign(_e=manifest.groupby(["actor", "emotion"]).cumcount(),
-                                 _turn=(manifest["emotion"].map(emotion_index) + actor_rank) % len(EMOTIONS))
+                                 _turn=(manifest["emotion"].map(code) + actor_rank) % len(code))
     by_emotion = by_emotion.sort_values(["actor", "_e", "_turn"])
     ranked = by_emotion.assign(_r=by_emotion.groupby("actor").cumcount()).sort_values(["_r", "actor"])
     return ranked.head(n).drop(columns=["_e", "_turn", "_r"]).sort_values(["actor", "take_id"]).reset_index(drop=True)
 
 
-def _manifest_params(settings: WorkflowSettings) -> dict[str, Any]:
-    return {"data_root": str(settings.data_root) if settings.data_root else None, "clip_limit": settings.clip_limit,
-            "n_folds": settings.n_folds, "demo_actors": settings.demo_actors, "seed": settings.seed}
+def _manifest_key(settings: WorkflowSettings) -> str:
+    return stage_key({"data_root": str(settings.data_root) if settings.data_root else None,
+                      "clip_limit": settings.clip_limit, "folds": str(settings.folds), "fold_seed": settings.fold_seed,
+                      "demo_actors": settings.demo_actors, "seed": settings.seed}, code=MANIFEST_CODE)
 
 
-def prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, str]:
-    """Generate the demo corpus when no data root is given, index it, add actor folds; save manifest.csv."""
+def _describe(manifest: pd.DataFrame, settings: WorkflowSettings) -> Run:
+    dataset = dataset_name(manifest)
+    scheme = "EmoBox folds" if settings.folds == "emobox" else (
+        f"folds redrawn with seed {settings.fold_seed}" if settings.fold_seed is not None else "")
+    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,
+                                 speaker_norm=settings.norm.description, scheme=scheme)
+    return Run(settings, manifest, dataset, run_labels(manifest["emotion"]), protocol)
+
+
+def prepare_run(settings: WorkflowSettings) -> Run:
+    """The run's manifest with actor folds: loaded when current, else made now (the demo corpus is generated
+    when no data root is given)."""
+    path, stage = settings.out / "manifest.csv", settings.out / "manifest_stage"
+    key = _manifest_key(settings)
+    if path.is_file() and is_current(stage, key):
+        return _describe(load_manifest(path), settings)
     root = settings.data_root
     if root is None:
         from emo_utils.synthetic.corpus import generate_demo_corpus
+
         root = generate_demo_corpus(settings.out / "demo_data", n_actors=settings.demo_actors, seed=settings.seed,
                                     progress=settings.progress)
-    manifest, log = index_dataset(root)
+    log.info("indexing %s ...", root)
+    manifest, skipped = index_dataset(root)
     manifest = limit_takes(manifest[manifest["vocal_channel"] == "speech"], settings.clip_limit)
-    manifest["fold"] = assign_actor_folds(manifest["actor"], manifest["gender"], settings.n_folds)
+    manifest["fold"] = make_folds(manifest["actor"], manifest["gender"], settings.folds, settings.fold_seed)
     settings.out.mkdir(parents=True, exist_ok=True)
-    manifest.to_csv(settings.out / "manifest.csv", index=False)
-    _mark_stage(settings.out / "manifest_params", _manifest_params(settings))
-    print(summarize(manifest))
-    print(log.report(settings.out / "index_skipped.csv" if len(log) else None))
-    dataset = dataset_name(manifest)
-    return manifest, dataset
+    manifest.to_csv(path, index=False)
+    log.info(summarize(manifest))
+    log.info(skipped.report(settings.out / "index_skipped.csv" if len(skipped) else None))
+    mark_done(stage, key, {"data_root": str(root)})
+    return _describe(manifest, settings)
 
 
-def _provenance(synthetic: bool, random_weights: bool) -> str:
-    data = "SYNTHETIC demo data" if synthetic else "real data"
-    weights = "RANDOM stand-in backbone weights (not a result)" if random_weights else "no random stand-ins"
-    return f"{data}, {weights}"
-
-
-def _fold_jobs(settings: WorkflowSettings) -> int:
-    """Processes that train folds side by side (``--jobs``; default every core)."""
-    return settings.n_jobs or default_jobs()
+def feature_context(run: Run) -> FeatureContext:
+    """What the feature builders need for this run."""
+    s = run.settings
+    return FeatureContext(run.manifest, s.out / "features", s.wav2vec_model, s.vit_model, s.allow_stand_ins,
+                          s.n_jobs, s.progress, s.seed)
 
 
 def branch_config(spec: BranchSpec, settings: WorkflowSettings) -> TrainConfig:
-    """The branch's training settings as this run uses them (seed, epoch override, per-actor normalisation)."""
-    return replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs,
-                   actor_norm=settings.actor_norm and spec.actor_norm_applies)
+    """The branch's training settings as this run uses them (seed, epoch override, speaker normalisation)."""
+    norm = settings.speaker_norm if spec.speaker_norm_applies else "none"
+    return replace(spec.train, seed=settings.seed, epochs=settings.epochs or spec.train.epochs, speaker_norm=norm)
 
 
-def _cross_validate_cached(features: FeatureSet, manifest: pd.DataFrame, config: TrainConfig, folder: Path,
-                           settings: WorkflowSettings, desc: str) -> pd.DataFrame:
-    """Actor-independent cross-validation of ``config`` on ``features``, saved under ``folder`` (out-of-fold
-    table, learning curves, fold checkpoints); loaded instead when features, settings and code are unchanged."""
-    rows = manifest.set_index("take_id").loc[features.clip_ids]
-    params = {"train": asdict(config), "features": features.meta, "clips": _hash(features.clip_ids.tolist()),
-              "folds": _hash(rows["fold"].tolist()), "code": _code_version()}
-    if _stage_current(folder, params, ("oof.csv", "history.csv")):
-        print(f"[{desc}] cached results in {folder}")
-        return pd.read_csv(folder / "oof.csv")
-    result = cross_validate(features, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
-                            rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder,
-                            desc=desc, progress=settings.progress, n_jobs=_fold_jobs(settings))
-    result.oof.to_csv(folder / "oof.csv", index=False)
+def _labels(run: Run, clip_ids: np.ndarray) -> np.ndarray:
+    return np.array([emotion_index(e, run.labels) for e in run.rows(clip_ids)["emotion"]])
+
+
+def cross_validated_stage(run: Run, features: FeatureSet, config: TrainConfig, folder: Path, inputs: list[str],
+                          provenance: dict[str, Any], pooled: FeatureSet | None = None, nested: bool = True,
+                          desc: str = "train") -> BranchArtifact:
+    """Actor-independent cross-validation of ``config`` on ``features``, saved as an artifact in ``folder``;
+    loaded instead when its key (settings, training code, the feature stages it read) is unchanged."""
+    rows = run.rows(features.clip_ids)
+    settings = {"train": asdict(config), "labels": run.labels, "nested": nested,
+                "clips": stable_hash(features.clip_ids.tolist()), "folds": stable_hash(rows["fold"].tolist())}
+    key = stage_key(settings, code=(*TRAIN_CODE, *MODEL_CODE.get(config.model, ())), inputs=inputs)
+    if is_current(folder, key, ("oof.csv", "provenance.json")):
+        log.info("[%s] cached results in %s", desc, folder)
+        return load_artifact(folder)
+    log.info("[%s] training: %s holds no results for these settings, code and features (%d clips, %d folds%s)",
+             desc, folder, len(features), rows["fold"].nunique(), ", nested" if nested else "")
+    result = cross_validate(features, _labels(run, features.clip_ids), rows["actor"].to_numpy(),
+                            rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder, desc=desc,
+                            progress=run.settings.progress, n_jobs=run.settings.jobs, nested=nested,
+                            label_names=run.labels, enrol_seed=run.settings.seed)
+    write_branch_artifact(folder, result.oof, {**provenance, "train": asdict(config)}, pooled, result.inner_oof)
     result.history.to_csv(folder / "history.csv", index=False)
-    _mark_stage(folder, params)
-    return result.oof
+    mark_done(folder, key, settings)
+    return load_artifact(folder)
 
 
-def run_branch(spec: BranchSpec, manifest: pd.DataFrame, ctx: FeatureContext, settings: WorkflowSettings,
-               protocol: str) -> BranchOutcome | None:
-    """Build features and cross-validate one branch (cached); None when it has no usable clips."""
+def _provenance(run: Run, spec: BranchSpec, features: FeatureSet, config: TrainConfig, n_skipped: int
+                ) -> dict[str, Any]:
+    return {"branch": spec.name, "modality": spec.modality, "description": spec.description,
+            "random_weights": features.random_weights, "speaker_norm": config.speaker_norm,
+            "synthetic": run.synthetic, "dataset": run.dataset, "protocol": run.protocol, "labels": run.labels,
+            "n_skipped": n_skipped}
+
+
+def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifact | None:
+    """Build features and cross-validate one branch (cached), and its SVM baseline; None without usable clips."""
     started = time.perf_counter()
+    ctx.stages_used.clear()
     features, skipped = spec.build_features(ctx)
-    folder = settings.out / "branches" / spec.name
-    print(skipped.report(folder / "skipped.csv"))
+    folder = run.settings.out / "branches" / spec.name
+    log.info(skipped.report(folder / "skipped.csv"))
     if len(features) == 0:
-        print(f"[{spec.name}] no usable clips: branch left out")
+        log.warning("[%s] no usable clips: branch left out", spec.name)
         return None
-    config = branch_config(spec, settings)
-    oof = _cross_validate_cached(features, manifest, config, folder, settings, spec.name)
-    metrics = metrics_from_table(oof)
-    metrics.update(random_weights=features.random_weights, actor_norm=config.actor_norm,
-                   wall_time_s=round(time.perf_counter() - started, 1),
-                   n_skipped=len(skipped), description=spec.description)
-    print(format_metrics(spec.name, metrics, protocol, _provenance(bool(manifest["synthetic"].any()),
-                                                                    features.random_weights)))
-    return BranchOutcome(spec.name, oof, metrics, features)
+    config = branch_config(spec, run.settings)
+    pooled = FeatureSet(features.clip_ids, spec.pooled(features.X), {"pooled_from": spec.name}) if spec.pooled else None
+    provenance = _provenance(run, spec, features, config, len(skipped))
+    artifact = cross_validated_stage(run, features, config, folder, list(ctx.stages_used), provenance, pooled,
+                                     desc=spec.name)
+    log.info(format_metrics(spec.name, metrics_from_table(artifact.oof), run.protocol,
+                            provenance_line(run.synthetic, artifact.random_weights)))
+    if pooled is not None and run.settings.baselines:
+        _run_baseline(run, spec, pooled, config, list(ctx.stages_used), provenance)
+    log.info("[%s] done in %.0f s", spec.name, time.perf_counter() - started)
+    return artifact
 
 
-def _early_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, settings: WorkflowSettings) -> pd.DataFrame:
-    """Joint MLP on the concatenated pooled features of the fused branches (clips having all of them)."""
-    usable = [o for o in outcomes if BRANCHES[o.name].pooled is not None]
-    common = sorted(set.intersection(*(set(o.features.clip_ids) for o in usable)))
-    blocks = [BRANCHES[o.name].pooled(o.features.subset(common).X).reshape(len(common), -1) for o in usable]
-    joint = FeatureSet(np.array(common), np.concatenate(blocks, axis=1).astype(np.float32),
-                       {"branches": [o.name for o in usable]})
-    config = TrainConfig("mlp", {"hidden": (256, 64), "dropout": 0.5}, epochs=settings.epochs or 100, patience=15,
-                         batch_size=64, actor_norm=settings.actor_norm, seed=settings.seed)
-    oof = _cross_validate_cached(joint, manifest, config, settings.out / "fusion" / "early", settings, "early fusion")
-    return oof.assign(fused_from="+".join(o.name for o in usable))
+def _run_baseline(run: Run, spec: BranchSpec, pooled: FeatureSet, config: TrainConfig, inputs: list[str],
+                  provenance: dict[str, Any]) -> None:
+    """The branch's untuned SVM on its pooled features, same folds and speaker normalisation (cached)."""
+    folder = run.settings.out / "baselines" / spec.name
+    rows = run.rows(pooled.clip_ids)
+    settings = {"speaker_norm": config.speaker_norm, "seed": run.settings.seed, "labels": run.labels,
+                "folds": stable_hash(rows["fold"].tolist())}
+    key = stage_key(settings, code=("emo_utils.baselines", "emo_utils.speaker_norm"), inputs=inputs)
+    if not is_current(folder, key, ("oof.csv",)):
+        oof = svm_cross_validate(pooled, _labels(run, pooled.clip_ids), rows["actor"].to_numpy(),
+                                 rows["fold"].to_numpy(), config.speaker_norm, run.labels, run.settings.seed,
+                                 run.settings.seed)
+        write_branch_artifact(folder, oof, {**provenance, "description": f"{BASELINE} of {spec.name}",
+                                            "baseline_of": spec.name})
+        mark_done(folder, key, settings)
+    log.info(format_metrics(f"baseline SVM {spec.name}", metrics_from_table(load_artifact(folder).oof), run.protocol,
+                            provenance_line(run.synthetic, provenance["random_weights"])))
 
 
-def run_fusion(outcomes: list[BranchOutcome], manifest: pd.DataFrame, settings: WorkflowSettings,
-               protocol: str) -> dict[str, dict[str, Any]]:
-    """Every fusion strategy over the branches allowed into fusion; tables and config under out/fusion."""
-    fused = [o for o in outcomes if settings.fuse_random_weights or not o.metrics["random_weights"]]
-    left_out = [o.name for o in outcomes if o not in fused]
+def fusable(artifacts: dict[str, BranchArtifact], include_random: bool) -> dict[str, BranchArtifact]:
+    """The branches allowed into fusion: random stand-in branches only when asked for."""
+    left_out = [name for name, a in artifacts.items() if a.random_weights and not include_random]
     if left_out:
-        print(f"[fusion] left out (random stand-in weights; --fuse-random-weights to include): {', '.join(left_out)}")
+        log.warning("[fusion] left out (RANDOM stand-in weights; --fuse-random-weights to include): %s",
+                    ", ".join(left_out))
+    return {name: a for name, a in artifacts.items() if name not in left_out}
+
+
+def fuse_artifacts(artifacts: dict[str, BranchArtifact], strategies: tuple[str, ...] = DEFAULT_STRATEGIES[:-1]
+                   ) -> dict[str, pd.DataFrame]:
+    """Out-of-fold tables of each late strategy over the artifacts; learned ones fitted on nested predictions."""
+    stack = stack_branches({name: a.oof for name, a in artifacts.items()})
+    inner_tables = {name: a.inner_oof() for name, a in artifacts.items()}
+    nested = all(t is not None for t in inner_tables.values())
+    inner = inner_stacks(inner_tables) if nested else None  # type: ignore[arg-type]
+    return {s: result_table(stack, fuse_cross_validated(stack, s, inner=inner if STRATEGIES[s].fit else None))
+            for s in strategies}
+
+
+def early_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> BranchArtifact | None:
+    """One MLP on the fused branches' concatenated pooled features, cross-validated like a branch (cached)."""
+    pooled = {name: a.pooled() for name, a in artifacts.items()}
+    usable = {name: p for name, p in pooled.items() if p is not None}
+    if len(usable) < 2:
+        return None
+    joint = joint_features(usable)
+    config = replace(EARLY_CONFIG, seed=run.settings.seed, epochs=run.settings.epochs or EARLY_CONFIG.epochs,
+                     speaker_norm=run.settings.speaker_norm)
+    inputs = [f"{name}:{stage_key_of(a.folder)}" for name, a in artifacts.items() if name in usable]
+    provenance = {"branch": EARLY, "modality": "audio+video", "description": "one MLP on "
+                  + " + ".join(usable) + " pooled features", "random_weights": False,
+                  "speaker_norm": config.speaker_norm, "synthetic": run.synthetic, "dataset": run.dataset,
+                  "protocol": run.protocol, "labels": run.labels, "fuses": list(usable)}
+    return cross_validated_stage(run, joint, config, run.settings.out / "fusion" / EARLY, inputs, provenance,
+                                 nested=False, desc="early fusion")
+
+
+def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict[str, Any]]:
+    """Every fusion strategy over the branches allowed into fusion; tables and the demo config under out/fusion."""
+    fused = fusable(artifacts, run.settings.fuse_random_weights)
     if len(fused) < 2:
-        print(f"[fusion] needs at least two branches, have {[o.name for o in fused]}: skipped")
+        log.warning("[fusion] needs at least two branches, have %s: skipped", list(fused))
         return {}
-    folder = settings.out / "fusion"
-    stack = stack_branches({o.name: o.oof for o in fused})
-    tables = {s: result_table(stack, fuse_cross_validated(stack, s)) for s in FUSION_STRATEGIES}
-    if settings.early_fusion:
-        tables["early"] = _early_fusion(fused, manifest, settings)
+    tables = fuse_artifacts(fused)
+    if run.settings.early_fusion:
+        early = early_fusion(run, fused)
+        if early is not None:
+            tables[EARLY] = early.oof.assign(fused_from="+".join(early.provenance["fuses"]))
+    folder = run.settings.out / "fusion"
     results: dict[str, dict[str, Any]] = {}
-    synthetic = bool(manifest["synthetic"].any())
     for strategy, table in tables.items():
         (folder / strategy).mkdir(parents=True, exist_ok=True)
         table.to_csv(folder / strategy / "oof.csv", index=False)
-        results[strategy] = {**metrics_from_table(table), "branches": stack.branches}
-        print(format_metrics(f"fusion {strategy}", results[strategy], protocol, _provenance(synthetic, False)))
-    deploy = learn_weights(stack.P, stack.y)
-    save_fusion_config(FusionConfig(stack.branches, deploy.tolist(), note=(
+        results[strategy] = {**metrics_from_table(table), "branches": list(fused)}
+        log.info(format_metrics(f"fusion {strategy}", results[strategy], run.protocol,
+                                provenance_line(run.synthetic, any(a.random_weights for a in fused.values()))))
+    config = deployment_config({name: a.oof for name, a in fused.items()}, note=(
         "weights learned on all actors' out-of-fold predictions, for the demo; the evaluation in metrics.json "
-        "learned them per test fold on training actors only")), folder / "fusion_config.json")
+        f"fitted them per test fold on nested predictions of training actors only ({run.protocol})"))
+    save_fusion_config(config, folder / "fusion_config.json")
+    for name, why in config.reasons.items():
+        log.info("[demo config] %s: %s", name, why)
     return results
 
 
-def write_report(metrics: dict[str, Any], outcomes: list[BranchOutcome], out: Path) -> None:
-    """Figures (confusion matrices side by side, metric bars) and a Markdown summary."""
-    tables = {o.name: o.oof for o in outcomes}
-    tables.update({f"fusion {s}": pd.read_csv(out / "fusion" / s / "oof.csv") for s in metrics["fusion"]})
-    title = f"{metrics['protocol']} | {metrics['dataset']}" + (" | SYNTHETIC" if metrics["synthetic"] else "")
-    save_figure(plot_confusions(tables, title), out / "figures" / "confusion_matrices.png")
-    bars = {**metrics["branches"], **{f"fusion {s}": m for s, m in metrics["fusion"].items()}}
-    save_figure(plot_metric_bars(bars, title), out / "figures" / "metrics.png")
-    lines = [f"# Results: {metrics['dataset']}", "", f"Protocol: {metrics['protocol']}.",
-             f"Data: {'SYNTHETIC demo corpus (not RAVDESS; numbers only show the pipeline works)' if metrics['synthetic'] else 'real'}.",
-             "", "| model | accuracy | macro-F1 | UAR | clips | note |", "|---|---|---|---|---|---|"]
-    fused = {b for m in metrics["fusion"].values() for b in m["branches"]}
-    for name, m in bars.items():
-        if "branches" in m:
-            note = "fuses " + " + ".join(m["branches"])
-        elif m.get("random_weights"):
-            note = "RANDOM stand-in weights: not a result" + ("" if name in fused else "; left out of fusion")
-        else:
-            note = ""
-        lines.append(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['uar']:.3f} | {m['n_clips']} | {note} |")
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+def baseline_metrics(run: Run, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Metrics of the SVM baselines of ``names`` and of their equal-weight late fusion."""
+    folder = run.settings.out / "baselines"
+    tables = {n: load_artifact(folder / n).oof for n in names if (folder / n / "oof.csv").is_file()}
+    results = {f"SVM {n}": {**metrics_from_table(t), "baseline_of": n} for n, t in tables.items()}
+    if len(tables) > 1:
+        stack = stack_branches(tables)
+        fused = result_table(stack, fuse_cross_validated(stack, "late_equal"))
+        results["SVM fusion late_equal"] = {**metrics_from_table(fused), "branches": list(tables)}
+    return results
 
 
-def load_or_prepare_manifest(settings: WorkflowSettings) -> tuple[pd.DataFrame, str, str]:
-    """The run's manifest (made by notebook 01 / the workflow, or made now), its dataset name and protocol."""
-    from emo_utils.data.manifest import load_manifest
-    path = settings.out / "manifest.csv"
-    if path.is_file() and _stage_current(settings.out / "manifest_params", _manifest_params(settings), ()):
-        manifest = load_manifest(path)
-        dataset = dataset_name(manifest)
-    else:
-        why = "was made with other settings" if path.is_file() else "not found"
-        print(f"{path} {why} (notebook 01_explore_dataset makes it): indexing the data now ...")
-        manifest, dataset = prepare_manifest(settings)
-    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,
-                                 actor_norm=settings.actor_norm)
-    return manifest, dataset, protocol
-
-
-def feature_context(settings: WorkflowSettings, manifest: pd.DataFrame) -> FeatureContext:
-    """What the feature builders need for this run."""
-    return FeatureContext(manifest, settings.out / "features", settings.wav2vec_model, settings.vit_model,
-                          settings.allow_stand_ins, settings.n_jobs, settings.progress, settings.seed)
-
-
-def train_branch(name: str, settings: WorkflowSettings) -> BranchOutcome | None:
-    """Features + actor-independent cross-validation of one branch (what notebooks 05 and 06 call)."""
-    manifest, _, protocol = load_or_prepare_manifest(settings)
+def train_branch(name: str, settings: WorkflowSettings) -> BranchArtifact | None:
+    """Features + actor-independent cross-validation of one branch (cached): what notebooks 05 and 06 call."""
+    run = prepare_run(settings)
     spec = BRANCHES[name]
-    if not spec.has_inputs(manifest):
-        print(f"[{name}] skipped: the data has no {' or '.join(spec.needs)}")
+    if not spec.has_inputs(run.manifest):
+        log.warning("[%s] skipped: the data has no %s", name, " or ".join(spec.needs))
         return None
-    return run_branch(spec, manifest, feature_context(settings, manifest), settings, protocol)
+    return run_branch(spec, run, feature_context(run))
+
+
+def ensure_branches(settings: WorkflowSettings, names: tuple[str, ...]) -> dict[str, BranchArtifact]:
+    """The named branches' artifacts for these settings: loaded when current, trained (with a message saying
+    why and for how long it may take) when missing or made with other settings."""
+    run = prepare_run(settings)
+    artifacts = {}
+    for name in names:
+        if not BRANCHES[name].has_inputs(run.manifest):
+            continue
+        artifact = train_branch(name, settings)  # cached stages load in seconds
+        if artifact is not None:
+            artifacts[name] = artifact
+    if not artifacts:
+        raise DataError(settings.out / "branches", "no branch could be trained or loaded", "check data_root")
+    return artifacts
 
 
 def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
     """Run every stage (cached) and write ``metrics.json``; returns the metrics."""
-    torch.set_num_threads(1)  # small models train fastest on one thread; feature extraction uses processes
+    torch.set_num_threads(1)  # small models train fastest on one thread; folds and extraction use processes
     started = time.perf_counter()
-    if _fold_jobs(settings) > 1:
+    if settings.jobs > 1:
         start_worker_server()  # imports in the background while the data is indexed
-    settings.out.mkdir(parents=True, exist_ok=True)
-    manifest, dataset = prepare_manifest(settings)
-    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,
-                                 actor_norm=settings.actor_norm)
-    ctx = feature_context(settings, manifest)
-    names = settings.branches or tuple(BRANCHES)
-    outcomes: list[BranchOutcome] = []
-    for name in names:
+    run = prepare_run(settings)
+    log.info("protocol: %s", run.protocol)
+    ctx = feature_context(run)
+    artifacts: dict[str, BranchArtifact] = {}
+    timings: dict[str, float] = {}
+    for name in settings.branches or tuple(BRANCHES):
         spec = BRANCHES[name]
-        if not spec.has_inputs(manifest):
-            print(f"[{name}] skipped: the data has no {' or '.join(spec.needs)} (e.g. no videos)")
+        if not spec.has_inputs(run.manifest):
+            log.info("[%s] skipped: the data has no %s (e.g. no videos)", name, " or ".join(spec.needs))
             continue
+        branch_started = time.perf_counter()
         try:
-            outcome = run_branch(spec, manifest, ctx, settings, protocol)
+            artifact = run_branch(spec, run, ctx)
         except EmoError as exc:
-            print(f"[{name}] skipped: {exc}")
+            log.warning("[%s] skipped: %s", name, exc)
             continue
-        if outcome is not None:
-            outcomes.append(outcome)
-    fusion = run_fusion(outcomes, manifest, settings, protocol)
-    metrics = {"protocol": protocol, "dataset": dataset, "synthetic": bool(manifest["synthetic"].any()),
-               "n_takes": int(len(manifest)), "labels": list(EMOTIONS),
-               "branches": {o.name: o.metrics for o in outcomes}, "fusion": fusion,
-               "wall_time_s": round(time.perf_counter() - started, 1)}
+        if artifact is not None:
+            artifacts[name] = artifact
+            timings[name] = round(time.perf_counter() - branch_started, 1)
+    fusion = run_fusion(run, artifacts)
+    metrics = {"protocol": run.protocol, "speaker_norm": settings.speaker_norm, "folds": str(settings.folds),
+               "fold_seed": settings.fold_seed, "seed": settings.seed, "dataset": run.dataset,
+               "synthetic": run.synthetic, "n_takes": int(len(run.manifest)), "labels": list(run.labels),
+               "branches": {n: {**metrics_from_table(a.oof), "random_weights": a.random_weights,
+                                "speaker_norm": a.provenance.get("speaker_norm"), "description":
+                                a.provenance.get("description", ""), "wall_time_s": timings[n],
+                                "n_skipped": a.provenance.get("n_skipped", 0)} for n, a in artifacts.items()},
+               "baselines": baseline_metrics(run, list(artifacts)) if settings.baselines else {},
+               "fusion": fusion, "wall_time_s": round(time.perf_counter() - started, 1)}
     (settings.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    if outcomes:
-        write_report(metrics, outcomes, settings.out)
+    if artifacts:
+        write_report(metrics, settings.out)
     return metrics

@@ -14,10 +14,11 @@ from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError
 from emo_utils.labels import EMOTIONS
 from emo_utils.media import probe, read_audio_track
-from emo_utils.synthetic import (AU_TABLE, AU_TABLE_COLUMNS, SYNTHETIC_NOTICE, corpus_parameters, expression_track,
+from emo_utils.synthetic import (AU_TABLE, SYNTHETIC_NOTICE, corpus_parameters, expression_track,
                                  face_identity, generate_demo_corpus, is_synthetic_root, render_clip,
                                  synthesize_speech)
 from emo_utils.synthetic.face import AU_INDEX
+from emo_utils.video.openface import AU_COLUMNS
 from emo_utils.synthetic.voice import SAMPLE_RATE
 
 TINY = {"n_actors": 2, "takes_per_emotion": 1, "duration_s": 1.0, "fps": 10, "frame_size": 96, "seed": 0}
@@ -68,7 +69,7 @@ def test_wav_format(tiny_corpus):
 
 def test_au_table(tiny_corpus):
     table = pd.read_csv(tiny_corpus / AU_TABLE, index_col="clip_id")
-    assert tuple(table.columns) == AU_TABLE_COLUMNS
+    assert tuple(table.columns) == AU_COLUMNS
     assert sorted(table.index) == sorted(p.stem for p in tiny_corpus.glob("Actor_*/01-*.mp4"))
     r = table[[c for c in table.columns if c.endswith("_r")]]
     c = table[[c for c in table.columns if c.endswith("_c")]]
@@ -79,7 +80,7 @@ def test_au_table(tiny_corpus):
 @pytest.mark.shared_data
 def test_au_columns_match_real_openface_table(shared_ravdess):
     real = pd.read_csv(shared_ravdess / "facial-au" / "openface_au_means.csv", index_col="clip_id", nrows=2)
-    assert tuple(real.columns) == AU_TABLE_COLUMNS
+    assert tuple(real.columns) == AU_COLUMNS
 
 
 def test_marker_and_skip(tiny_corpus):

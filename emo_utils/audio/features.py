@@ -140,6 +140,12 @@ def clip_rng(seed: int, key: str, kind: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode()), zlib.crc32(kind.encode())])
 
 
+def waveform_features(y: np.ndarray, params: FeatureParams = FeatureParams()) -> np.ndarray:
+    """(max_frames, F) features of a waveform at ``params.sample_rate``: edge silence trimmed, then framed."""
+    y = trim_silence(y, params.top_db, params.n_fft, params.hop_length)
+    return fix_frames(frame_features(y, params), params.max_frames)
+
+
 def clip_features(path: str | Path, params: FeatureParams = FeatureParams(), augment_kinds: Sequence[str] = (),
                   seed: int = 0) -> dict[str, np.ndarray]:
     """Features of one clip: ``{"X": (T, F)}`` plus ``"X_aug": (K, T, F)`` when ``augment_kinds`` are given.

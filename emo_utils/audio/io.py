@@ -42,6 +42,13 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     return samples.mean(axis=1), int(rate)
 
 
+def resample(y: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """``y`` from ``rate`` to ``sample_rate`` Hz (soxr, high quality); unchanged when the rates agree."""
+    if rate == sample_rate:
+        return y
+    return soxr.resample(y, rate, sample_rate, quality="HQ")
+
+
 def load_audio(path: str | Path, sample_rate: int = 16000, min_duration_s: float = 0.1) -> np.ndarray:
     """Mono float32 samples of ``path`` at ``sample_rate``.
 
@@ -59,9 +66,7 @@ def load_audio(path: str | Path, sample_rate: int = 16000, min_duration_s: float
         y, rate = _read_soundfile(path)
     else:
         y, rate = read_audio_track(path, sample_rate), sample_rate
-    if rate != sample_rate:
-        y = soxr.resample(y, rate, sample_rate, quality="HQ")
-    y = np.ascontiguousarray(y, dtype=np.float32)
+    y = np.ascontiguousarray(resample(y, rate, sample_rate), dtype=np.float32)
     duration = len(y) / sample_rate
     if duration < min_duration_s:
         raise DataError(path, f"audio is too short ({duration:.3f} s < {min_duration_s} s)",

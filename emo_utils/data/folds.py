@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from emo_utils.errors import ActorLeakError
+from emo_utils.errors import ActorLeakError, SettingsError
 
 LEAKY_PROTOCOL = "random clip split (LEAKY: the same actors in training and test; leakage lesson only)"
 
@@ -27,7 +27,7 @@ def emobox_folds(actors: Sequence[str]) -> np.ndarray:
     fold_of = {actor: fold for fold, members in enumerate(EMOBOX_RAVDESS_FOLDS) for actor in members}
     unknown = sorted({a for a in actors if not str(a).isdigit() or int(a) not in fold_of})
     if unknown:
-        raise ValueError(f"EmoBox folds are defined for RAVDESS actors 1-24; these actors are not: "
+        raise SettingsError(f"EmoBox folds are defined for RAVDESS actors 1-24; these actors are not: "
                          f"{', '.join(map(str, unknown[:6]))}")
     return np.array([fold_of[int(a)] for a in actors], dtype=int)
 
@@ -37,9 +37,9 @@ def make_folds(actors: Sequence[str], genders: Sequence[str], folds: int | str =
     ``"emobox"`` (RAVDESS only). Raises ``ValueError`` for a number of folds the actors cannot fill."""
     if isinstance(folds, str) and not folds.isdigit():
         if folds != "emobox":
-            raise ValueError(f"--folds takes a number or 'emobox', got {folds!r}")
+            raise SettingsError(f"--folds takes a number or 'emobox', got {folds!r}")
         if seed is not None:
-            raise ValueError("the EmoBox folds are fixed: --fold-seed does not apply to them")
+            raise SettingsError("the EmoBox folds are fixed: --fold-seed does not apply to them")
         return emobox_folds(actors)
     return assign_actor_folds(actors, genders, int(folds), seed)
 
@@ -54,7 +54,7 @@ def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: i
     table = pd.DataFrame({"actor": list(actors), "gender": list(genders)})
     per_actor = table.drop_duplicates("actor").set_index("actor")["gender"]
     if per_actor.index.size < n_folds:
-        raise ValueError(f"{per_actor.index.size} actors cannot fill {n_folds} actor folds; lower n_folds")
+        raise SettingsError(f"{per_actor.index.size} actors cannot fill {n_folds} actor folds; lower n_folds")
     rng = np.random.default_rng(seed)
     if n_folds == per_actor.index.size:  # leave one actor out
         order = sorted(per_actor.index) if seed is None else list(rng.permutation(sorted(per_actor.index)))
@@ -71,7 +71,7 @@ def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: i
         offset += len(group) % n_folds
     filled = len(set(fold_of.values()))
     if filled != n_folds:
-        raise ValueError(f"{per_actor.index.size} actors ({dict(per_actor.value_counts())}) give {filled} "
+        raise SettingsError(f"{per_actor.index.size} actors ({", ".join(f"{n} {g}" for g, n in per_actor.value_counts().items())}) give {filled} "
                          f"gender-balanced folds, not {n_folds}; choose a number of folds that divides the "
                          "actors of each gender evenly or is at most their count")
     return table["actor"].map(fold_of).to_numpy(dtype=int).copy()

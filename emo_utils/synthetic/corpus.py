@@ -28,6 +28,7 @@ from emo_utils.labels import RAVDESS_EMOTION_CODES
 from emo_utils.media import write_video
 from emo_utils.synthetic.face import AU_NAMES, expression_track, face_identity, render_clip
 from emo_utils.synthetic.voice import SAMPLE_RATE, synthesize_speech
+from emo_utils.video.openface import AU_COLUMNS, AU_INTENSITY, AU_PRESENCE, INTENSITY_AUS, PRESENCE_AUS
 
 SYNTHETIC_NOTICE = ("SYNTHETIC DEMO DATA: generated faces and voices, not RAVDESS recordings; "
                     "numbers from it show the pipeline runs, not how well emotions are recognised.")
@@ -35,10 +36,6 @@ MARKER_NAME = "SYNTHETIC.txt"
 AU_TABLE = Path("facial-au") / "openface_au_means.csv"
 GENERATOR_VERSION = 1
 
-_OPENFACE_R = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
-_OPENFACE_C = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)
-AU_TABLE_COLUMNS: tuple[str, ...] = (tuple(f"AU{n:02d}_r" for n in _OPENFACE_R)
-                                     + tuple(f"AU{n:02d}_c" for n in _OPENFACE_C))
 # OpenFace AUs the face does not draw follow the drawn ones they co-occur with.
 _CO_ACTIVATION: dict[str, dict[str, float]] = {
     "AU10": {"AU09": 0.7, "AU12": 0.3}, "AU14": {"AU12": 0.4, "AU23": 0.2}, "AU17": {"AU15": 0.5, "AU23": 0.3},
@@ -79,9 +76,9 @@ class _Job:
 
 
 def _openface_weights() -> np.ndarray:
-    """Matrix from drawn AU intensities (len(AU_NAMES)) to OpenFace AUs (_OPENFACE_C order)."""
-    weights = np.zeros((len(AU_NAMES), len(_OPENFACE_C)))
-    for j, number in enumerate(_OPENFACE_C):
+    """Matrix from drawn AU intensities (len(AU_NAMES)) to OpenFace AUs (PRESENCE_AUS order)."""
+    weights = np.zeros((len(AU_NAMES), len(PRESENCE_AUS)))
+    for j, number in enumerate(PRESENCE_AUS):
         name = f"AU{number:02d}"
         for source, w in ({name: 1.0} if name in AU_NAMES else _CO_ACTIVATION[name]).items():
             weights[AU_NAMES.index(source), j] = w
@@ -94,12 +91,12 @@ def openface_like_row(track: np.ndarray, actor: int, seed: int, rng: np.random.G
     Intensities are rescaled to 0-5 with a per-actor offset (OpenFace's person-specific bias) and
     per-frame measurement noise, then averaged; presence is the fraction of frames above threshold.
     """
-    bias = np.abs(np.random.default_rng([seed, actor, 0xB1A5]).normal(0.0, 0.35, len(_OPENFACE_C)))
+    bias = np.abs(np.random.default_rng([seed, actor, 0xB1A5]).normal(0.0, 0.35, len(PRESENCE_AUS)))
     true = _OPENFACE_SCALE * track @ _openface_weights() + bias
     measured = np.clip(true + rng.normal(0.0, 0.4, true.shape), 0.0, 5.0)
     present = (true + rng.normal(0.0, 0.5, true.shape)) > _PRESENCE_THRESHOLD
-    row = {f"AU{n:02d}_r": float(measured[:, _OPENFACE_C.index(n)].mean()) for n in _OPENFACE_R}
-    row.update({f"AU{n:02d}_c": float(present[:, j].mean()) for j, n in enumerate(_OPENFACE_C)})
+    row = {name: float(measured[:, PRESENCE_AUS.index(n)].mean()) for name, n in zip(AU_INTENSITY, INTENSITY_AUS)}
+    row.update({name: float(present[:, j].mean()) for j, name in enumerate(AU_PRESENCE)})
     return row
 
 
@@ -211,7 +208,7 @@ def generate_demo_corpus(root: Path, n_actors: int = 12, takes_per_emotion: int 
     with pool:
         results = pool.map(_generate_take, jobs, chunksize=4) if workers > 1 else map(_generate_take, jobs)
         rows = dict(tqdm(results, total=len(jobs), desc="synthetic demo corpus", unit="take", disable=not progress))
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(AU_TABLE_COLUMNS)).sort_index()
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(AU_COLUMNS)).sort_index()
     table.index.name = "clip_id"
     table.to_csv(root / AU_TABLE)
     _write_marker(root, params, complete=True)

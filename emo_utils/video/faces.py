@@ -171,8 +171,14 @@ def clip_face_crops(path: str | Path, n_frames: int = 22, detector: str | FaceDe
     Raises :class:`DataError` for an unreadable clip and :class:`MissingModalityError` when no sampled
     frame shows a face. With a detector name (not an instance) it can be sent to worker processes.
     """
-    frames = sample_frames(path, n_frames)
-    boxes, detected = fill_missing_boxes(detect_faces_in_clip(frames, detector), path)
+    return frames_face_crops(sample_frames(path, n_frames), str(path), detector, rgb_size)
+
+
+def frames_face_crops(frames: np.ndarray, name: str, detector: str | FaceDetector = "haar",
+                      rgb_size: int = RGB_SIZE) -> dict[str, np.ndarray]:
+    """Face crops of frames already in memory (``name`` is what an error calls the clip); see
+    :func:`clip_face_crops`."""
+    boxes, detected = fill_missing_boxes(detect_faces_in_clip(frames, detector), name)
     grey, rgb = crop_faces(frames, boxes, rgb_size)
     return {"grey48": grey, "rgb": rgb, "boxes": boxes, "detected": detected}
 

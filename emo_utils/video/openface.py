@@ -2,7 +2,8 @@
 
 Two kinds of file:
 
-- the per-clip table ``openface_au_means.csv`` (index ``clip_id`` such as ``01-01-03-01-01-01-01``; the mean
+- the per-clip table ``openface_au_means.csv`` (column ``clip_id``: the video's file name such as
+  ``01-01-03-01-01-01-01``, loaded as ``file_name`` and indexed by the take id every table here uses; the mean
   over frames of 17 AU intensities ``AUxx_r`` (0-5) and of 18 AU presences ``AUxx_c`` (fraction of frames));
 - per-frame CSVs (``01-01-03-01-01-01-01.csv.gz``, the official RAVDESS Facial Landmark Tracking files: frame,
   timestamp, confidence, gaze, head pose, 68 2-D and 3-D landmarks and the AUs, one row per frame at 30 fps).
@@ -24,9 +25,10 @@ from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError, FilenameError, SkipLog
 from emo_utils.feature_store import FeatureSet
 
-_AU_NUMBERS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
-AU_INTENSITY: tuple[str, ...] = tuple(f"AU{n:02d}_r" for n in _AU_NUMBERS)
-AU_PRESENCE: tuple[str, ...] = tuple(f"AU{n:02d}_c" for n in sorted((*_AU_NUMBERS, 28)))
+INTENSITY_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
+PRESENCE_AUS: tuple[int, ...] = tuple(sorted((*INTENSITY_AUS, 28)))  # OpenFace detects AU28 but gives no intensity
+AU_INTENSITY: tuple[str, ...] = tuple(f"AU{n:02d}_r" for n in INTENSITY_AUS)
+AU_PRESENCE: tuple[str, ...] = tuple(f"AU{n:02d}_c" for n in PRESENCE_AUS)
 AU_COLUMNS: tuple[str, ...] = AU_INTENSITY + AU_PRESENCE
 N_LANDMARKS = 68
 LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"{axis}_{i}" for axis in "xy" for i in range(N_LANDMARKS))
@@ -66,7 +68,8 @@ def _read_csv(path: Path, what: str, hint: str, required: Sequence[str]) -> pd.D
 
 
 def load_au_means(path: str | Path) -> pd.DataFrame:
-    """The per-clip AU table, indexed by ``clip_id``: a ``take_id`` column (joins the manifest) and 35 AU columns."""
+    """The per-clip AU table indexed by ``take_id`` (the manifest's clip id), with the source video's
+    ``file_name`` and the 35 AU columns."""
     path = Path(path)
     table = _read_csv(path, "OpenFace AU table", AU_TABLE_HINT, AU_COLUMNS)
     if "clip_id" not in table.columns:
@@ -86,7 +89,7 @@ def load_au_means(path: str | Path) -> pd.DataFrame:
     if same_take:
         raise DataError(path, f"clips {', '.join(same_take[:4])} are the same take (only the modality differs)",
                         "keep one row per take, e.g. only the audio-video 01- clips")
-    table = table.set_index("clip_id")[["take_id", *AU_COLUMNS]]
+    table = table.rename(columns={"clip_id": "file_name"}).set_index("take_id")[["file_name", *AU_COLUMNS]]
     table.attrs["path"] = str(path)
     return table
 
@@ -98,7 +101,7 @@ def au_feature_matrix(table: pd.DataFrame, take_ids: Sequence[str],
     Takes without a row (or with missing values) are left out and listed in the returned :class:`SkipLog`.
     """
     source = table.attrs.get("path", "AU table")
-    by_take = table.set_index("take_id")[list(columns)]
+    by_take = table[list(columns)]
     skipped = SkipLog("openface-au")
     kept = []
     for take_id in take_ids:

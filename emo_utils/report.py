@@ -1,0 +1,64 @@
+"""The run report: figures (confusion matrices side by side, metric bars) and ``report.md``, from a run's
+``metrics.json`` and its saved out-of-fold tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emo_utils.artifacts import load_artifact, read_oof
+from emo_utils.plotting import plot_confusions, plot_metric_bars, save_figure
+
+SYNTHETIC_DATA = "SYNTHETIC demo corpus (not RAVDESS; numbers only show the pipeline works)"
+
+
+def provenance_line(synthetic: bool, random_weights: bool) -> str:
+    """Which data and which weights a number stands on, in words."""
+    data = "SYNTHETIC demo data" if synthetic else "real data"
+    weights = "RANDOM stand-in backbone weights (not a result)" if random_weights else "no random stand-ins"
+    return f"{data}, {weights}"
+
+
+def run_title(metrics: dict[str, Any]) -> str:
+    """The title every figure of a run carries: protocol, data set, and SYNTHETIC where it applies."""
+    return f"{metrics['protocol']} | {metrics['dataset']}" + (" | SYNTHETIC" if metrics["synthetic"] else "")
+
+
+def _row(name: str, m: dict[str, Any], note: str) -> str:
+    return f"| {name} | {m['accuracy']:.2f} | {m['macro_f1']:.2f} | {m['uar']:.2f} | {m['n_clips']} | {note} |"
+
+
+def results_table(metrics: dict[str, Any]) -> list[str]:
+    """Markdown rows: each branch followed by its untuned SVM baseline, then the fusion strategies."""
+    lines = ["| model | accuracy | macro-F1 | UAR | clips | note |", "|---|---|---|---|---|---|"]
+    fused = {b for m in metrics["fusion"].values() for b in m["branches"]}
+    baselines = metrics.get("baselines", {})
+    for name, m in metrics["branches"].items():
+        note = ""
+        if m.get("random_weights"):
+            note = "RANDOM stand-in weights: not a result" + ("" if name in fused else "; left out of fusion")
+        lines.append(_row(name, m, note))
+        if f"SVM {name}" in baselines:
+            lines.append(_row(f"  baseline: SVM on {name} features", baselines[f"SVM {name}"], "untuned"))
+    for strategy, m in metrics["fusion"].items():
+        lines.append(_row(f"fusion {strategy}", m, "fuses " + " + ".join(m["branches"])))
+    if "SVM fusion late_equal" in baselines:
+        lines.append(_row("  baseline: SVM late fusion (equal)", baselines["SVM fusion late_equal"], "untuned"))
+    return lines
+
+
+def write_report(metrics: dict[str, Any], out: str | Path) -> None:
+    """Figures and a Markdown summary of a finished run in ``out``."""
+    out = Path(out)
+    tables: dict[str, pd.DataFrame] = {n: load_artifact(out / "branches" / n).oof for n in metrics["branches"]}
+    tables.update({f"fusion {s}": read_oof(out / "fusion" / s / "oof.csv") for s in metrics["fusion"]})
+    title = run_title(metrics)
+    save_figure(plot_confusions(tables, title), out / "figures" / "confusion_matrices.png")
+    bars = {**metrics["branches"], **{f"fusion {s}": m for s, m in metrics["fusion"].items()}}
+    save_figure(plot_metric_bars(bars, title), out / "figures" / "metrics.png")
+    data = SYNTHETIC_DATA if metrics["synthetic"] else "real"
+    lines = [f"# Results: {metrics['dataset']}", "", f"Protocol: {metrics['protocol']}.", f"Data: {data}.", "",
+             *results_table(metrics)]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
