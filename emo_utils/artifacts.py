@@ -15,6 +15,7 @@ copied to another machine still fuses and demos.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ import pandas as pd
 from emo_utils.errors import DataError
 from emo_utils.feature_store import FeatureSet, load_features, save_features
 from emo_utils.labels import PROBA_COLUMNS
+
+log = logging.getLogger(__name__)
 
 OOF_FILE = "oof.csv"
 INNER_OOF_FILE = "inner_oof.csv"
@@ -115,3 +118,13 @@ def load_branches(run_dir: str | Path, names: list[str] | None = None) -> dict[s
     if not names:
         raise DataError(root, "no trained branch found", MISSING_RUN_HINT)
     return {name: load_branch(run_dir, name) for name in names}
+
+
+def fusable(artifacts: dict[str, BranchArtifact], include_random: bool = False) -> dict[str, BranchArtifact]:
+    """The branches allowed into fusion: those on random stand-in weights only when asked for (a learned
+    fusion would at best ignore them, at worst fit their noise)."""
+    left_out = [name for name, a in artifacts.items() if a.random_weights and not include_random]
+    if left_out:
+        log.warning("[fusion] left out (RANDOM stand-in weights; fuse_random_weights to include): %s",
+                    ", ".join(left_out))
+    return {name: a for name, a in artifacts.items() if name not in left_out}

@@ -55,7 +55,7 @@ def _fusion_config(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from emo_utils.inference import predict_file, render_text
-    result = predict_file(args.video, audio=args.audio, run_dir=args.run, config_path=args.config)
+    result = predict_file(args.video, audio=args.audio, run_dir=args.run, config_path=args.config, enroll=args.enroll)
     print(json.dumps(result, indent=2) if args.json else render_text(result))
     return 0
 
@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", help="a separate audio file")
     p.add_argument("--run", help="workflow output folder whose trained branches to use (default: newest)")
     p.add_argument("--config", help="fusion config JSON (default: the run's)")
+    p.add_argument("--enroll", nargs="+", metavar="FILE",
+                   help="other unlabelled clips of the same person: branches trained with per-speaker "
+                   "normalisation normalise with them")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_demo)
 

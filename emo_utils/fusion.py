@@ -83,6 +83,15 @@ def inner_stacks(tables: Mapping[str, pd.DataFrame]) -> dict[int, BranchStack]:
     return {int(k): stack_branches({b: t[t["outer_fold"] == k] for b, t in tables.items()}) for k in folds}
 
 
+def stack_with_inner(tables: Mapping[str, pd.DataFrame], inner_tables: Mapping[str, pd.DataFrame | None]
+                     ) -> tuple[BranchStack, dict[int, BranchStack] | None]:
+    """The branches' stack and, when every branch saved nested predictions, the per-fold inner stacks."""
+    stack = stack_branches(tables)
+    if any(inner_tables.get(name) is None for name in tables):
+        return stack, None
+    return stack, inner_stacks({name: inner_tables[name] for name in tables})  # type: ignore[misc]
+
+
 def _normalise(weights: np.ndarray) -> np.ndarray:
     weights = np.clip(np.asarray(weights, dtype=float), 0, None)
     if weights.sum() <= 0:

@@ -1,8 +1,9 @@
 """The demo: predict the emotion of one video (and/or audio) file with a workflow run's trained branches.
 
-Each branch applies its fold models (an ensemble of the 6 actor-held-out models) to the clip; the
-branches are fused with the run's late-fusion config. A missing modality (no audio track, no face) is
-reported with its reason and the clip is fused from what it has.
+Each branch (loaded through :mod:`emo_utils.artifacts`) applies its fold models (an ensemble of the
+actor-held-out models) to the clip; the branches are fused with the run's late-fusion config by
+:func:`emo_utils.fusion.weighted_average`. A missing modality (no audio track, no face) is reported with its
+reason and the clip is fused from what it has.
 """
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from emo_utils.artifacts import BranchArtifact, load_artifact
 from emo_utils.branches import BRANCHES
+from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import DataError, EmoError
-from emo_utils.fusion import load_fusion_config
-from emo_utils.labels import EMOTIONS
-from emo_utils.train import Standardizer, load_checkpoint, predict_proba
+from emo_utils.fusion import FusionConfig, load_fusion_config, weighted_average
+from emo_utils.speaker_norm import SpeakerNorm, normalise_actor
+from emo_utils.train import FoldModel, load_checkpoint, predict_proba
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -31,114 +36,126 @@ def latest_run(runs_dir: str | Path = DEFAULT_RUNS_DIR) -> Path:
     return runs[-1].parent
 
 
-FoldModel = tuple[torch.nn.Module, Standardizer, dict[str, Any]]
-
-
 class BranchPredictor:
     """A branch's fold models, applied to new clips (probabilities averaged over folds)."""
 
-    def __init__(self, name: str, folder: Path) -> None:
-        self.name = name
-        self.folder = Path(folder)
-        self.spec = BRANCHES[name]
-        checkpoints = sorted(self.folder.glob("fold*.pt"))
-        if not checkpoints:
-            raise DataError(folder, f"no trained models for branch {name}", "re-run the workflow for this branch")
-        self.models: list[FoldModel] = [load_checkpoint(path) for path in checkpoints]
-        self.meta: dict[str, Any] = self.models[0][2]["feature_meta"]
-        self.actor_norm = bool(self.models[0][2]["config"].get("actor_norm"))
+    def __init__(self, artifact: BranchArtifact) -> None:
+        self.name = artifact.name
+        self.folder = artifact.folder
+        self.spec = BRANCHES[artifact.name]
+        if not artifact.checkpoints:
+            raise DataError(self.folder, f"no trained models for branch {self.name}", "re-run the workflow for it")
+        self.models = [load_checkpoint(path) for path in artifact.checkpoints]
+        self.meta: dict[str, Any] = self.models[0].feature_meta
+        self.labels = self.models[0].labels
+        self.speaker_norm = SpeakerNorm.parse(self.models[0].config.speaker_norm)
+        self.random_weights = artifact.random_weights
 
-    @property
-    def random_weights(self) -> bool:
-        return bool(self.meta.get("random_weights", False))
-
-    def clip_input(self, video: str | None, audio: str | None) -> np.ndarray:
+    def clip_input(self, media: ClipMedia) -> np.ndarray:
         """The model input (1, ...) of one clip, computed as the branch's training features were."""
-        return np.asarray(self.spec.clip_input(video, audio, self.meta), dtype=np.float32)[None]
+        return np.asarray(self.spec.clip_input(media, self.meta), dtype=np.float32)[None]
 
     def held_out_model(self, actor: str) -> FoldModel:
         """The fold model that never saw ``actor`` (its test fold held the actor out)."""
         for fold_model in self.models:
-            if actor in fold_model[2]["test_actors"]:
+            if actor in fold_model.test_actors:
                 return fold_model
         raise DataError(self.folder, f"no fold model of branch {self.name} held out actor {actor}",
                         "evaluate only clips of the run's own actors, or predict with the fold ensemble")
 
-    def _apply(self, fold_model: FoldModel, x: np.ndarray) -> np.ndarray:
-        model, scaler, ckpt = fold_model
-        if self.actor_norm and ckpt.get("population_mean") is not None:
-            x = Standardizer(ckpt["population_mean"], ckpt["population_std"])(x).numpy()
-        return predict_proba(model, x, scaler)
+    def _normalise(self, fold_model: FoldModel, x: np.ndarray, enrolment: np.ndarray | None) -> np.ndarray:
+        """A model trained on per-speaker normalised features sees the new speaker normalised with its
+        enrolment clips, or, without any, with the training population's statistics (less accurate)."""
+        if not self.speaker_norm.per_actor:
+            return x
+        if enrolment is not None:
+            return normalise_actor(x, enrolment, fold_model.within_actor_variance)
+        assert fold_model.population is not None
+        return fold_model.population(x).numpy()
 
-    def predict_inputs(self, x: np.ndarray, actor: str | None = None) -> np.ndarray:
-        """Probabilities (N, 8) for model inputs ``x``: the mean over the fold models, or, with ``actor``,
-        only the fold model that held that actor out (honest evaluation on the run's own clips).
-
-        A model trained with per-actor normalisation gets the new clips normalised with its training
-        population's statistics (one clip of a new person has no per-person statistics).
-        """
+    def predict_inputs(self, x: np.ndarray, actor: str | None = None, enrolment: np.ndarray | None = None
+                       ) -> np.ndarray:
+        """Probabilities (N, L) for model inputs ``x``: the mean over the fold models, or, with ``actor``,
+        only the fold model that held that actor out (honest evaluation on the run's own clips)."""
         models = self.models if actor is None else [self.held_out_model(actor)]
-        return np.mean([self._apply(fold_model, x) for fold_model in models], axis=0)
+        return np.mean([predict_proba(m.model, self._normalise(m, x, enrolment), m.scaler) for m in models], axis=0)
 
-    def predict(self, video: str | None, audio: str | None) -> np.ndarray:
-        """Class probabilities (8,) for one clip; raises an :class:`EmoError` when its input is missing."""
-        return self.predict_inputs(self.clip_input(video, audio))[0]
+    def predict(self, media: ClipMedia, enrolment: list[ClipMedia] | None = None) -> np.ndarray:
+        """Class probabilities (L,) for one clip; raises an :class:`EmoError` when its input is missing."""
+        enrolled = np.concatenate([self.clip_input(m) for m in enrolment]) if enrolment else None
+        return self.predict_inputs(self.clip_input(media), enrolment=enrolled)[0]
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_predictor(name: str, folder: str, signature: tuple[tuple[str, int], ...]) -> BranchPredictor:
-    return BranchPredictor(name, Path(folder))
+def _cached_predictor(folder: str, signature: tuple[tuple[str, int], ...]) -> BranchPredictor:
+    return BranchPredictor(load_artifact(folder))
 
 
-def load_predictor(name: str, folder: str | Path) -> BranchPredictor:
+def load_predictor(folder: str | Path) -> BranchPredictor:
     """A branch's fold models, loaded once per process (and again when its checkpoints change), so
     repeated predictions in a notebook or a service skip the loading."""
     signature = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(Path(folder).glob("fold*.pt")))
-    return _cached_predictor(name, str(Path(folder).resolve()), signature)
+    return _cached_predictor(str(Path(folder).resolve()), signature)
 
 
-def predict_file(video: str | Path | None, audio: str | Path | None = None, run_dir: str | Path | None = None,
-                 config_path: str | Path | None = None) -> dict[str, Any]:
-    """Fused prediction for one clip, with every modality's probabilities and contribution (JSON-ready)."""
-    for path in (video, audio):
-        if path is not None and not Path(path).is_file():
-            raise DataError(path, "file not found", "check the path")
-    run = Path(run_dir) if run_dir else latest_run()
-    config = load_fusion_config(config_path or run / "fusion" / "fusion_config.json")
-    video_s, audio_s = (str(video) if video else None), (str(audio) if audio else None)
+def predict_media(media: ClipMedia, run: Path, config: FusionConfig, enrolment: list[ClipMedia] | None = None
+                  ) -> dict[str, Any]:
+    """Fused prediction for one clip's media with a run's branches and a late-fusion config (JSON-ready)."""
     modalities: dict[str, dict[str, Any]] = {}
     available: dict[str, np.ndarray] = {}
     notes: list[str] = []
     torch.set_num_threads(1)
     for branch in config.branches:
         entry: dict[str, Any] = {"weight": config.weight_of(branch)}
+        if branch in config.reasons:
+            entry["why"] = config.reasons[branch]
+        modalities[branch] = entry
         if entry["weight"] == 0:
             entry["missing"] = "weight 0 in the fusion config: not used"
-            modalities[branch] = entry
             continue
         try:
-            predictor = load_predictor(branch, run / "branches" / branch)
-            available[branch] = predictor.predict(video_s, audio_s)
-            entry["probabilities"] = dict(zip(EMOTIONS, available[branch].round(4).tolist()))
+            predictor = load_predictor(run / "branches" / branch)
+            available[branch] = predictor.predict(media, enrolment)
+            entry["probabilities"] = dict(zip(predictor.labels, available[branch].round(4).tolist()))
             entry["random_weights"] = predictor.random_weights
-            if predictor.actor_norm:
-                notes.append(f"{branch}: trained with per-actor normalisation; one clip of a new person is "
-                             "normalised with the training population's statistics instead (less accurate)")
+            if predictor.speaker_norm.per_actor and not enrolment:
+                notes.append(f"{branch}: trained with per-speaker normalisation; without enrolment clips "
+                             "(--enroll) one clip of a new person is normalised with the training population's "
+                             "statistics instead (less accurate)")
         except EmoError as exc:
             entry["missing"] = str(exc)
-        modalities[branch] = entry
     if not available:
-        raise DataError(video or audio or "input", "no modality could be used: " + "; ".join(
+        raise DataError(media.name, "no modality could be used: " + "; ".join(
             f"{b}: {m['missing']}" for b, m in modalities.items()), "check that the clip has a face and sound")
-    total = sum(config.weight_of(b) for b in available)
-    fused = np.zeros(len(EMOTIONS))
-    for branch, proba in available.items():
-        share = config.weight_of(branch) / total if total > 0 else 1 / len(available)
-        modalities[branch]["contribution"] = dict(zip(EMOTIONS, (share * proba).round(4).tolist()))
-        fused += share * proba
-    return {"video": video_s, "audio": audio_s, "run": str(run), "prediction": EMOTIONS[int(fused.argmax())],
-            "probabilities": dict(zip(EMOTIONS, fused.round(4).tolist())), "modalities": modalities,
-            "fused_from": sorted(available), "notes": notes}
+    names = list(available)
+    weights = np.array([config.weight_of(b) for b in names])
+    shares = weights / weights.sum()
+    fused = weighted_average(np.stack([available[b] for b in names])[:, None], weights)[0]
+    for branch, share in zip(names, shares):
+        modalities[branch]["contribution"] = dict(zip(config.labels, (share * available[branch]).round(4).tolist()))
+    return {"video": media.video, "audio": media.audio, "run": str(run),
+            "prediction": config.labels[int(np.argmax(fused))],
+            "probabilities": dict(zip(config.labels, np.round(fused, 4).tolist())), "modalities": modalities,
+            "fused_from": sorted(available), "notes": notes,
+            "enrolment_clips": len(enrolment or [])}
+
+
+def predict_file(video: str | Path | None, audio: str | Path | None = None, run_dir: str | Path | None = None,
+                 config_path: str | Path | None = None, enroll: list[str | Path] | None = None) -> dict[str, Any]:
+    """Fused prediction for one clip, with every modality's probabilities and contribution (JSON-ready).
+
+    ``enroll``: other unlabelled clips of the same person; branches trained with per-speaker normalisation
+    normalise the clip with their statistics.
+    """
+    for path in (video, audio, *(enroll or [])):
+        if path is not None and not Path(path).is_file():
+            raise DataError(path, "file not found", "check the path")
+    run = Path(run_dir) if run_dir else latest_run()
+    config = load_fusion_config(config_path or run / "fusion" / "fusion_config.json")
+    media = ClipMedia(video=str(video) if video else None, audio=str(audio) if audio else None)
+    enrolment = [ClipMedia(video=str(p)) if Path(p).suffix.lower() in VIDEO_SUFFIXES else ClipMedia(audio=str(p))
+                 for p in enroll or []]
+    return predict_media(media, run, config, enrolment or None)
 
 
 def render_text(result: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emo_utils.artifacts import BranchArtifact, load_artifact, write_branch_artifact
+from emo_utils.artifacts import BranchArtifact, fusable, load_artifact, write_branch_artifact
 from emo_utils.baselines import BASELINE, svm_cross_validate
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import describe_protocol, make_folds
@@ -36,7 +36,7 @@ from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.extraction import default_jobs, start_worker_server
 from emo_utils.feature_store import FeatureSet
 from emo_utils.fusion import (DEFAULT_STRATEGIES, EARLY, STRATEGIES, deployment_config, fuse_cross_validated,
-                              inner_stacks, joint_features, result_table, save_fusion_config, stack_branches)
+                              joint_features, result_table, save_fusion_config, stack_branches, stack_with_inner)
 from emo_utils.labels import emotion_index, run_labels
 from emo_utils.report import provenance_line, write_report
 from emo_utils.speaker_norm import SpeakerNorm
@@ -252,22 +252,11 @@ def _run_baseline(run: Run, spec: BranchSpec, pooled: FeatureSet, config: TrainC
                             provenance_line(run.synthetic, provenance["random_weights"])))
 
 
-def fusable(artifacts: dict[str, BranchArtifact], include_random: bool) -> dict[str, BranchArtifact]:
-    """The branches allowed into fusion: random stand-in branches only when asked for."""
-    left_out = [name for name, a in artifacts.items() if a.random_weights and not include_random]
-    if left_out:
-        log.warning("[fusion] left out (RANDOM stand-in weights; --fuse-random-weights to include): %s",
-                    ", ".join(left_out))
-    return {name: a for name, a in artifacts.items() if name not in left_out}
-
-
 def fuse_artifacts(artifacts: dict[str, BranchArtifact], strategies: tuple[str, ...] = DEFAULT_STRATEGIES[:-1]
                    ) -> dict[str, pd.DataFrame]:
     """Out-of-fold tables of each late strategy over the artifacts; learned ones fitted on nested predictions."""
-    stack = stack_branches({name: a.oof for name, a in artifacts.items()})
-    inner_tables = {name: a.inner_oof() for name, a in artifacts.items()}
-    nested = all(t is not None for t in inner_tables.values())
-    inner = inner_stacks(inner_tables) if nested else None  # type: ignore[arg-type]
+    stack, inner = stack_with_inner({n: a.oof for n, a in artifacts.items()},
+                                    {n: a.inner_oof() for n, a in artifacts.items()})
     return {s: result_table(stack, fuse_cross_validated(stack, s, inner=inner if STRATEGIES[s].fit else None))
             for s in strategies}
 

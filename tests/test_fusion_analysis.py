@@ -13,7 +13,7 @@ import pytest
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import fuse_cross_validated, result_table, stack_branches
-from emo_utils.fusion_analysis import (audio_weight_sweep, evaluate_weights, fusable_tables, load_branch_tables,
+from emo_utils.analysis.fusion_analysis import (audio_weight_sweep, evaluate_weights, fusable_tables, load_branch_tables,
                                        pair_confusion, per_class_gain, plot_audio_weight_sweep, plot_per_class_gain)
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 

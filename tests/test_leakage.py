@@ -9,7 +9,7 @@ from matplotlib import pyplot as plt
 from emo_utils.data.folds import LEAKY_PROTOCOL, assign_actor_folds
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS, emotion_index
-from emo_utils.leakage import compare_protocols, plot_protocol_comparison
+from emo_utils.analysis.leakage import compare_protocols, plot_protocol_comparison
 from emo_utils.train import TrainConfig, cross_validate
 
 

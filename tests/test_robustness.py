@@ -13,10 +13,10 @@ import pytest
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import FusionConfig, load_fusion_config, save_fusion_config, weighted_average
-from emo_utils.fusion_analysis import load_branch_tables
+from emo_utils.analysis.fusion_analysis import load_branch_tables
 from emo_utils.inference import BranchPredictor
 from emo_utils.labels import PROBA_COLUMNS
-from emo_utils.robustness import balanced_clips, noisy_waveform, plot_robustness, robustness_curve
+from emo_utils.analysis.robustness import balanced_clips, noisy_waveform, plot_robustness, robustness_curve
 from emo_utils.synthetic.corpus import generate_demo_corpus
 from emo_utils.workflow import WorkflowSettings, train_branch
 

@@ -8,8 +8,8 @@ import pytest
 
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import load_fusion_config, stack_branches
-from emo_utils.fusion_analysis import evaluate_weights
-from emo_utils.widgets import FusionPanel
+from emo_utils.analysis.fusion_analysis import evaluate_weights
+from emo_utils.analysis.widgets import FusionPanel
 from test_fusion_analysis import make_tables
 
 matplotlib.use("Agg")

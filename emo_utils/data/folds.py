@@ -71,9 +71,10 @@ def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: i
         offset += len(group) % n_folds
     filled = len(set(fold_of.values()))
     if filled != n_folds:
-        raise SettingsError(f"{per_actor.index.size} actors ({", ".join(f"{n} {g}" for g, n in per_actor.value_counts().items())}) give {filled} "
-                         f"gender-balanced folds, not {n_folds}; choose a number of folds that divides the "
-                         "actors of each gender evenly or is at most their count")
+        counts = ", ".join(f"{n} {gender}" for gender, n in per_actor.value_counts().items())
+        raise SettingsError(f"{per_actor.index.size} actors ({counts}) give {filled} gender-balanced folds, not "
+                            f"{n_folds}; choose a number of folds that divides each gender's actors evenly, or one "
+                            "fold per actor")
     return table["actor"].map(fold_of).to_numpy(dtype=int).copy()
 
 

@@ -1,20 +1,19 @@
 """The robustness curve: accuracy of each audio branch, and of the fused result, as noise drowns the voice.
 
 White Gaussian noise is added to each clip's waveform at falling signal-to-noise ratios (seeded per
-clip and level, the same for every branch); the noisy waveform is written to a temporary WAV and goes
-through each branch's own per-clip input function, so every audio branch sees exactly the same sound.
+clip and level, the same for every branch); the noisy waveform goes, in memory, through each branch's own
+per-clip input function, so every audio branch sees exactly the same sound.
 Each clip is predicted by the one fold model that never saw its actor (the checkpoint whose
 ``test_actors`` hold it out), never by the fold ensemble, which would include models trained on that
 actor. The fused result is late fusion with the run's config weights, the non-audio branches keeping
 their out-of-fold probabilities (only the sound is degraded).
 
-Per-clip prediction normalises a clip with the training population's statistics (as the demo does),
-where the out-of-fold tables z-scored each test actor with their own clips: the clean point of this
-curve can therefore differ from the branch's out-of-fold accuracy.
+A branch trained with per-speaker normalisation (``--speaker-norm enrol:K`` or ``all``) sees each clip
+normalised with the training population's statistics here (as the demo does without enrolment clips): its
+clean point can then differ from its out-of-fold accuracy. Under the default ``none`` the two agree.
 """
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,20 +21,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from tqdm.auto import tqdm
 
 from emo_utils.audio.augment import add_noise
 from emo_utils.audio.features import clip_rng
 from emo_utils.audio.io import load_audio
+from emo_utils.artifacts import MISSING_RUN_HINT, load_branches
 from emo_utils.branches import BRANCHES
+from emo_utils.clip_media import ClipMedia
 from emo_utils.data.manifest import load_manifest
 from emo_utils.errors import DataError, EmoError, SkipLog
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import load_fusion_config, weighted_average
-from emo_utils.fusion_analysis import MISSING_RUN_HINT, load_branch_tables
 from emo_utils.inference import BranchPredictor
-from emo_utils.labels import EMOTIONS, PROBA_COLUMNS, emotion_index
+from emo_utils.labels import labels_of, proba_columns
 from emo_utils.plotting import draw_chance, use_style, wrap_title
 
 DEFAULT_SNR_LEVELS: tuple[float | None, ...] = (None, 30.0, 20.0, 10.0, 5.0, 0.0)  # None: the clean clip
@@ -69,18 +68,19 @@ class RobustnessResult:
 def balanced_clips(rows: pd.DataFrame, n: int | None) -> pd.DataFrame:
     """At most ``n`` rows, round-robin over actors and over emotions, even when ``n`` < actors x emotions.
 
-    The j-th pick goes to actor ``j mod A`` and emotion ``j mod 8`` (shifted by one after every
-    ``lcm(A, 8)`` picks, so all actor-emotion pairs come up before any repeats).
+    The j-th pick goes to actor ``j mod A`` and emotion ``j mod E`` (shifted by one after every
+    ``lcm(A, E)`` picks, so all actor-emotion pairs come up before any repeats).
     """
     if n is None or n >= len(rows):
         return rows
     actors = sorted(rows["actor"].unique())
-    n_actors, n_emotions = len(actors), len(EMOTIONS)
+    emotions = sorted(rows["emotion"].unique())
+    n_actors, n_emotions = len(actors), len(emotions)
     block = int(np.lcm(n_actors, n_emotions))
     slot = {(j % n_actors, (j % n_emotions + j // block) % n_emotions): j for j in range(n_actors * n_emotions)}
     actor_index = rows["actor"].map({a: i for i, a in enumerate(actors)})
     order = rows.assign(_repeat=rows.groupby(["actor", "emotion"]).cumcount(), _slot=[
-        slot[(a, emotion_index(e))] for a, e in zip(actor_index, rows["emotion"])])
+        slot[(a, emotions.index(e))] for a, e in zip(actor_index, rows["emotion"])])
     return order.sort_values(["_repeat", "_slot"]).head(n).drop(columns=["_repeat", "_slot"]).sort_values(
         ["actor", "take_id"])
 
@@ -94,10 +94,10 @@ def _fuse_level(level: pd.DataFrame, tables: dict[str, pd.DataFrame], weights: d
     """Late fusion of one SNR level's audio predictions with the other branches' out-of-fold probabilities."""
     audio = {m: rows.set_index("clip_id") for m, rows in level.groupby("model")}
     clips = level.drop_duplicates("clip_id").set_index("clip_id")
+    columns = proba_columns(labels_of(level))
     P = np.stack([(audio[b] if b in audio else tables[b].set_index("clip_id")).reindex(clips.index)[
-        list(PROBA_COLUMNS)].to_numpy(dtype=float) for b in weights])
-    fused = pd.DataFrame(weighted_average(P, np.array(list(weights.values()))), columns=list(PROBA_COLUMNS),
-                         index=clips.index)
+        columns].to_numpy(dtype=float) for b in weights])
+    fused = pd.DataFrame(weighted_average(P, np.array(list(weights.values()))), columns=columns, index=clips.index)
     return clips[["actor", "emotion", "snr"]].join(fused).reset_index().assign(model=model)
 
 
@@ -125,14 +125,15 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     """
     run = Path(run_dir)
     manifest = load_manifest(run / "manifest.csv")
-    tables = load_branch_tables(run)
+    artifacts = load_branches(run)
+    tables = {name: a.oof for name, a in artifacts.items()}
     config_path = run / "fusion" / "fusion_config.json"
     weights: dict[str, float] = {}
     if config_path.is_file():
         config = load_fusion_config(config_path)
         weights = {b: w for b, w in zip(config.branches, config.weights) if b in tables and w > 0}
     audio = [name for name in tables if BRANCHES[name].modality == "audio"
-             and (include_random or name in weights or not tables[name].attrs["random_weights"])]
+             and (include_random or name in weights or not artifacts[name].random_weights)]
     if not audio:
         raise DataError(run / "branches", "no trained audio branch (without random stand-in weights)",
                         MISSING_RUN_HINT + "; include_random=True also scores stand-in branches")
@@ -140,27 +141,26 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     rows = manifest[manifest["take_id"].isin(predicted) & ((manifest["audio_path"] != "") |
                                                            (manifest["video_path"] != ""))]
     rows = balanced_clips(rows, max_clips)
-    predictors = {name: BranchPredictor(name, run / "branches" / name) for name in audio}
+    predictors = {name: BranchPredictor(artifacts[name]) for name in audio}
+    columns = proba_columns(labels_of(tables[audio[0]]))
     skipped = SkipLog("robustness")
     records = []
-    with tempfile.TemporaryDirectory() as tmp:
-        noisy_path = Path(tmp) / "noisy.wav"
-        for _, row in tqdm(rows.iterrows(), total=len(rows), desc="robustness", unit="clip", disable=not progress):
-            try:
-                clean = load_audio(_audio_source(row), SAMPLE_RATE)
-            except EmoError as exc:
-                skipped.add(row["take_id"], _audio_source(row), str(exc))
-                continue
-            for snr in snr_levels:
-                sf.write(noisy_path, noisy_waveform(clean, snr, row["take_id"], seed), SAMPLE_RATE, subtype="FLOAT")
-                for name, predictor in predictors.items():
-                    try:
-                        proba = predictor.predict_inputs(predictor.clip_input(None, str(noisy_path)), row["actor"])[0]
-                    except EmoError as exc:
-                        skipped.add(row["take_id"], _audio_source(row), f"{name} at {snr_label(snr)}: {exc}")
-                        continue
-                    records.append({"clip_id": row["take_id"], "actor": row["actor"], "emotion": row["emotion"],
-                                    "snr": snr_label(snr), "model": name, **dict(zip(PROBA_COLUMNS, proba))})
+    for _, row in tqdm(rows.iterrows(), total=len(rows), desc="robustness", unit="clip", disable=not progress):
+        try:
+            clean = load_audio(_audio_source(row), SAMPLE_RATE)
+        except EmoError as exc:
+            skipped.add(row["take_id"], _audio_source(row), str(exc))
+            continue
+        for snr in snr_levels:
+            media = ClipMedia(waveform=noisy_waveform(clean, snr, row["take_id"], seed), sample_rate=SAMPLE_RATE)
+            for name, predictor in predictors.items():
+                try:
+                    proba = predictor.predict_inputs(predictor.clip_input(media), row["actor"])[0]
+                except EmoError as exc:
+                    skipped.add(row["take_id"], _audio_source(row), f"{name} at {snr_label(snr)}: {exc}")
+                    continue
+                records.append({"clip_id": row["take_id"], "actor": row["actor"], "emotion": row["emotion"],
+                                "snr": snr_label(snr), "model": name, **dict(zip(columns, proba))})
     if not records:
         raise DataError(run, "no clip could be scored for the robustness curve", skipped.report())
     predictions = pd.DataFrame(records)
@@ -171,7 +171,7 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     predictions = pd.concat([predictions, *(_fuse_level(level, tables, w, model) for model, w in fusions.items()
                                             for _, level in predictions.groupby("snr", sort=False))],
                             ignore_index=True)
-    flags = {name: bool(tables[name].attrs["random_weights"]) for name in audio}
+    flags = {name: artifacts[name].random_weights for name in audio}
     return RobustnessResult(predictions, _scores(predictions, flags), skipped, weights)
 
 

@@ -19,8 +19,9 @@ from emo_utils.data.manifest import dataset_name
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.extraction import default_jobs
 from emo_utils.feature_store import FeatureSet
-from emo_utils.labels import emotion_index
+from emo_utils.labels import emotion_index, run_labels
 from emo_utils.plotting import use_style, wrap_title
+from emo_utils.speaker_norm import SpeakerNorm
 from emo_utils.train import TrainConfig, cross_validate
 
 ROWS_COLUMNS = ("actor", "gender", "emotion", "fold")
@@ -47,7 +48,8 @@ def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainCon
                                       (rows["take_id"].astype(str).to_numpy() != features.clip_ids).any()):
         raise ValueError("rows are not aligned with features.clip_ids; use "
                          "manifest.set_index('take_id').loc[features.clip_ids].reset_index()")
-    labels = rows["emotion"].map(emotion_index).to_numpy()
+    label_names = run_labels(rows["emotion"])
+    labels = np.array([emotion_index(e, label_names) for e in rows["emotion"]])
     actors, genders = rows["actor"].to_numpy(), rows["gender"].to_numpy()
     dataset = dataset_name(rows)
     splits = {False: rows["fold"].to_numpy(), True: random_clip_folds(len(rows), n_folds, seed)}
@@ -58,12 +60,12 @@ def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainCon
         if held_out is not None and not leaky:
             oof = held_out
         else:
-            oof = cross_validate(features, labels, actors, genders, folds, config, leaky_ok=leaky,
+            oof = cross_validate(features, labels, actors, genders, folds, config, leaky_ok=leaky, label_names=label_names,
                                  desc=SPLIT_LABELS[leaky].replace("\n", " "), progress=progress,
                                  n_jobs=n_jobs or default_jobs()).oof
         metrics = metrics_from_table(oof)
         records.append({"protocol": describe_protocol(folds, actors, dataset, leaky=leaky,
-                                                      actor_norm=config.actor_norm),
+                                                      speaker_norm=SpeakerNorm.parse(config.speaker_norm).description),
                         "split": SPLIT_LABELS[leaky], "leaky": leaky,
                         **{k: metrics[k] for k in METRIC_KEYS}, "n_clips": metrics["n_clips"]})
     return pd.DataFrame(records)

@@ -1,7 +1,7 @@
 """An interactive fusion panel: one weight slider per branch and a strategy menu; accuracy, macro-F1 and
 the confusion matrix are recomputed live from the saved out-of-fold probabilities.
 
-The numbers come from :func:`emo_utils.fusion_analysis.evaluate_weights` (a pure function), so what the
+The numbers come from :func:`emo_utils.analysis.fusion_analysis.evaluate_weights` (a pure function), so what the
 panel shows is what the tests check. Weights chosen by hand while looking at test-fold results are
 tuned on the test actors: use them for the demo, never as an evaluation result.
 """
@@ -16,32 +16,34 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
+from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
+from emo_utils.artifacts import BranchArtifact
 from emo_utils.evaluate import format_metrics
-from emo_utils.fusion import FusionConfig, save_fusion_config, stack_branches
-from emo_utils.fusion_analysis import CV_STRATEGIES, WEIGHTED_STRATEGIES, evaluate_weights
+from emo_utils.fusion import STRATEGIES, FusionConfig, save_fusion_config
 from emo_utils.plotting import plot_confusion, use_style
 
 STRATEGY_LABELS: dict[str, str] = {
     "late_fixed": "late fusion, slider weights",
     "product": "product rule, slider weights",
     "late_equal": "late fusion, equal weights",
-    "late_learned": "late fusion, weights learned per test fold",
-    "stacking": "stacking, fitted per test fold",
-    "dynamic": "dynamic (confidence), calibrated per test fold",
+    "late_learned": "late fusion, weights learned per test fold (nested)",
+    "stacking": "stacking, fitted per test fold (nested)",
+    "dynamic": "dynamic (confidence), calibrated per test fold (nested)",
 }
 
 
 class FusionPanel:
-    """Weight sliders + strategy menu over branch tables; ``panel.widget`` is the displayable box.
+    """Weight sliders + strategy menu over a run's branch artifacts; ``panel.widget`` is the displayable box.
 
     ``last_metrics`` / ``last_table`` hold the current result (``None`` when the weights cannot fuse,
     e.g. all zero); the "save config" button writes the slider weights as a late-fusion config to
     ``config_path`` (load it in the demo with ``emo demo --config FILE``).
     """
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame], protocol: str, provenance: str = "",
+    def __init__(self, artifacts: Mapping[str, BranchArtifact], protocol: str, provenance: str = "",
                  config_path: str | Path = "fusion_config_panel.json") -> None:
-        self.stack = stack_branches(dict(tables))
+        self.inputs = FusionInputs.from_artifacts(artifacts)
+        self.stack = self.inputs.stack
         self.protocol, self.provenance = protocol, provenance
         self.config_path = Path(config_path)
         self.sliders = {b: widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description=b,
@@ -73,20 +75,20 @@ class FusionPanel:
 
     def _evaluate(self) -> tuple[dict[str, Any], pd.DataFrame]:
         strategy = self.strategy.value
-        if strategy in WEIGHTED_STRATEGIES:
-            return evaluate_weights(self.stack, self.weights, strategy)
-        if strategy not in self._fitted:  # cross-validated strategies ignore the sliders: compute once
-            self._fitted[strategy] = evaluate_weights(self.stack, None, strategy)
+        if STRATEGIES[strategy].uses_weights:
+            return evaluate_weights(self.inputs, self.weights, strategy)
+        if strategy not in self._fitted:  # the other strategies ignore the sliders: compute once
+            self._fitted[strategy] = evaluate_weights(self.inputs, None, strategy)
         return self._fitted[strategy]
 
     def update(self, change: dict[str, Any] | None = None) -> None:
         """Recompute the metrics for the current controls and redraw the output."""
         strategy = self.strategy.value
         for slider in self.sliders.values():
-            slider.disabled = strategy in CV_STRATEGIES
+            slider.disabled = not STRATEGIES[strategy].uses_weights
         self.save_button.disabled = strategy != "late_fixed"
         name = f"fusion {strategy}"
-        if strategy in WEIGHTED_STRATEGIES:
+        if STRATEGIES[strategy].uses_weights:
             name += " (" + ", ".join(f"{b} {w:.2f}" for b, w in self.weights.items()) + ")"
         try:
             self.last_metrics, self.last_table = self._evaluate()

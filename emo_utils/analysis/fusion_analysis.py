@@ -1,69 +1,44 @@
 """Analyses of fusion on a run's out-of-fold tables: which weights, which emotions gain, what each costs.
 
-Pure functions on the tables the workflow writes (``out/branches/NAME/oof.csv``), built on
+Pure functions on the branch artifacts the workflow writes (``out/branches/NAME/``), built on
 :mod:`emo_utils.fusion`. Everything here reads test-fold predictions: a sweep over weights shows how
 fusion behaves, but choosing the best point of it would tune on the test actors (``late_learned``
 in :func:`emo_utils.fusion.fuse_cross_validated` is the honest version, fitted per fold).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from emo_utils.errors import DataError
-from emo_utils.evaluate import metrics_from_table
-from emo_utils.fusion import BranchStack, fuse_cross_validated, result_table
-from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
+from emo_utils.artifacts import BranchArtifact
+from emo_utils.evaluate import metrics_from_table, proba_matrix, scored
+from emo_utils.fusion import STRATEGIES, BranchStack, fuse_cross_validated, result_table, stack_with_inner
+from emo_utils.labels import labels_of
 from emo_utils.plotting import draw_chance, use_style, wrap_title
 
 # Pairs of emotions that one modality tends to confuse: fear and surprise share raised brows and wide
 # eyes (face), calm and neutral share low, steady prosody (voice).
 CONFUSABLE_PAIRS: tuple[tuple[str, str], ...] = (("fearful", "surprised"), ("calm", "neutral"))
-WEIGHTED_STRATEGIES = ("late_fixed", "product")  # strategies that use the given weights
-CV_STRATEGIES = ("late_equal", "late_learned", "stacking", "dynamic")  # fitted per test fold or fixed rules
-MISSING_RUN_HINT = ("train the branches first: notebooks 05 (video branches) and 06 (audio branches), or "
-                    "`emo workflow --out DIR`")
 
 
-def _random_weights_flag(folder: Path) -> bool:
-    """The branch's random-stand-in flag, from the feature settings saved in its params.json."""
-    marker = folder / "params.json"
-    if not marker.is_file():
-        raise DataError(marker, "branch results have no params.json", "re-run this branch's training")
-    return bool(json.loads(marker.read_text())["params"]["features"].get("random_weights", False))
+@dataclass
+class FusionInputs:
+    """What the analyses fuse: the branches' out-of-fold stack and, per test fold, the nested inner stack
+    that learned strategies are fitted on."""
 
+    stack: BranchStack
+    inner: dict[int, BranchStack] | None
 
-def load_branch_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Out-of-fold tables of every trained branch of a run, by name.
-
-    Each table's ``attrs["random_weights"]`` says whether its features came from random stand-in
-    backbone weights (read from the branch's params.json, lighter than loading a checkpoint).
-    """
-    folder = Path(run_dir) / "branches"
-    tables: dict[str, pd.DataFrame] = {}
-    for oof in sorted(folder.glob("*/oof.csv")):
-        table = pd.read_csv(oof, dtype={"clip_id": str, "actor": str})
-        table.attrs["random_weights"] = _random_weights_flag(oof.parent)
-        tables[oof.parent.name] = table
-    if not tables:
-        raise DataError(folder, "no trained branch found (no branches/*/oof.csv)", MISSING_RUN_HINT)
-    unfinished = sorted({p.name for p in folder.iterdir() if p.is_dir()} - set(tables))
-    if unfinished:
-        print(f"[fusion] branch folders without out-of-fold results (unfinished, left out): {', '.join(unfinished)}")
-    return tables
-
-
-def fusable_tables(tables: Mapping[str, pd.DataFrame], include_random: bool = False
-                   ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """The tables allowed into fusion and the names left out for random stand-in weights."""
-    left_out = [n for n, t in tables.items() if t.attrs.get("random_weights") and not include_random]
-    return {n: t for n, t in tables.items() if n not in left_out}, left_out
+    @classmethod
+    def from_artifacts(cls, artifacts: Mapping[str, BranchArtifact]) -> FusionInputs:
+        stack, inner = stack_with_inner({n: a.oof for n, a in artifacts.items()},
+                                        {n: a.inner_oof() for n, a in artifacts.items()})
+        return cls(stack, inner)
 
 
 def weight_vector(stack: BranchStack, weights: Mapping[str, float] | Sequence[float]) -> np.ndarray:
@@ -79,41 +54,42 @@ def weight_vector(stack: BranchStack, weights: Mapping[str, float] | Sequence[fl
     return vector
 
 
-def evaluate_weights(stack: BranchStack, weights: Mapping[str, float] | Sequence[float] | None,
+def evaluate_weights(inputs: FusionInputs, weights: Mapping[str, float] | Sequence[float] | None,
                      strategy: str = "late_fixed") -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics and fused out-of-fold table of one fusion setting.
 
-    ``late_fixed`` and ``product`` use ``weights`` (a branch with weight 0 is left out); the
-    cross-validated strategies (:data:`CV_STRATEGIES`) ignore them.
+    ``late_fixed`` and ``product`` use ``weights`` (a branch with weight 0 is left out); the other strategies
+    ignore them (learned ones are fitted per test fold on the nested predictions of its training actors).
     """
-    if strategy not in WEIGHTED_STRATEGIES + CV_STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; expected one of {WEIGHTED_STRATEGIES + CV_STRATEGIES}")
-    vector = weight_vector(stack, weights) if strategy in WEIGHTED_STRATEGIES else None
-    table = result_table(stack, fuse_cross_validated(stack, strategy, vector))
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    uses_weights = STRATEGIES[strategy].uses_weights
+    vector = weight_vector(inputs.stack, weights) if uses_weights else None
+    table = result_table(inputs.stack, fuse_cross_validated(inputs.stack, strategy, vector, inputs.inner))
     return metrics_from_table(table), table
 
 
-def audio_weight_sweep(stack: BranchStack, audio_branches: Sequence[str], steps: int = 11) -> pd.DataFrame:
+def audio_weight_sweep(inputs: FusionInputs, audio_branches: Sequence[str], steps: int = 11) -> pd.DataFrame:
     """Late fusion with the audio branches sharing weight ``w`` and the other branches ``1 - w``.
 
     One row per ``w`` in ``linspace(0, 1, steps)``: accuracy, macro-F1 and the clips scored (at the ends,
     clips that only have the zero-weighted modality get no prediction).
     """
-    audio = [b for b in stack.branches if b in set(audio_branches)]
-    others = [b for b in stack.branches if b not in set(audio_branches)]
+    audio = [b for b in inputs.stack.branches if b in set(audio_branches)]
+    others = [b for b in inputs.stack.branches if b not in set(audio_branches)]
     if not audio or not others:
         raise ValueError(f"need audio and non-audio branches, have audio {audio} and others {others}")
     rows = []
     for w in np.linspace(0.0, 1.0, steps):
         weights = {**{b: w / len(audio) for b in audio}, **{b: (1 - w) / len(others) for b in others}}
-        metrics, _ = evaluate_weights(stack, weights, "late_fixed")
+        metrics, _ = evaluate_weights(inputs, weights, "late_fixed")
         rows.append({"audio_weight": round(float(w), 6), "accuracy": metrics["accuracy"],
                      "macro_f1": metrics["macro_f1"], "n_clips": metrics["n_clips"]})
     return pd.DataFrame(rows)
 
 
 def _scored(table: pd.DataFrame, clip_ids: set[str]) -> pd.DataFrame:
-    return table[table["clip_id"].isin(clip_ids)].dropna(subset=list(PROBA_COLUMNS))
+    return scored(table[table["clip_id"].isin(clip_ids)])
 
 
 def per_class_gain(branch_tables: Mapping[str, pd.DataFrame], fused_table: pd.DataFrame) -> pd.DataFrame:
@@ -123,12 +99,12 @@ def per_class_gain(branch_tables: Mapping[str, pd.DataFrame], fused_table: pd.Da
     confusable pair (:data:`CONFUSABLE_PAIRS`) an emotion belongs to.
     """
     tables = {**branch_tables, "fused": fused_table}
-    common = set.intersection(*(set(t.dropna(subset=list(PROBA_COLUMNS))["clip_id"]) for t in tables.values()))
+    common = set.intersection(*(set(scored(t)["clip_id"]) for t in tables.values()))
     if not common:
         raise ValueError("no clip is predicted by every branch and the fused result")
     f1 = {name: pd.Series(metrics_from_table(_scored(table, common))["per_class_f1"])
           for name, table in tables.items()}
-    frame = pd.DataFrame(f1).reindex([e for e in EMOTIONS if e in f1["fused"].index])
+    frame = pd.DataFrame(f1).reindex([e for e in labels_of(fused_table) if e in f1["fused"].index])
     branches = list(branch_tables)
     frame["best_branch"] = frame[branches].idxmax(axis=1)
     frame["gain"] = frame["fused"] - frame[branches].max(axis=1)
@@ -142,8 +118,8 @@ def pair_confusion(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """For each table and confusable pair, the share of the pair's clips predicted as the other emotion."""
     rows = {}
     for name, table in tables.items():
-        usable = table.dropna(subset=list(PROBA_COLUMNS))
-        predicted = np.array(EMOTIONS)[usable[list(PROBA_COLUMNS)].to_numpy().argmax(axis=1)]
+        usable = scored(table)
+        predicted = np.array(labels_of(table))[proba_matrix(usable).argmax(axis=1)]
         row = {}
         for a, b in CONFUSABLE_PAIRS:
             in_pair = usable["emotion"].isin((a, b)).to_numpy()
