@@ -29,3 +29,16 @@ def shared_crema_d_meta() -> Path:
     if not (SHARED_CREMA_D_META / "SentenceFilenames.csv").is_file():
         pytest.skip(f"CREMA-D metadata not found at {SHARED_CREMA_D_META}")
     return SHARED_CREMA_D_META
+
+
+TINY_RUN = {"clip_limit": 48, "epochs": 2, "demo_actors": 6}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One small workflow run shared by the test files: the synthetic demo corpus (6 actors, 48 takes), all
+    five branches, 2 epochs, nested folds, baselines and every fusion strategy. Returns (out, metrics)."""
+    from emo_utils.workflow import WorkflowSettings, run_workflow
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    return out, run_workflow(WorkflowSettings(data_root=None, out=out, progress=False, **TINY_RUN))

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from emo_utils import explore  # noqa: E402
+from emo_utils.analysis import explore  # noqa: E402
 from emo_utils.audio.io import load_audio  # noqa: E402
 from emo_utils.data.folds import assign_actor_folds  # noqa: E402
 from emo_utils.errors import DataError  # noqa: E402

@@ -1,7 +1,6 @@
-"""Fusion analyses on out-of-fold tables: loading a run's branches, weight sweeps, per-emotion gains."""
+"""Fusion analyses on branch artifacts: loading a run's branches, weight sweeps, per-emotion gains."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -10,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emo_utils.analysis.fusion_analysis import (FusionInputs, audio_weight_sweep, evaluate_weights, pair_confusion,
+                                                per_class_gain, plot_audio_weight_sweep, plot_per_class_gain)
+from emo_utils.artifacts import BranchArtifact, fusable, load_branches, write_branch_artifact
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import fuse_cross_validated, result_table, stack_branches
-from emo_utils.analysis.fusion_analysis import (audio_weight_sweep, evaluate_weights, fusable_tables, load_branch_tables,
-                                       pair_confusion, per_class_gain, plot_audio_weight_sweep, plot_per_class_gain)
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 
 matplotlib.use("Agg")
@@ -48,57 +48,72 @@ def make_tables() -> dict[str, pd.DataFrame]:
     return {"audio_mfcc_cnn": oof_table(0, 0), "face_au": oof_table(1, 1)}
 
 
-def _write_branch(run: Path, name: str, table: pd.DataFrame, random_weights: bool) -> None:
-    folder = run / "branches" / name
-    folder.mkdir(parents=True)
-    table.to_csv(folder / "oof.csv", index=False)
-    (folder / "params.json").write_text(json.dumps({"hash": "x", "params": {
-        "features": {"kind": "test", "random_weights": random_weights}}}))
+def inner_table(table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Stand-in nested predictions: for each test fold, the other folds' clips with fresh noise."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for outer in sorted(table["fold"].unique()):
+        rows = table[table["fold"] != outer].copy()
+        P = rows[list(PROBA_COLUMNS)].to_numpy() + rng.uniform(0, 0.05, (len(rows), len(EMOTIONS)))
+        rows[list(PROBA_COLUMNS)] = P / P.sum(axis=1, keepdims=True)
+        parts.append(rows.assign(outer_fold=outer))
+    return pd.concat(parts, ignore_index=True)
 
 
-def test_load_branch_tables_reads_each_branch_and_its_random_weights_flag(tmp_path: Path, capsys) -> None:
+def make_artifacts(run: Path, random: tuple[str, ...] = ()) -> dict[str, BranchArtifact]:
+    """:func:`make_tables` saved as branch artifacts of a run (with nested predictions)."""
+    for seed, (name, table) in enumerate(make_tables().items()):
+        write_branch_artifact(run / "branches" / name, table, {"branch": name, "random_weights": name in random},
+                              inner_oof=inner_table(table, seed))
+    return load_branches(run)
+
+
+def test_load_branches_reads_each_artifact_and_its_random_weights_flag(tmp_path: Path) -> None:
     tables = make_tables()
-    _write_branch(tmp_path, "audio_wav2vec_lstm", tables["audio_mfcc_cnn"], random_weights=True)
-    _write_branch(tmp_path, "face_au", tables["face_au"], random_weights=False)
+    write_branch_artifact(tmp_path / "branches" / "audio_wav2vec_lstm", tables["audio_mfcc_cnn"],
+                          {"random_weights": True})
+    write_branch_artifact(tmp_path / "branches" / "face_au", tables["face_au"], {"random_weights": False})
     (tmp_path / "branches" / "video_slowfast").mkdir()  # interrupted: no results yet
-    loaded = load_branch_tables(tmp_path)
+    loaded = load_branches(tmp_path)
     assert list(loaded) == ["audio_wav2vec_lstm", "face_au"]
-    assert "video_slowfast" in capsys.readouterr().out
-    pd.testing.assert_frame_equal(loaded["face_au"], tables["face_au"], check_dtype=False)
-    assert loaded["audio_wav2vec_lstm"].attrs["random_weights"] and not loaded["face_au"].attrs["random_weights"]
-    kept, left_out = fusable_tables(loaded)
-    assert list(kept) == ["face_au"] and left_out == ["audio_wav2vec_lstm"]
-    assert list(fusable_tables(loaded, include_random=True)[0]) == ["audio_wav2vec_lstm", "face_au"]
+    pd.testing.assert_frame_equal(loaded["face_au"].oof, tables["face_au"], check_dtype=False)
+    assert loaded["audio_wav2vec_lstm"].random_weights and not loaded["face_au"].random_weights
+    assert list(fusable(loaded)) == ["face_au"]
+    assert list(fusable(loaded, include_random=True)) == ["audio_wav2vec_lstm", "face_au"]
 
 
-def test_load_branch_tables_names_the_notebooks_to_run_when_nothing_is_trained(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="notebooks 05"):
-        load_branch_tables(tmp_path)
+def test_load_branches_says_what_to_run_when_nothing_is_trained(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="notebooks 05/06"):
+        load_branches(tmp_path)
 
 
-def test_evaluate_weights_matches_fusion_and_zero_weight_drops_a_branch() -> None:
+def test_evaluate_weights_matches_fusion_and_zero_weight_drops_a_branch(tmp_path: Path) -> None:
     tables = make_tables()
-    stack = stack_branches(tables)
-    metrics, table = evaluate_weights(stack, {"audio_mfcc_cnn": 0.7, "face_au": 0.3}, "late_fixed")
-    assert metrics == evaluate_weights(stack, [0.7, 0.3], "late_fixed")[0]
+    inputs = FusionInputs.from_artifacts(make_artifacts(tmp_path))
+    assert inputs.inner is not None and sorted(inputs.inner) == list(range(6))
+    stack = inputs.stack
+    metrics, table = evaluate_weights(inputs, {"audio_mfcc_cnn": 0.7, "face_au": 0.3}, "late_fixed")
+    assert metrics == evaluate_weights(inputs, [0.7, 0.3], "late_fixed")[0]
     expected = result_table(stack, fuse_cross_validated(stack, "late_fixed", np.array([0.7, 0.3])))
     pd.testing.assert_frame_equal(table, expected)
-    without_face, _ = evaluate_weights(stack, {"audio_mfcc_cnn": 1.0, "face_au": 0.0}, "product")
+    without_face, _ = evaluate_weights(inputs, {"audio_mfcc_cnn": 1.0, "face_au": 0.0}, "product")
     assert without_face == metrics_from_table(tables["audio_mfcc_cnn"])
-    learned, _ = evaluate_weights(stack, None, "late_learned")
-    assert learned == metrics_from_table(result_table(stack, fuse_cross_validated(stack, "late_learned")))
+    learned, _ = evaluate_weights(inputs, None, "late_learned")
+    nested = fuse_cross_validated(stack, "late_learned", inner=inputs.inner)
+    assert learned == metrics_from_table(result_table(stack, nested))
     with pytest.raises(ValueError, match="unknown branches"):
-        evaluate_weights(stack, {"video_vit_cnn": 1.0}, "late_fixed")
+        evaluate_weights(inputs, {"video_vit_cnn": 1.0}, "late_fixed")
     with pytest.raises(ValueError, match="unknown strategy"):
-        evaluate_weights(stack, [1, 1], "majority")
+        evaluate_weights(inputs, [1, 1], "majority")
     with pytest.raises(ValueError, match="zero"):
-        evaluate_weights(stack, [0, 0], "late_fixed")
+        evaluate_weights(inputs, [0, 0], "late_fixed")
 
 
-def test_audio_weight_sweep_runs_from_face_only_to_audio_only() -> None:
+def test_audio_weight_sweep_runs_from_face_only_to_audio_only(tmp_path: Path) -> None:
     tables = make_tables()
-    stack = stack_branches(tables)
-    sweep = audio_weight_sweep(stack, ["audio_mfcc_cnn"], steps=5)
+    inputs = FusionInputs.from_artifacts(make_artifacts(tmp_path))
+    stack = inputs.stack
+    sweep = audio_weight_sweep(inputs, ["audio_mfcc_cnn"], steps=5)
     assert sweep["audio_weight"].tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert sweep.iloc[0]["accuracy"] == metrics_from_table(tables["face_au"])["accuracy"]
     assert sweep.iloc[-1]["accuracy"] == metrics_from_table(tables["audio_mfcc_cnn"])["accuracy"]
@@ -109,7 +124,7 @@ def test_audio_weight_sweep_runs_from_face_only_to_audio_only() -> None:
     assert len(fig.axes[0].lines) == 3
     plt.close(fig)
     with pytest.raises(ValueError, match="non-audio"):
-        audio_weight_sweep(stack, ["audio_mfcc_cnn", "face_au"])
+        audio_weight_sweep(inputs, ["audio_mfcc_cnn", "face_au"])
 
 
 def test_per_class_gain_shows_fusion_repairing_the_confusable_pairs() -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from emo_utils.evaluate import metrics_from_table
-from emo_utils.fusion import load_fusion_config, stack_branches
-from emo_utils.analysis.fusion_analysis import evaluate_weights
+from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
 from emo_utils.analysis.widgets import FusionPanel
-from test_fusion_analysis import make_tables
+from emo_utils.evaluate import metrics_from_table
+from emo_utils.fusion import load_fusion_config
+from test_fusion_analysis import make_artifacts, make_tables
 
 matplotlib.use("Agg")
 
@@ -18,13 +18,19 @@ PROTOCOL = "6-fold actor-independent (test tables)"
 
 
 @pytest.fixture
+def inputs(tmp_path: Path) -> FusionInputs:
+    return FusionInputs.from_artifacts(make_artifacts(tmp_path / "run"))
+
+
+@pytest.fixture
 def panel(tmp_path: Path) -> FusionPanel:
-    return FusionPanel(make_tables(), PROTOCOL, provenance="SYNTHETIC test tables",
+    return FusionPanel(make_artifacts(tmp_path / "run"), PROTOCOL, provenance="SYNTHETIC test tables",
                        config_path=tmp_path / "panel_config.json")
 
 
-def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(panel: FusionPanel) -> None:
-    stack = stack_branches(make_tables())
+def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(panel: FusionPanel,
+                                                                          inputs: FusionInputs) -> None:
+    stack = inputs
     assert set(panel.sliders) == {"audio_mfcc_cnn", "face_au"}
     assert panel.last_metrics == evaluate_weights(stack, [1.0, 1.0], "late_fixed")[0]
     assert PROTOCOL in panel.summary and "SYNTHETIC" in panel.summary
@@ -37,8 +43,9 @@ def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(panel:
     assert panel.last_metrics is None and "cannot fuse" in panel.summary
 
 
-def test_strategy_menu_switches_rules_and_locks_the_sliders_for_fitted_ones(panel: FusionPanel) -> None:
-    stack = stack_branches(make_tables())
+def test_strategy_menu_switches_rules_and_locks_the_sliders_for_fitted_ones(panel: FusionPanel,
+                                                                           inputs: FusionInputs) -> None:
+    stack = inputs
     panel.sliders["face_au"].value = 0.4
     panel.strategy.value = "product"
     assert panel.last_metrics == evaluate_weights(stack, [1.0, 0.4], "product")[0]
@@ -46,7 +53,7 @@ def test_strategy_menu_switches_rules_and_locks_the_sliders_for_fitted_ones(pane
     panel.strategy.value = "dynamic"
     assert panel.last_metrics == evaluate_weights(stack, None, "dynamic")[0]
     assert all(slider.disabled for slider in panel.sliders.values())
-    assert panel.last_table is not None and len(panel.last_table) == len(stack.clip_ids)
+    assert panel.last_table is not None and len(panel.last_table) == len(inputs.stack.clip_ids)
 
 
 def test_save_button_writes_the_slider_weights_as_a_late_fusion_config(panel: FusionPanel) -> None:

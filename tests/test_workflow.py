@@ -2,28 +2,30 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TINY_RUN
+from emo_utils.artifacts import fusable, load_branch, load_branches
 from emo_utils.cli import main as emo
 from emo_utils.errors import DataError
+from emo_utils.evaluate import metrics_from_table
 from emo_utils.inference import load_predictor, predict_file, render_text
 from emo_utils.labels import EMOTIONS
-from emo_utils.workflow import WorkflowSettings, run_workflow
+from emo_utils.workflow import WorkflowSettings, fuse_artifacts, run_workflow
 
 BRANCHES = ("audio_mfcc_cnn", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast", "face_au")
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("run")
-    settings = WorkflowSettings(data_root=None, out=out, clip_limit=48, epochs=2, demo_actors=6, progress=False)
-    return out, run_workflow(settings)
+def _without_times(metrics: dict) -> dict:
+    return {k: ({n: {kk: vv for kk, vv in m.items() if kk != "wall_time_s"} for n, m in v.items()}
+                if isinstance(v, dict) else v) for k, v in metrics.items() if k != "wall_time_s"}
 
 
 def test_workflow_writes_every_stage_and_labels_its_numbers(tiny_run: tuple[Path, dict]) -> None:
@@ -31,30 +33,35 @@ def test_workflow_writes_every_stage_and_labels_its_numbers(tiny_run: tuple[Path
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
     assert saved["synthetic"] is True and "actor-independent" in saved["protocol"]
+    assert saved["speaker_norm"] == "none" and "no test-speaker statistics" in saved["protocol"]
     assert set(saved["branches"]) == set(BRANCHES)
     for name, m in saved["branches"].items():
         assert {"accuracy", "macro_f1", "uar", "n_clips", "random_weights"} <= set(m)
-        assert (out / "branches" / name / "oof.csv").is_file()
-        assert len(list((out / "branches" / name).glob("fold*.pt"))) == 6
+        artifact = load_branch(out, name)
+        assert len(artifact.checkpoints) == 6 and artifact.provenance["speaker_norm"] == "none"
+        inner = artifact.inner_oof()
+        assert inner is not None and set(inner["outer_fold"]) == set(artifact.oof["fold"])
+        for outer, rows in inner.groupby("outer_fold"):  # nested: never the outer fold's own clips
+            assert outer not in set(rows["fold"]) and rows["clip_id"].is_unique
     assert saved["branches"]["audio_wav2vec_lstm"]["random_weights"] is True
     assert saved["branches"]["video_vit_cnn"]["random_weights"] is True
     assert saved["branches"]["audio_mfcc_cnn"]["random_weights"] is False
     assert set(saved["fusion"]) == {"late_equal", "late_learned", "product", "stacking", "dynamic", "early"}
     for strategy in saved["fusion"].values():
         assert "audio_wav2vec_lstm" not in strategy["branches"] and "video_vit_cnn" not in strategy["branches"]
+    assert {"SVM audio_mfcc_cnn", "SVM face_au", "SVM fusion late_equal"} <= set(saved["baselines"])
     assert (out / "fusion" / "fusion_config.json").is_file()
     assert (out / "figures" / "confusion_matrices.png").stat().st_size > 0
-    assert "SYNTHETIC" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "SYNTHETIC" in report and "baseline: SVM on audio_mfcc_cnn" in report
 
 
-def test_second_run_reuses_cached_stages(tiny_run: tuple[Path, dict], capsys: pytest.CaptureFixture) -> None:
+def test_second_run_reuses_cached_stages(tiny_run: tuple[Path, dict], caplog: pytest.LogCaptureFixture) -> None:
     out, first = tiny_run
-    settings = WorkflowSettings(data_root=None, out=out, clip_limit=48, epochs=2, demo_actors=6, progress=False,
-                                branches=("audio_mfcc_cnn", "face_au"))
-    again = run_workflow(settings)
-    assert "cached results" in capsys.readouterr().out
-    for name in ("audio_mfcc_cnn", "face_au"):
-        assert again["branches"][name]["accuracy"] == first["branches"][name]["accuracy"]
+    with caplog.at_level(logging.INFO):
+        again = run_workflow(WorkflowSettings(data_root=None, out=out, progress=False, **TINY_RUN))
+    assert "cached results" in caplog.text and "training:" not in caplog.text
+    assert _without_times(again) == _without_times(first)
 
 
 def test_demo_predicts_a_clip_and_explains_each_modality(tiny_run: tuple[Path, dict]) -> None:
@@ -65,18 +72,40 @@ def test_demo_predicts_a_clip_and_explains_each_modality(tiny_run: tuple[Path, d
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     for branch, entry in result["modalities"].items():
         assert ("probabilities" in entry) != ("missing" in entry)
+        assert "why" in entry  # the config says why each branch has its weight
     assert "PREDICTION" in render_text(result)
+
+
+def test_a_copied_run_folder_still_fuses_and_demos(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
+    out, metrics = tiny_run
+    copy = tmp_path / "moved"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("features", "demo_data"))
+    artifacts = fusable(load_branches(copy))
+    tables = fuse_artifacts(artifacts)
+    assert metrics_from_table(tables["late_learned"])["accuracy"] == metrics["fusion"]["late_learned"]["accuracy"]
+    video = next((out / "demo_data").glob("Actor_03/01-*.mp4"))
+    assert predict_file(video, run_dir=copy)["run"] == str(copy)
 
 
 def test_demo_loads_a_branch_once_and_again_after_retraining(tiny_run: tuple[Path, dict]) -> None:
     out, _ = tiny_run
     folder = out / "branches" / "face_au"
-    first = load_predictor("face_au", folder)
-    assert load_predictor("face_au", folder) is first and len(first.models) == 6
+    first = load_predictor(folder)
+    assert load_predictor(folder) is first and len(first.models) == 6
     checkpoint = folder / "fold0.pt"
     stat = checkpoint.stat()
     os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # as if retrained
-    assert load_predictor("face_au", folder) is not first
+    assert load_predictor(folder) is not first
+
+
+def test_the_same_command_gives_identical_numbers(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
+    """Training from scratch in a fresh folder gives the shared run's numbers to the last digit."""
+    _, first = tiny_run
+    again = run_workflow(WorkflowSettings(data_root=None, out=tmp_path, progress=False,
+                                          branches=("audio_mfcc_cnn", "face_au"), **TINY_RUN))
+    for name in ("audio_mfcc_cnn", "face_au"):
+        assert _without_times(again)["branches"][name] == _without_times(first)["branches"][name]
+        assert again["baselines"][f"SVM {name}"] == first["baselines"][f"SVM {name}"]
 
 
 def test_demo_on_bad_input_names_the_file(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
