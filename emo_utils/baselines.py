@@ -17,8 +17,8 @@ from sklearn.svm import SVC
 from emo_utils.data.folds import iter_folds
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS
-from emo_utils.speaker_norm import SpeakerNorm, enrolment_order
-from emo_utils.train import oof_frame, speaker_views
+from emo_utils.speaker_norm import SpeakerNorm, enrolment_order, test_inputs, training_inputs
+from emo_utils.train import oof_frame
 
 BASELINE = "SVM (RBF, scikit-learn defaults) on pooled features"
 
@@ -34,12 +34,13 @@ def svm_cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndar
     y, actors, folds = np.asarray(labels), np.asarray(actors), np.asarray(folds)
     norm = SpeakerNorm.parse(speaker_norm)
     rank = enrolment_order(features.clip_ids, actors, enrol_seed)
-    X, X_test = speaker_views(features.X.reshape(len(features), -1), actors, folds, rank, norm)
+    raw = features.X.reshape(len(features), -1)
+    X = training_inputs(raw, actors, norm)
     proba = np.full((len(y), len(label_names)), np.nan)
     for _, train, test in iter_folds(folds, actors):
         model = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(random_state=seed), ensemble=False))
         model.fit(X[train], y[train])
-        proba[np.ix_(test, model.classes_)] = model.predict_proba(X_test[test])
+        proba[np.ix_(test, model.classes_)] = model.predict_proba(test_inputs(raw, actors, rank, test, train, norm, X))
         proba[test] = np.nan_to_num(proba[test])
     if norm.mode == "enrol":
         proba[rank < norm.k] = np.nan

@@ -139,3 +139,24 @@ def normalise_enrolled(X: np.ndarray, actors: np.ndarray, enrol_rank: np.ndarray
         reference = X[rows & (enrol_rank < k)]
         out[rows] = normalise_actor(X[rows], reference, prior_variance)
     return out
+
+
+def training_inputs(X: np.ndarray, actors: np.ndarray, norm: SpeakerNorm) -> np.ndarray:
+    """What training actors look like to a model: as they are (``none``) or z-scored over their own clips."""
+    return normalise_per_actor(X, actors) if norm.per_actor else X
+
+
+def test_inputs(X: np.ndarray, actors: np.ndarray, enrol_rank: np.ndarray, test_rows: np.ndarray,
+                train_rows: np.ndarray, norm: SpeakerNorm, train_side: np.ndarray) -> np.ndarray:
+    """What the test actors (``test_rows``) look like to a model trained on ``train_rows``.
+
+    ``none``: as they are. ``all``: z-scored over all their clips (``train_side``). ``enrol:K``: z-scored with
+    their K enrolment clips, the spread shrunk towards that of the training actors of this very model, so not
+    even the prior comes from another test speaker.
+    """
+    if norm.mode == "none":
+        return X[test_rows]
+    if norm.mode == "all":
+        return train_side[test_rows]
+    prior = within_actor_variance(X[train_rows], actors[train_rows])
+    return normalise_enrolled(X[test_rows], actors[test_rows], enrol_rank[test_rows], norm.k, prior)

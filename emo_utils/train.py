@@ -15,11 +15,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from emo_utils.data.folds import check_no_actor_leak, iter_folds, pick_validation_actors
+from emo_utils.errors import SettingsError
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS, proba_columns
 from emo_utils.models import build_model
-from emo_utils.speaker_norm import (SpeakerNorm, enrolment_order, normalise_enrolled, normalise_per_actor,
-                                    within_actor_variance)
+from emo_utils.speaker_norm import (SpeakerNorm, enrolment_order, normalise_per_actor, test_inputs,
+                                    training_inputs, within_actor_variance)
 
 
 @dataclass
@@ -185,6 +186,9 @@ def _split_validation(train_rows: np.ndarray, test_rows: np.ndarray, actors: np.
         val_actors = pick_validation_actors(actors[train_rows], genders[train_rows], config.val_actors_per_gender,
                                             seed=seed)
         val_rows = train_rows[np.isin(actors[train_rows], list(val_actors))]
+        if len(val_rows) == 0:
+            raise SettingsError(f"{len(np.unique(actors[train_rows]))} training actors leave none to hold out for "
+                                "early stopping; use fewer folds or more actors")
         check_no_actor_leak(actors[val_rows], actors[test_rows], "validation vs test")
     fit_rows = np.setdiff1d(train_rows, val_rows)
     if not leaky_ok:
@@ -215,16 +219,16 @@ def plan_folds(folds: np.ndarray, actors: np.ndarray, genders: np.ndarray, confi
 
 @dataclass
 class FoldData:
-    """What every fold trains from: model inputs for the training side and for the test side (they differ
-    when test speakers are normalised with enrolment clips), the raw features (for the population
-    statistics saved with checkpoints), labels and where checkpoints go."""
+    """What every fold trains from: the training side's model inputs, the raw features (test speakers are
+    normalised from them per plan, and checkpoints save their population statistics), labels, each clip's
+    enrolment rank and where checkpoints go."""
 
     X: np.ndarray
-    X_test: np.ndarray
     X_raw: np.ndarray
     X_aug: np.ndarray | None
     y: np.ndarray
     actors: np.ndarray
+    enrol_rank: np.ndarray
     config: TrainConfig
     feature_meta: dict[str, Any]
     label_names: tuple[str, ...]
@@ -250,11 +254,14 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
     model, curve = fit_model(X_fit, data.y[plan.fit_rows], np.asarray(X[plan.val_rows]), data.y[plan.val_rows],
                              config, scaler, progress=progress, X_train_aug=X_fit_aug,
                              n_classes=len(data.label_names))
-    proba = predict_proba(model, np.asarray(data.X_test[plan.test_rows]), scaler, config.batch_size)
+    norm = SpeakerNorm.parse(config.speaker_norm)
+    train_rows = np.concatenate([plan.fit_rows, plan.val_rows])
+    X_test = test_inputs(data.X_raw, data.actors, data.enrol_rank, plan.test_rows, train_rows, norm, X)
+    proba = predict_proba(model, np.asarray(X_test), scaler, config.batch_size)
     checkpoint = None
     if data.out_dir is not None and plan.inner is None:
         raw_fit = np.asarray(data.X_raw[plan.fit_rows])
-        per_actor = SpeakerNorm.parse(config.speaker_norm).per_actor
+        per_actor = norm.per_actor
         checkpoint = save_checkpoint(
             data.out_dir / f"fold{plan.outer}.pt", model, scaler, config, X.shape[1:], data.feature_meta,
             sorted(set(data.actors[plan.test_rows])), data.label_names,
@@ -264,7 +271,7 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
 
 
 _WORKER_DATA: FoldData | None = None
-_ARRAYS = ("X", "X_test", "X_raw", "X_aug")
+_ARRAYS = ("X", "X_raw", "X_aug")
 
 
 def _load_worker_data(folder: str, data: FoldData) -> None:
@@ -273,8 +280,7 @@ def _load_worker_data(folder: str, data: FoldData) -> None:
     torch.set_num_threads(1)
     arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r") for name in _ARRAYS
               if (Path(folder) / f"{name}.npy").exists()}
-    _WORKER_DATA = replace(data, X=arrays["X"], X_test=arrays.get("X_test", arrays["X"]),
-                           X_raw=arrays.get("X_raw", arrays["X"]), X_aug=arrays.get("X_aug"))
+    _WORKER_DATA = replace(data, X=arrays["X"], X_raw=arrays.get("X_raw", arrays["X"]), X_aug=arrays.get("X_aug"))
 
 
 def _train_fold_in_worker(plan: FoldPlan) -> FoldResult:
@@ -291,35 +297,13 @@ def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, ba
             array = getattr(data, name)
             if array is not None and (name == "X" or array is not data.X):
                 np.save(Path(folder) / f"{name}.npy", array)
-        light = replace(data, X=np.empty(0), X_test=np.empty(0), X_raw=np.empty(0), X_aug=None)
+        light = replace(data, X=np.empty(0), X_raw=np.empty(0), X_aug=None)
         results: list[FoldResult] = []
         with process_pool(min(n_jobs, len(plans)), initializer=_load_worker_data, initargs=(folder, light)) as pool:
             for result in pool.map(_train_fold_in_worker, plans):
                 results.append(result)
                 bar.update(1)
         return results
-
-
-def speaker_views(X: np.ndarray, actors: np.ndarray, folds: np.ndarray, enrol_rank: np.ndarray,
-                  speaker_norm: SpeakerNorm) -> tuple[np.ndarray, np.ndarray]:
-    """Model inputs of the training side and of the test side under ``speaker_norm``.
-
-    ``none``: the features as they are (each fold standardises with its training rows only). ``all``:
-    every actor z-scored over all its clips, on both sides. ``enrol:K``: training actors z-scored over all
-    their clips; each test actor with its K enrolment clips, its spread shrunk towards the typical spread
-    of its fold's training actors.
-    """
-    if not speaker_norm.per_actor:
-        return X, X
-    train_side = normalise_per_actor(X, actors)
-    if speaker_norm.mode == "all":
-        return train_side, train_side
-    test_side = np.zeros_like(train_side)
-    for fold in np.unique(folds):
-        test, train = folds == fold, folds != fold
-        prior = within_actor_variance(X[train], actors[train])
-        test_side[test] = normalise_enrolled(X[test], actors[test], enrol_rank[test], speaker_norm.k, prior)
-    return train_side, test_side
 
 
 def oof_frame(proba: np.ndarray, clip_ids: np.ndarray, actors: np.ndarray, folds: np.ndarray, y: np.ndarray,
@@ -364,11 +348,11 @@ def cross_validate(
     actors, genders, folds = np.asarray(actors), np.asarray(genders), np.asarray(folds)
     speaker_norm = SpeakerNorm.parse(config.speaker_norm)
     enrol_rank = enrolment_order(features.clip_ids, actors, enrol_seed)
-    X, X_test = speaker_views(features.X, actors, folds, enrol_rank, speaker_norm)
+    X = training_inputs(features.X, actors, speaker_norm)
     X_aug = features.X_aug
     if X_aug is not None and speaker_norm.per_actor:
         X_aug = np.stack([normalise_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
-    data = FoldData(X, X_test, features.X, X_aug, y, actors, config, features.meta, tuple(label_names),
+    data = FoldData(X, features.X, X_aug, y, actors, enrol_rank, config, features.meta, tuple(label_names),
                     Path(out_dir) if out_dir is not None else None)
     plans = plan_folds(folds, actors, genders, config, leaky_ok, nested)
     bar = tqdm(total=len(plans), desc=desc, unit="model", disable=not progress)

@@ -13,12 +13,12 @@ import pytest
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import FusionConfig, load_fusion_config, save_fusion_config, weighted_average
-from emo_utils.analysis.fusion_analysis import load_branch_tables
+from emo_utils.artifacts import load_branch
+from emo_utils.clip_media import ClipMedia
 from emo_utils.inference import BranchPredictor
+from emo_utils.train import predict_proba
 from emo_utils.labels import PROBA_COLUMNS
 from emo_utils.analysis.robustness import balanced_clips, noisy_waveform, plot_robustness, robustness_curve
-from emo_utils.synthetic.corpus import generate_demo_corpus
-from emo_utils.workflow import WorkflowSettings, train_branch
 
 matplotlib.use("Agg")
 
@@ -26,18 +26,14 @@ BRANCH_NAMES = ("audio_mfcc_cnn", "face_au")
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """6 synthetic actors x 8 takes, both branches trained 1 epoch per fold, and a fusion config that
-    weights both (the config the workflow learns from so tiny a run may zero a branch)."""
-    out = tmp_path_factory.mktemp("robustness")
-    corpus = generate_demo_corpus(out / "corpus", n_actors=6, takes_per_emotion=1, duration_s=1.0, fps=4,
-                                  frame_size=48, progress=False, workers=1)
-    settings = WorkflowSettings(data_root=corpus, out=out / "run", branches=BRANCH_NAMES, epochs=1, n_jobs=1,
-                                progress=False, early_fusion=False)
-    for name in BRANCH_NAMES:
-        train_branch(name, settings)
-    save_fusion_config(FusionConfig(list(BRANCH_NAMES), [0.6, 0.4]), settings.out / "fusion" / "fusion_config.json")
-    return settings.out
+def robustness_run(tiny_run: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared tiny run's audio MFCC and face AU branches, with a fusion config that weights both (the
+    config the workflow learns from so tiny a run may zero a branch)."""
+    run = tmp_path_factory.mktemp("robustness") / "run"
+    shutil.copytree(tiny_run[0], run, ignore=shutil.ignore_patterns(
+        "features", "demo_data", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast"))
+    save_fusion_config(FusionConfig(list(BRANCH_NAMES), [0.6, 0.4]), run / "fusion" / "fusion_config.json")
+    return run
 
 
 def test_noisy_waveform_is_seeded_per_clip_and_level_at_the_exact_snr() -> None:
@@ -50,8 +46,8 @@ def test_noisy_waveform_is_seeded_per_clip_and_level_at_the_exact_snr() -> None:
     assert noisy_waveform(y, None, "clip_a") is y
 
 
-def test_balanced_clips_spread_over_actors_and_emotions(tiny_run: Path) -> None:
-    manifest = pd.read_csv(tiny_run / "manifest.csv", dtype=str, keep_default_na=False)
+def test_balanced_clips_spread_over_actors_and_emotions(robustness_run: Path) -> None:
+    manifest = pd.read_csv(robustness_run / "manifest.csv", dtype=str, keep_default_na=False)
     chosen = balanced_clips(manifest, 12)
     assert chosen["actor"].value_counts().tolist() == [2] * 6
     assert sorted(chosen["emotion"].value_counts().tolist()) == [1, 1, 1, 1, 2, 2, 2, 2]
@@ -59,8 +55,8 @@ def test_balanced_clips_spread_over_actors_and_emotions(tiny_run: Path) -> None:
     assert balanced_clips(manifest, None) is manifest
 
 
-def test_each_clip_is_scored_by_the_fold_model_that_held_its_actor_out(tiny_run: Path) -> None:
-    result = robustness_curve(tiny_run, snr_levels=(None, 0.0), max_clips=12, progress=False)
+def test_each_clip_is_scored_by_the_fold_model_that_held_its_actor_out(robustness_run: Path) -> None:
+    result = robustness_curve(robustness_run, snr_levels=(None, 0.0), max_clips=12, progress=False)
     curve = result.curve.set_index(["snr", "model"])
     models = ["audio_mfcc_cnn", "fused", "fused without audio"]
     assert sorted(curve.index) == [(snr, m) for snr in ("0 dB", "clean") for m in models]
@@ -70,13 +66,13 @@ def test_each_clip_is_scored_by_the_fold_model_that_held_its_actor_out(tiny_run:
     clean = audio[audio["snr"] == "clean"]
     assert clean["actor"].value_counts().tolist() == [2] * 6  # balanced over actors
 
-    manifest = pd.read_csv(tiny_run / "manifest.csv", dtype=str, keep_default_na=False).set_index("take_id")
-    predictor = BranchPredictor("audio_mfcc_cnn", tiny_run / "branches" / "audio_mfcc_cnn")
+    manifest = pd.read_csv(robustness_run / "manifest.csv", dtype=str, keep_default_na=False).set_index("take_id")
+    predictor = BranchPredictor(load_branch(robustness_run, "audio_mfcc_cnn"))
     for _, row in clean.head(4).iterrows():
         model = predictor.held_out_model(row["actor"])
-        assert row["actor"] in model[2]["test_actors"]
-        x = predictor.clip_input(None, manifest.loc[row["clip_id"], "audio_path"])
-        expected = predictor._apply(model, x)[0]
+        assert row["actor"] in model.test_actors
+        x = predictor.clip_input(ClipMedia(audio=manifest.loc[row["clip_id"], "audio_path"]))
+        expected = predict_proba(model.model, x, model.scaler)[0]
         np.testing.assert_allclose(row[list(PROBA_COLUMNS)].to_numpy(float), expected, atol=1e-5)
         assert not np.allclose(expected, predictor.predict_inputs(x)[0], atol=1e-5)  # not the fold ensemble
     noisy = audio[audio["snr"] == "0 dB"]
@@ -85,12 +81,12 @@ def test_each_clip_is_scored_by_the_fold_model_that_held_its_actor_out(tiny_run:
         predictor.held_out_model("nobody")
 
 
-def test_fused_curve_is_late_fusion_of_noisy_audio_with_the_unchanged_face_probabilities(tiny_run: Path) -> None:
-    result = robustness_curve(tiny_run, snr_levels=(None, 5.0), max_clips=8, progress=False)
-    config = load_fusion_config(tiny_run / "fusion" / "fusion_config.json")
+def test_fused_curve_is_late_fusion_of_noisy_audio_with_the_unchanged_face_probabilities(robustness_run: Path) -> None:
+    result = robustness_curve(robustness_run, snr_levels=(None, 5.0), max_clips=8, progress=False)
+    config = load_fusion_config(robustness_run / "fusion" / "fusion_config.json")
     assert result.fusion_weights == {"audio_mfcc_cnn": 0.6, "face_au": 0.4} == dict(zip(config.branches,
                                                                                        config.weights))
-    face = load_branch_tables(tiny_run)["face_au"].set_index("clip_id")
+    face = load_branch(robustness_run, "face_au").oof.set_index("clip_id")
     for snr, level in result.predictions.groupby("snr"):
         audio = level[level["model"] == "audio_mfcc_cnn"].set_index("clip_id")
         fused = level[level["model"] == "fused"].set_index("clip_id").loc[audio.index]
@@ -106,9 +102,9 @@ def test_fused_curve_is_late_fusion_of_noisy_audio_with_the_unchanged_face_proba
     plt.close(fig)
 
 
-def test_an_unreadable_clip_is_skipped_and_reported_not_fatal(tiny_run: Path, tmp_path: Path) -> None:
+def test_an_unreadable_clip_is_skipped_and_reported_not_fatal(robustness_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("features"))
+    shutil.copytree(robustness_run, run, ignore=shutil.ignore_patterns("features"))
     manifest = pd.read_csv(run / "manifest.csv", dtype=str, keep_default_na=False)
     broken = tmp_path / "03-01-01-01-01-01-01.wav"
     broken.write_bytes(b"RIFF\x00\x10\x00\x00WAVEjunk")
@@ -120,8 +116,8 @@ def test_an_unreadable_clip_is_skipped_and_reported_not_fatal(tiny_run: Path, tm
     assert set(result.curve["n_clips"]) == {len(manifest) - 1}
 
 
-def test_a_run_without_audio_branch_is_refused_with_a_hint(tiny_run: Path, tmp_path: Path) -> None:
+def test_a_run_without_audio_branch_is_refused_with_a_hint(robustness_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("features", "audio_mfcc_cnn"))
+    shutil.copytree(robustness_run, run, ignore=shutil.ignore_patterns("features", "audio_mfcc_cnn"))
     with pytest.raises(DataError, match="no trained audio branch"):
         robustness_curve(run, progress=False)

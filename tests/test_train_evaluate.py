@@ -39,21 +39,23 @@ def test_cross_validate_gives_every_clip_one_out_of_fold_prediction(tmp_path: Pa
     assert (oof["fold"].to_numpy() == folds).all()
     assert metrics_from_table(oof)["accuracy"] > 0.6  # the classes are separable
     assert len(result.checkpoints) == 3 and set(result.history["fold"]) == {0, 1, 2}
-    model, scaler, ckpt = load_checkpoint(result.checkpoints[0])
+    fold_model = load_checkpoint(result.checkpoints[0])
     test_rows = folds == 0
-    assert set(ckpt["test_actors"]) == set(actors[test_rows])
-    np.testing.assert_allclose(predict_proba(model, features.X[test_rows], scaler),
+    assert set(fold_model.test_actors) == set(actors[test_rows]) and fold_model.labels == EMOTIONS
+    np.testing.assert_allclose(predict_proba(fold_model.model, features.X[test_rows], fold_model.scaler),
                                oof.loc[test_rows, list(PROBA_COLUMNS)].to_numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_folds_trained_in_parallel_processes_match_one_process(tmp_path: Path) -> None:
     features, y, actors, genders = _toy()
     folds = assign_actor_folds(actors, genders, 3)
-    config = TrainConfig("mlp", epochs=6, patience=6, actor_norm=True)
-    serial = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "one", progress=False)
+    config = TrainConfig("mlp", epochs=6, patience=6, speaker_norm="enrol:2")
+    serial = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "one", progress=False,
+                            nested=True)
     parallel = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "two",
-                              progress=False, n_jobs=2)
+                              progress=False, n_jobs=2, nested=True)
     pd.testing.assert_frame_equal(serial.oof, parallel.oof, rtol=1e-5)
+    pd.testing.assert_frame_equal(serial.inner_oof, parallel.inner_oof, rtol=1e-5)
     pd.testing.assert_frame_equal(serial.history, parallel.history, rtol=1e-5)
     assert [p.name for p in parallel.checkpoints] == ["fold0.pt", "fold1.pt", "fold2.pt"]
     assert all(p.parent == tmp_path / "two" for p in parallel.checkpoints)
