@@ -13,6 +13,7 @@ from emo_utils.evaluate import classification_report_frame, compute_metrics, con
 from emo_utils.feature_store import FeatureSet, load_features, save_features
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 from emo_utils.train import TrainConfig, cross_validate, load_checkpoint, predict_proba
+from test_protocol import _toy as toy_with_speakers
 
 
 def _toy(n_per_actor: int = 16, n_actors: int = 6, seed: int = 0) -> tuple[FeatureSet, np.ndarray, np.ndarray,
@@ -47,8 +48,7 @@ def test_cross_validate_gives_every_clip_one_out_of_fold_prediction(tmp_path: Pa
 
 
 def test_folds_trained_in_parallel_processes_match_one_process(tmp_path: Path) -> None:
-    features, y, actors, genders = _toy()
-    folds = assign_actor_folds(actors, genders, 3)
+    features, y, actors, genders, folds = toy_with_speakers()
     config = TrainConfig("mlp", epochs=6, patience=6, speaker_norm="enrol:2")
     serial = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "one", progress=False,
                             nested=True)
