@@ -50,6 +50,7 @@ class CVResult:
     history: pd.DataFrame
     checkpoints: list[Path]
     inner_oof: pd.DataFrame | None = None
+    views: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -233,16 +234,19 @@ class FoldData:
     feature_meta: dict[str, Any]
     label_names: tuple[str, ...]
     out_dir: Path | None
+    test_views: tuple[str, ...] = ()
 
 
 @dataclass
 class FoldResult:
-    """One trained plan: its learning curve, its test-row probabilities and its checkpoint (outer plans)."""
+    """One trained plan: its learning curve, its test-row probabilities (also under each extra test view)
+    and its checkpoint (outer plans)."""
 
     plan: FoldPlan
     curve: list[dict[str, float]]
     proba: np.ndarray
     checkpoint: Path | None
+    views: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> FoldResult:
@@ -256,8 +260,13 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
                              n_classes=len(data.label_names))
     norm = SpeakerNorm.parse(config.speaker_norm)
     train_rows = np.concatenate([plan.fit_rows, plan.val_rows])
-    X_test = test_inputs(data.X_raw, data.actors, data.enrol_rank, plan.test_rows, train_rows, norm, X)
-    proba = predict_proba(model, np.asarray(X_test), scaler, config.batch_size)
+
+    def predict(view: SpeakerNorm) -> np.ndarray:
+        X_test = test_inputs(data.X_raw, data.actors, data.enrol_rank, plan.test_rows, train_rows, view, X)
+        return predict_proba(model, np.asarray(X_test), scaler, config.batch_size)
+
+    proba = predict(norm)
+    views = {view: predict(SpeakerNorm.parse(view)) for view in data.test_views}
     checkpoint = None
     if data.out_dir is not None and plan.inner is None:
         raw_fit = np.asarray(data.X_raw[plan.fit_rows])
@@ -267,7 +276,7 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
             sorted(set(data.actors[plan.test_rows])), data.label_names,
             population=Standardizer.fit(raw_fit) if per_actor else None,
             within_actor_variance=within_actor_variance(raw_fit, data.actors[plan.fit_rows]) if per_actor else None)
-    return FoldResult(plan, curve, proba, checkpoint)
+    return FoldResult(plan, curve, proba, checkpoint, views)
 
 
 _WORKER_DATA: FoldData | None = None
@@ -332,6 +341,7 @@ def cross_validate(
     nested: bool = False,
     label_names: tuple[str, ...] = EMOTIONS,
     enrol_seed: int = 0,
+    test_views: tuple[str, ...] = (),
 ) -> CVResult:
     """Train one model per fold on the other folds' actors and predict the held-out actors.
 
@@ -341,8 +351,10 @@ def cross_validate(
     under ``enrol:K`` a test actor's K enrolment clips (drawn with ``enrol_seed``) are not scored (their
     probabilities are NaN). With ``nested`` every test fold's training folds are also predicted by inner
     models that never saw the test fold (``inner_oof``, for fitting fusion). Every split is checked for
-    actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such). With ``n_jobs > 1`` folds train
-    in parallel processes; the results are the same as with one.
+    actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such). ``test_views`` are other speaker
+    normalisations of the test side (e.g. ``enrol:1`` ... ``all`` for a model trained on per-speaker normalised
+    actors): each fold model also predicts its test actors under each (``views``, every clip scored). With
+    ``n_jobs > 1`` folds train in parallel processes; the results are the same as with one.
     """
     y = np.asarray(labels, dtype=np.int64)
     actors, genders, folds = np.asarray(actors), np.asarray(genders), np.asarray(folds)
@@ -353,7 +365,7 @@ def cross_validate(
     if X_aug is not None and speaker_norm.per_actor:
         X_aug = np.stack([normalise_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
     data = FoldData(X, features.X, X_aug, y, actors, enrol_rank, config, features.meta, tuple(label_names),
-                    Path(out_dir) if out_dir is not None else None)
+                    Path(out_dir) if out_dir is not None else None, tuple(test_views))
     plans = plan_folds(folds, actors, genders, config, leaky_ok, nested)
     bar = tqdm(total=len(plans), desc=desc, unit="model", disable=not progress)
     if n_jobs > 1 and len(plans) > 1:
@@ -366,12 +378,15 @@ def cross_validate(
     bar.close()
     unscored = enrol_rank < speaker_norm.k if speaker_norm.mode == "enrol" else np.zeros(len(y), dtype=bool)
     oof = np.full((len(y), len(label_names)), np.nan, dtype=np.float32)
+    views = {view: np.full_like(oof, np.nan) for view in test_views}
     inner_tables, history, checkpoints = [], [], []
     for result in results:
         plan = result.plan
         proba = np.where(unscored[plan.test_rows, None], np.nan, result.proba)
         if plan.inner is None:
             oof[plan.test_rows] = proba
+            for view, view_proba in result.views.items():
+                views[view][plan.test_rows] = view_proba
             history += [{"fold": plan.outer, **row} for row in result.curve]
             if result.checkpoint is not None:
                 checkpoints.append(result.checkpoint)
@@ -381,7 +396,9 @@ def cross_validate(
             inner_tables.append(inner.assign(outer_fold=plan.outer))
     table = oof_frame(oof, features.clip_ids, actors, folds, y, data.label_names)
     inner_oof = pd.concat(inner_tables, ignore_index=True) if inner_tables else None
-    return CVResult(oof=table, history=pd.DataFrame(history), checkpoints=sorted(checkpoints), inner_oof=inner_oof)
+    view_tables = {v: oof_frame(P, features.clip_ids, actors, folds, y, data.label_names) for v, P in views.items()}
+    return CVResult(oof=table, history=pd.DataFrame(history), checkpoints=sorted(checkpoints), inner_oof=inner_oof,
+                    views=view_tables)
 
 
 def save_checkpoint(path: Path, model: nn.Module, scaler: Standardizer, config: TrainConfig,
