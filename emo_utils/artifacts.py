@@ -24,7 +24,7 @@ import pandas as pd
 
 from emo_utils.errors import DataError
 from emo_utils.feature_store import FeatureSet, load_features, save_features
-from emo_utils.labels import PROBA_COLUMNS
+from emo_utils.labels import labels_of
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,9 @@ def write_branch_artifact(
     """Save a branch's out-of-fold table, provenance and (optionally) pooled features and nested predictions."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    missing = [c for c in (*OOF_KEYS, *PROBA_COLUMNS) if c not in oof.columns]
-    if missing:
-        raise ValueError(f"out-of-fold table lacks columns {missing}")
+    missing = [c for c in OOF_KEYS if c not in oof.columns]
+    if missing or not labels_of(oof):
+        raise ValueError(f"out-of-fold table lacks columns {missing or 'p_<label>'}")
     if pooled is not None:
         save_features(folder / POOLED_FILE, pooled)
     if inner_oof is not None:

@@ -73,6 +73,7 @@ class WorkflowSettings:
     n_jobs: int | None = None
     progress: bool = True
     demo_actors: int = 12
+    features_dir: Path | None = None  # default out/features; runs of the same data may share one
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -164,7 +165,7 @@ def prepare_run(settings: WorkflowSettings) -> Run:
 def feature_context(run: Run) -> FeatureContext:
     """What the feature builders need for this run."""
     s = run.settings
-    return FeatureContext(run.manifest, s.out / "features", s.wav2vec_model, s.vit_model, s.allow_stand_ins,
+    return FeatureContext(run.manifest, s.features_dir or s.out / "features", s.wav2vec_model, s.vit_model, s.allow_stand_ins,
                           s.n_jobs, s.progress, s.seed)
 
 
@@ -223,8 +224,10 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
     config = branch_config(spec, run.settings)
     pooled = FeatureSet(features.clip_ids, spec.pooled(features.X), {"pooled_from": spec.name}) if spec.pooled else None
     provenance = _provenance(run, spec, features, config, len(skipped))
+    # nested predictions only serve fusion, which leaves random stand-in branches out unless asked
+    nested = not features.random_weights or run.settings.fuse_random_weights
     artifact = cross_validated_stage(run, features, config, folder, list(ctx.stages_used), provenance, pooled,
-                                     desc=spec.name)
+                                     nested=nested, desc=spec.name)
     log.info(format_metrics(spec.name, metrics_from_table(artifact.oof), run.protocol,
                             provenance_line(run.synthetic, artifact.random_weights)))
     if pooled is not None and run.settings.baselines:

@@ -1,0 +1,125 @@
+"""The README's headline results, with their spread: the real-data workflow over training seeds x fold assignments.
+
+    .venv/bin/python benchmarks/protocol_results.py                  # 3 seeds x 2 fold assignments, speaker norm none
+    .venv/bin/python benchmarks/protocol_results.py --norms none enrol:8 all --seeds 0
+
+Each (speaker norm, folds, seed) is one cold `emo workflow` on ../shared/data/ravdess (features are shared between
+runs: their stages do not depend on the seed of training). Writes every run's numbers to
+benchmarks/results_runs.csv, the mean and standard deviation per protocol to benchmarks/latest_results.md, the
+enrolment curve (seed 0, consecutive folds) to benchmarks/latest_enrolment.md, and quotes both in the README.
+Measurement, not a test: nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from emo_utils.analysis.enrolment import enrolment_curve
+from emo_utils.workflow import WorkflowSettings, prepare_run, run_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+BRANCHES = ("audio_mfcc_cnn", "audio_egemaps", "face_au")
+FOLDS = {"consecutive": 6, "emobox": "emobox"}
+
+
+def one_run(data_root: Path, out: Path, features: Path, norm: str, folds: str, seed: int,
+            branches: tuple[str, ...]) -> list[dict]:
+    """One cold workflow run; one row per model (branch, baseline, fusion) with its accuracy and macro-F1."""
+    settings = WorkflowSettings(data_root=data_root, out=out, branches=branches, folds=FOLDS[folds], seed=seed,
+                                speaker_norm=norm, progress=False, features_dir=features)
+    started = time.perf_counter()
+    metrics = run_workflow(settings)
+    common = {"speaker_norm": norm, "folds": folds, "seed": seed, "run_s": round(time.perf_counter() - started)}
+    rows = [{**common, "model": name, "kind": kind, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+            for kind, group in (("branch", metrics["branches"]), ("baseline", metrics["baselines"]),
+                                ("fusion", {f"fusion {s}": m for s, m in metrics["fusion"].items()}))
+            for name, m in group.items()]
+    return rows
+
+
+def summarise(runs: pd.DataFrame) -> str:
+    """Markdown: per protocol, each model's mean +- standard deviation over the runs."""
+    lines = []
+    for norm, table in runs.groupby("speaker_norm", sort=False):
+        n = table.groupby(["folds", "seed"]).ngroups
+        grouped = table.groupby(["kind", "model"], sort=False)
+        summary = grouped[["accuracy", "macro_f1"]].agg(["mean", "std"])
+        lines += [f"**Speaker normalisation `{norm}`** (real RAVDESS, 1440 clips, 6 actor folds; mean +- sd over {n} "
+                  f"runs: seeds {sorted(table['seed'].unique())} x folds {sorted(table['folds'].unique())}; "
+                  "real OpenFace AUs and real speech, no stand-in weights)", "",
+                  "| model | accuracy | macro-F1 |", "|---|---|---|"]
+        for (kind, model), row in summary.iterrows():
+            label = f"  baseline: {model}" if kind == "baseline" else model
+            sd_acc = 0.0 if pd.isna(row[("accuracy", "std")]) else row[("accuracy", "std")]
+            sd_f1 = 0.0 if pd.isna(row[("macro_f1", "std")]) else row[("macro_f1", "std")]
+            lines.append(f"| {label} | {row[('accuracy', 'mean')]:.2f} +- {sd_acc:.2f} | "
+                         f"{row[('macro_f1', 'mean')]:.2f} +- {sd_f1:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A numeric table as Markdown, two decimals."""
+    head = "| model | " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|---" * (len(table.columns) + 1) + "|"
+    body = [f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for name, row in table.iterrows()]
+    return "\n".join([head, rule, *body])
+
+
+def quote(marker: str, text: str) -> None:
+    from run_benchmarks import quote_in_readme
+
+    quote_in_readme(ROOT / "README.md", marker, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data" / "ravdess")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "protocol_results")
+    parser.add_argument("--norms", nargs="+", default=["none"])
+    parser.add_argument("--folds", nargs="+", default=list(FOLDS), choices=list(FOLDS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--branches", nargs="+", default=list(BRANCHES))
+    parser.add_argument("--no-curve", action="store_true", help="skip the enrolment curve")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    rows = []
+    for norm in args.norms:
+        for folds in args.folds:
+            for seed in args.seeds:
+                out = args.out / f"{norm.replace(':', '')}-{folds}-seed{seed}"
+                rows += one_run(args.data_root, out, args.out / "features", norm, folds, seed, tuple(args.branches))
+                print(f"{norm} {folds} seed {seed}: done ({time.perf_counter() - started:.0f} s so far)", flush=True)
+    runs = pd.DataFrame(rows)
+    runs.to_csv(ROOT / "benchmarks" / "results_runs.csv", index=False)
+    text = summarise(runs) + f"\nMeasured {time.strftime('%Y-%m-%d')} by benchmarks/protocol_results.py " \
+                             f"({time.perf_counter() - started:.0f} s; per-run table in benchmarks/results_runs.csv).\n"
+    (ROOT / "benchmarks" / "latest_results.md").write_text(text)
+    quote("results", text)
+    print(text)
+    if not args.no_curve:
+        curve_started = time.perf_counter()
+        settings = WorkflowSettings(data_root=args.data_root, out=args.out / f"none-consecutive-seed{args.seeds[0]}",
+                                    branches=tuple(args.branches), seed=args.seeds[0], progress=False,
+                                    features_dir=args.out / "features")
+        curve = enrolment_curve(prepare_run(settings), list(args.branches))
+        table = curve.pivot(index="model", columns="clips", values="accuracy")[list(dict.fromkeys(curve["clips"]))]
+        text = ("Accuracy against K unlabelled clips of each test speaker used to normalise it (real RAVDESS, "
+                f"consecutive 6 actor folds, seed {args.seeds[0]}; scored on the {int(curve['n_clips'].max())} clips "
+                "outside every enrolment draw):\n\n" + markdown(table) +
+                f"\n\nMeasured {time.strftime('%Y-%m-%d')} ({time.perf_counter() - curve_started:.0f} s).\n")
+        (ROOT / "benchmarks" / "latest_enrolment.md").write_text(text)
+        quote("enrolment", text)
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
