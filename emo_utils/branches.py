@@ -71,6 +71,8 @@ ClipInput = Callable[[ClipMedia, dict[str, Any]], np.ndarray]
 class BranchSpec:
     """One branch: its modality, the manifest column it needs, its features and its training settings.
 
+    ``candidates`` (name -> TrainConfig fields to change) are alternatives chosen between per test fold on the
+    nested predictions of its training actors (:mod:`emo_utils.tuning`); without them ``train`` is fixed a priori.
     ``pooled`` turns the branch's features into one vector per clip (early fusion and the SVM baseline use
     it); ``speaker_norm_applies`` is False where per-speaker z-scoring makes no sense (raw pixels).
     """
@@ -84,6 +86,7 @@ class BranchSpec:
     pooled: Callable[[np.ndarray], np.ndarray] | None = None
     description: str = ""
     speaker_norm_applies: bool = True
+    candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def has_inputs(self, manifest: pd.DataFrame) -> bool:
         return any((manifest[column] != "").any() for column in self.needs)
@@ -183,6 +186,14 @@ def _au_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
                                "on raw video", "use the face branches, or add the clip's OpenFace AU row")
 
 
+# Sizes and regularisation of the MLP heads, chosen per test fold on inner folds (not by looking at test folds).
+MLP_CANDIDATES: dict[str, dict[str, Any]] = {
+    "small": {"model_kwargs": {"hidden": (64,), "dropout": 0.3}},
+    "medium": {"model_kwargs": {"hidden": (128, 64), "dropout": 0.3}},
+    "wide": {"model_kwargs": {"hidden": (256, 128), "dropout": 0.5}, "weight_decay": 1e-2},
+}
+
+
 def _mean_std_over_time(X: np.ndarray) -> np.ndarray:
     return np.concatenate([X.mean(axis=1), X.std(axis=1)], axis=1)
 
@@ -193,7 +204,7 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
 
 BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
-               TrainConfig("audio_cnn1d", epochs=50, lr=3e-3, patience=10, weight_decay=1e-2,
+               TrainConfig("audio_cnn1d", epochs=50, lr=1e-3, patience=10, weight_decay=1e-2,
                            label_smoothing=0.1), _mean_std_over_time,
                "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN"),
     BranchSpec("audio_wav2vec_lstm", "audio", ("audio_path", "video_path"), _wav2vec_features, _wav2vec_clip,
@@ -207,5 +218,6 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
                None, "SlowFast 3-D CNN on the frames", speaker_norm_applies=False),
     BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
                TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
-               "OpenFace facial action units (per-clip means) into an MLP"),
+               "OpenFace facial action units (per-clip means) into an MLP",
+               candidates=MLP_CANDIDATES),
 ]}

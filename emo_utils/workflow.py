@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from emo_utils.report import provenance_line, write_report
 from emo_utils.speaker_norm import SpeakerNorm
 from emo_utils.stage_cache import is_current, mark_done, stable_hash, stage_key, stage_key_of
 from emo_utils.train import TrainConfig, cross_validate
+from emo_utils.tuning import choose_per_fold, combine, inner_scores
 
 log = logging.getLogger(__name__)
 
@@ -226,14 +228,43 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
     provenance = _provenance(run, spec, features, config, len(skipped))
     # nested predictions only serve fusion, which leaves random stand-in branches out unless asked
     nested = not features.random_weights or run.settings.fuse_random_weights
-    artifact = cross_validated_stage(run, features, config, folder, list(ctx.stages_used), provenance, pooled,
-                                     nested=nested, desc=spec.name)
+    if spec.candidates:
+        artifact = tuned_stage(run, spec, features, config, folder, list(ctx.stages_used), provenance, pooled)
+    else:
+        artifact = cross_validated_stage(run, features, config, folder, list(ctx.stages_used), provenance, pooled,
+                                         nested=nested, desc=spec.name)
     log.info(format_metrics(spec.name, metrics_from_table(artifact.oof), run.protocol,
                             provenance_line(run.synthetic, artifact.random_weights)))
     if pooled is not None and run.settings.baselines:
         _run_baseline(run, spec, pooled, config, list(ctx.stages_used), provenance)
     log.info("[%s] done in %.0f s", spec.name, time.perf_counter() - started)
     return artifact
+
+
+def tuned_stage(run: Run, spec: BranchSpec, features: FeatureSet, config: TrainConfig, folder: Path,
+                inputs: list[str], provenance: dict[str, Any], pooled: FeatureSet | None) -> BranchArtifact:
+    """The branch with its setting chosen per test fold among ``spec.candidates`` on inner folds (cached)."""
+    candidates = {name: cross_validated_stage(run, features, replace(config, **changes),
+                                              folder / "candidates" / name, inputs, provenance, desc=f"{spec.name} "
+                                              f"[{name}]") for name, changes in spec.candidates.items()}
+    key = stage_key({"candidates": sorted(spec.candidates)}, code=("emo_utils.tuning",),
+                    inputs=[f"{name}:{stage_key_of(a.folder)}" for name, a in candidates.items()])
+    if is_current(folder, key, ("oof.csv", "provenance.json")):
+        return load_artifact(folder)
+    inner = {name: a.inner_oof() for name, a in candidates.items()}
+    choice = choose_per_fold(inner)  # type: ignore[arg-type]
+    oof, inner_oof = combine({name: a.oof for name, a in candidates.items()}, inner, choice)  # type: ignore[arg-type]
+    for fold, name in choice.items():
+        shutil.copy(candidates[name].folder / f"fold{fold}.pt", folder / f"fold{fold}.pt")
+    shutil.copy(candidates[choice[min(choice)]].folder / "history.csv", folder / "history.csv")
+    scores = inner_scores(inner).round(4)  # type: ignore[arg-type]
+    write_branch_artifact(folder, oof, {**provenance, "train": asdict(config), "candidates": spec.candidates,
+                                        "chosen_per_fold": choice, "inner_accuracy": scores.to_dict()},
+                          pooled, inner_oof)
+    log.info("[%s] setting chosen per test fold on inner folds: %s", spec.name,
+             ", ".join(f"fold {k}: {v}" for k, v in choice.items()))
+    mark_done(folder, key, {"candidates": spec.candidates})
+    return load_artifact(folder)
 
 
 def _run_baseline(run: Run, spec: BranchSpec, pooled: FeatureSet, config: TrainConfig, inputs: list[str],

@@ -17,6 +17,7 @@ from emo_utils.fusion import deployment_config, fuse_cross_validated, inner_stac
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 from emo_utils.speaker_norm import SpeakerNorm, enrolment_order, normalise_enrolled, normalise_per_actor
 from emo_utils.train import TrainConfig, cross_validate
+from emo_utils.tuning import choose_per_fold, combine, inner_scores
 from emo_utils.workflow import limit_takes
 
 ACTORS = [f"{i:02d}" for i in range(1, 25)]
@@ -178,3 +179,25 @@ def test_demo_config_gives_a_chance_level_branch_weight_zero_and_says_why() -> N
     config = deployment_config({"face": table(good), "video_slowfast": table(noise)})
     assert config.weight_of("video_slowfast") == 0 and config.weight_of("face") == 1
     assert "not above chance" in config.reasons["video_slowfast"] and "used" in config.reasons["face"]
+
+
+def test_settings_are_chosen_per_test_fold_on_inner_folds_only() -> None:
+    features, y, actors, genders, folds = _toy()
+    runs = {name: cross_validate(features, y, actors, genders, folds, TrainConfig("mlp", {"hidden": hidden},
+                                                                                  epochs=epochs), progress=False,
+                                 nested=True)
+            for name, hidden, epochs in (("tiny", (4,), 1), ("fit", (32,), 8))}
+    inner = {name: r.inner_oof for name, r in runs.items()}
+    choice = choose_per_fold(inner)
+    scores = inner_scores(inner)
+    assert sorted(choice) == [0, 1, 2]
+    for fold, name in choice.items():
+        assert scores.loc[fold, name] == scores.loc[fold].max()
+    oof, chosen_inner = combine({n: r.oof for n, r in runs.items()}, inner, choice)
+    for fold, name in choice.items():
+        rows = (oof["fold"] == fold).to_numpy()
+        pd.testing.assert_frame_equal(oof[rows], runs[name].oof[rows])
+        assert (chosen_inner[chosen_inner["outer_fold"] == fold]["fold"] != fold).all()
+    # the test fold's own predictions never influence its choice
+    poisoned = {n: t.assign(p_neutral=np.where(t["fold"] == 0, 1.0, t["p_neutral"])) for n, t in inner.items()}
+    assert choose_per_fold(poisoned)[0] == choice[0]
