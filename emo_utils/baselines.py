@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from emo_utils.data.folds import iter_folds
+from emo_utils.errors import SettingsError
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS
 from emo_utils.speaker_norm import SpeakerNorm, enrolment_order, test_inputs, training_inputs
@@ -38,7 +39,13 @@ def svm_cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndar
     X = training_inputs(raw, actors, norm)
     proba = np.full((len(y), len(label_names)), np.nan)
     for _, train, test in iter_folds(folds, actors):
-        model = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(random_state=seed), ensemble=False))
+        per_class = np.bincount(y[train])
+        calibration_folds = min(5, int(per_class[per_class > 0].min()))
+        if calibration_folds < 2:
+            raise SettingsError(f"the SVM baseline needs 2 training clips per class to calibrate; a fold has "
+                                f"{per_class[per_class > 0].min()}")
+        svm = CalibratedClassifierCV(SVC(random_state=seed), cv=calibration_folds, ensemble=False)
+        model = make_pipeline(StandardScaler(), svm)
         model.fit(X[train], y[train])
         proba[np.ix_(test, model.classes_)] = model.predict_proba(test_inputs(raw, actors, rank, test, train, norm, X))
         proba[test] = np.nan_to_num(proba[test])

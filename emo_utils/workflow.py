@@ -32,7 +32,7 @@ from emo_utils.baselines import BASELINE, svm_cross_validate
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import describe_protocol, make_folds
 from emo_utils.data.manifest import dataset_name, index_dataset, load_manifest, summarize
-from emo_utils.errors import DataError, EmoError
+from emo_utils.errors import DataError, EmoError, SettingsError
 from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.extraction import default_jobs, start_worker_server
 from emo_utils.feature_store import FeatureSet
@@ -236,7 +236,10 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
     log.info(format_metrics(spec.name, metrics_from_table(artifact.oof), run.protocol,
                             provenance_line(run.synthetic, artifact.random_weights)))
     if pooled is not None and run.settings.baselines:
-        _run_baseline(run, spec, pooled, config, list(ctx.stages_used), provenance)
+        try:
+            _run_baseline(run, spec, pooled, config, list(ctx.stages_used), provenance)
+        except SettingsError as exc:
+            log.warning("[%s] no SVM baseline: %s", spec.name, exc)
     log.info("[%s] done in %.0f s", spec.name, time.perf_counter() - started)
     return artifact
 

@@ -50,7 +50,7 @@ def test_random_clip_split_leaks_and_says_so() -> None:
     assert len(list(iter_folds(folds, ACTORS, leaky_ok=True))) == 6
     assert "LEAKY" in describe_protocol(folds, ACTORS, "RAVDESS", leaky=True)
     assert describe_protocol(assign_actor_folds(ACTORS, GENDERS), ACTORS, "RAVDESS").startswith(
-        "6-fold actor-independent (RAVDESS, 24 actors, 4 held out per fold)")
+        "6-fold actor-independent (RAVDESS, 24 actors, 4 held out per fold; speaker norm none")
 
 
 def test_validation_actors_one_per_gender() -> None:

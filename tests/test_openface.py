@@ -29,10 +29,10 @@ def happy_sad_frames(shared_ravdess: Path) -> dict[str, pd.DataFrame]:
 def test_au_table_loads_all_clips_with_take_ids(au_table: pd.DataFrame, shared_ravdess: Path) -> None:
     assert len(AU_INTENSITY) == 17 and len(AU_PRESENCE) == 18
     assert au_table.shape == (1440, 36) and list(au_table.columns[1:]) == list(AU_COLUMNS)
-    assert au_table.index[0] == "01-01-01-01-01-01-01" and au_table["take_id"].iloc[0] == "01-01-01-01-01-01"
-    assert au_table["take_id"].is_unique
+    assert au_table.index[0] == "01-01-01-01-01-01" and au_table["file_name"].iloc[0] == "01-01-01-01-01-01-01"
+    assert au_table.index.is_unique and au_table.index.name == "take_id"
     audio_takes = {parse_ravdess(p).take_id for p in (shared_ravdess / "speech-16k").glob("Actor_*/03-01-*.flac")}
-    assert set(au_table["take_id"]) == audio_takes
+    assert set(au_table.index) == audio_takes
     assert au_table[list(AU_INTENSITY)].to_numpy().max() <= 5.0
     assert au_table[list(AU_PRESENCE)].to_numpy().max() <= 1.0
 
@@ -43,7 +43,7 @@ def test_au_feature_matrix_aligns_to_take_ids_and_reports_missing(au_table: pd.D
     features, skipped = au_feature_matrix(au_table, wanted)
     assert list(features.clip_ids) == ["01-03-02-01-02-24", "01-01-01-01-01-01"]
     assert features.X.shape == (2, 35) and features.X.dtype == np.float32
-    row = au_table.loc["01-01-03-02-01-02-24", list(AU_COLUMNS)].to_numpy(dtype=np.float32)
+    row = au_table.loc["01-03-02-01-02-24", list(AU_COLUMNS)].to_numpy(dtype=np.float32)
     np.testing.assert_array_equal(features.X[0], row)
     assert features.meta["columns"] == list(AU_COLUMNS) and not features.random_weights
     assert skipped.to_frame()["clip"].tolist() == ["02-03-02-01-02-24"]
@@ -66,7 +66,7 @@ def test_frame_files_agree_with_the_per_clip_table(happy_sad_frames: dict[str, p
                                                    au_table: pd.DataFrame) -> None:
     ids = list(happy_sad_frames)
     frame_means = np.stack([happy_sad_frames[c][list(AU_COLUMNS)].mean().to_numpy() for c in ids])
-    table = au_table.loc[ids, list(AU_COLUMNS)].to_numpy()
+    table = au_table.set_index("file_name").loc[ids, list(AU_COLUMNS)].to_numpy()
     # Same release, summarised separately: measured max difference 0.115, correlation 0.99998.
     assert np.abs(frame_means - table).max() < 0.15
     assert np.corrcoef(frame_means.ravel(), table.ravel())[0, 1] > 0.999

@@ -40,6 +40,9 @@ def test_workflow_writes_every_stage_and_labels_its_numbers(tiny_run: tuple[Path
         artifact = load_branch(out, name)
         assert len(artifact.checkpoints) == 6 and artifact.provenance["speaker_norm"] == "none"
         inner = artifact.inner_oof()
+        if artifact.random_weights:  # not fused, so no nested predictions are made for it
+            assert inner is None
+            continue
         assert inner is not None and set(inner["outer_fold"]) == set(artifact.oof["fold"])
         for outer, rows in inner.groupby("outer_fold"):  # nested: never the outer fold's own clips
             assert outer not in set(rows["fold"]) and rows["clip_id"].is_unique
