@@ -107,7 +107,7 @@ def _execute(source: Path, executed: Path, parameters: dict[str, Any], kernel_na
             progress_bar=False,
         )
     except PapermillExecutionError as exc:
-        return f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+        return f"{exc.ename}: {exc.evalue} (In [{exc.exec_count}])"
     except Exception as exc:  # a dead kernel or an unreadable notebook must not stop the other notebooks
         return f"{type(exc).__name__}: {exc}"
     return ""
