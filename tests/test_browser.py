@@ -252,9 +252,15 @@ def _panel_view(driver: WebDriver, box: WebElement) -> PanelView:
 def _wait_for_view(
     driver: WebDriver, box: WebElement, ready: Callable[[PanelView], bool], what: str, shots: Path
 ) -> PanelView:
+    """The panel's view once it shows what ``ready`` wants, the kernel is idle and the view no longer changes
+    (the panel redraws text first, then the figure)."""
+    last: list[PanelView] = []
+
     def settled(_: WebDriver) -> PanelView | None:
         view = _panel_view(driver, box)
-        return view if view.image and ready(view) else None
+        stable = bool(last) and last[-1] == view and "| Idle" in _status_bar(driver)
+        last.append(view)
+        return view if view.image and ready(view) and stable else None
 
     return _wait(driver, settled, 120, what, shots)
 
