@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import papermill as pm
+from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+from papermill.exceptions import PapermillExecutionError
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +98,6 @@ def declared_parameters(nb: nbformat.NotebookNode) -> set[str]:
 def _execute(source: Path, executed: Path, parameters: dict[str, Any], kernel_name: str) -> str:
     """Run one notebook with papermill; returns its error ("" when it ran through). The partial notebook is
     written either way (papermill saves what ran before the failing cell)."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     try:
         pm.execute_notebook(
             str(source),
@@ -114,8 +115,6 @@ def _execute(source: Path, executed: Path, parameters: dict[str, Any], kernel_na
 
 
 def _render_html(executed: Path, target: Path) -> Path:
-    from nbconvert import HTMLExporter
-
     body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
     target.write_text(body, encoding="utf-8")
     return target
@@ -140,8 +139,6 @@ def run_notebook(
             page = _render_html(executed, out / f"{source.stem}.html")
         except Exception as exc:  # keep the notebook's own error if there is one; otherwise report this one
             error = error or f"rendering to HTML failed: {type(exc).__name__}: {exc}"
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-
     return NotebookResult(
         source,
         title or source.stem,
@@ -161,7 +158,7 @@ def summarize_run(run_dir: Path, parameters: Mapping[str, Any]) -> None:
     if not trained:
         logger.info("no trained branch in %s: the index has no results table", run_dir)
         return
-    from emo_utils.workflow import WorkflowSettings, run_workflow
+    from emo_utils.workflow import WorkflowSettings, run_workflow  # torch: imported only when a run has branches
 
     settings = {_SETTING_OF_PARAMETER[k]: v for k, v in parameters.items() if k in _SETTING_OF_PARAMETER}
     data_root = settings.pop("data_root", None)
@@ -229,8 +226,6 @@ def _rel(path: Path, base: Path) -> str:
 
 def _run_section(run_dir: Path, base: Path) -> str:
     """The data, protocol and results table of the run (from its metrics.json and report.md)."""
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-
     metrics_path, report_path = run_dir / "metrics.json", run_dir / "report.md"
     if not metrics_path.is_file():
         return "<p>The run wrote no <code>metrics.json</code> (no trained branch), so there is no results table.</p>"
