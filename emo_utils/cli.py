@@ -84,6 +84,30 @@ def _speaker_norm(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _course(args: argparse.Namespace) -> int:
+    from emo_utils.course import render_course
+
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # it logs every notebook's paths and kernel
+    course = render_course(args.out, notebooks=args.notebooks, data_root=args.data_root, clip_limit=args.clip_limit,
+                           epochs=args.epochs, n_actors=args.n_actors, extra=dict(args.parameter or []),
+                           summarize=not args.no_summary)
+    for r in course.notebooks:
+        print(f"{r.source.name:32s} {'ok' if r.ok else 'FAILED':6s} {r.seconds:7.1f} s  {r.error}")
+    print(f"course index: {course.index}")
+    return 1 if course.failed else 0
+
+
+def _parameter(text: str) -> tuple[str, object]:
+    import ast
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)  # numbers, None, True/False, quoted strings, lists
+    except (ValueError, SyntaxError):
+        return name, value  # anything else is a string
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     try:
@@ -156,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actors", type=int, default=12)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo_data)
+
+    p = sub.add_parser("course", help="execute the notebooks in order and render them, with an index.html, to a folder")
+    p.add_argument("--out", required=True, help="folder for index.html, one HTML page per notebook and run/")
+    p.add_argument("--data-root", help="dataset folder; without it the notebooks use the synthetic demo corpus")
+    p.add_argument("--notebooks", nargs="+", help="notebooks to run, in this order (default: notebooks/NN_*.ipynb)")
+    p.add_argument("--clip-limit", type=int, help="use at most this many takes (default: each notebook's)")
+    p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
+    p.add_argument("--n-actors", type=int, help="size of the synthetic demo corpus (default: each notebook's)")
+    p.add_argument("-p", "--parameter", type=_parameter, action="append", metavar="NAME=VALUE",
+                   help="another notebook parameter (repeatable), passed to the notebooks that declare it")
+    p.add_argument("--no-summary", action="store_true",
+                   help="do not write the run's metrics.json/report.md (the index's results table) after the notebooks")
+    p.set_defaults(func=_course)
     return parser
 
 

@@ -1,0 +1,367 @@
+"""The course in a real browser: JupyterLab runs notebook 07 in headless Chromium, the fusion panel's slider and
+strategy menu change its numbers and its confusion matrix; the rendered course (``emo course``) opens with
+working links and figures.
+
+The browser is Debian's ``chromium`` with ``chromium-driver`` (``.ci/run`` installs them); nothing is
+downloaded at run time, and the driver path is passed explicitly so selenium-manager is never used. Where no
+browser is found the tests fail and say how to install it. Screenshots of the panel before and after lie in
+the test's tmp folder, and are copied to ``$EMO_SCREENSHOTS`` when that is set.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from conftest import REPO_ROOT
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from test_course import kernels_import_this_checkout, local_links, write_failing_notebook  # noqa: F401
+
+from emo_utils.course import render_course
+from emo_utils.evaluate import confusion
+from emo_utils.fusion import stack_branches
+from emo_utils.fusion_analysis import evaluate_weights, fusable_tables, load_branch_tables
+from emo_utils.widgets import STRATEGY_LABELS
+from emo_utils.workflow import WorkflowSettings, run_workflow
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("EMO_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("EMO_CHROMEDRIVER", "/usr/bin/chromedriver"))
+INSTALL_HINT = (
+    "install Debian's browser and its driver: `apt-get update && apt-get install -y "
+    "--no-install-recommends chromium chromium-driver` (as .ci/run does), or point EMO_CHROMIUM and "
+    "EMO_CHROMEDRIVER at a Chromium and its matching chromedriver"
+)
+NOTEBOOK = "07_fusion_and_evaluation.ipynb"
+BRANCHES = ("audio_mfcc_cnn", "face_au")  # the two branches without random stand-in weights: fusion needs two
+# A tiny run: the notebook reuses its cached branches when its parameters match the run's settings.
+RUN = {"clip_limit": 48, "epochs": 2, "n_actors": 6}
+NOTEBOOK_PARAMETERS = {**RUN, "robustness_clips": 8}
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab: where it listens, its token and its root folder."""
+
+    url: str
+    token: str
+    root: Path
+
+    def open(self, path: str) -> str:
+        return f"{self.url}/lab/tree/{path}?token={self.token}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        pytest.fail(
+            f"the browser test needs Chromium and chromedriver; not found: {', '.join(missing)}. "
+            f"To fix: {INSTALL_HINT}",
+            pytrace=False,
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("browser_run")
+    run_workflow(
+        WorkflowSettings(
+            data_root=None,
+            out=out,
+            branches=BRANCHES,
+            clip_limit=RUN["clip_limit"],
+            epochs=RUN["epochs"],
+            demo_actors=RUN["n_actors"],
+            progress=False,
+        )
+    )
+    return out
+
+
+def write_parametrised_notebook(source: Path, target: Path, parameters: dict[str, Any]) -> Path:
+    """A copy of the notebook with papermill's injected-parameters cell, cells unexecuted (JupyterLab takes no
+    papermill parameters)."""
+    nb = parameterize_notebook(load_notebook_node(str(source)), parameters)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("lab")
+    write_parametrised_notebook(
+        REPO_ROOT / "notebooks" / NOTEBOOK,
+        root / "notebooks" / NOTEBOOK,
+        {"out_dir": str(tiny_run), **NOTEBOOK_PARAMETERS},
+    )
+    settings = root / ".lab" / "settings"
+    for plugin, values in (
+        ("apputils-extension/notification", '{"fetchNews": "false"}'),  # no news pop-up
+        ("notebook-extension/tracker", '{"autoStartDefaultKernel": true}'),
+    ):
+        path = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(values)
+    port, token = _free_port(), secrets.token_hex(24)
+    log = (root / ".lab" / "server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={root / '.lab' / 'workspaces'}",
+            "--allow-root",
+        ],
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".lab" / "runtime")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"JupyterLab did not start: see {log.name}", pytrace=False)
+            time.sleep(0.5)
+    yield Lab(url, token, root)
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def _wait(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float, what: str, shots: Path) -> Any:
+    """Wait for ``condition``; on timeout fail with a screenshot and any traceback the notebook shows."""
+    try:
+        return WebDriverWait(
+            driver, timeout, poll_frequency=0.5, ignored_exceptions=[StaleElementReferenceException]
+        ).until(condition)
+    except TimeoutException:
+        shot = shots / "timeout.png"
+        driver.save_screenshot(str(shot))
+        errors = [
+            e.text for e in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output") if "Traceback" in e.text
+        ]
+        pytest.fail(
+            f"timed out after {timeout} s waiting for {what} (screenshot {shot})"
+            + (f"; the notebook shows an error:\n{errors[0]}" if errors else ""),
+            pytrace=False,
+        )
+
+
+def _status_bar(driver: WebDriver) -> str:
+    return driver.execute_script("return document.querySelector('#jp-main-statusbar')?.innerText || ''")
+
+
+def _run_all_cells(driver: WebDriver, shots: Path) -> None:
+    """Run > Run All Cells, as a student does."""
+    driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='Run']]").click()
+    item = _wait(
+        driver,
+        lambda d: d.find_elements(By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//div[text()='Run All Cells']]"),
+        20,
+        "the Run menu",
+        shots,
+    )
+    webdriver.ActionChains(driver).move_to_element(item[0]).pause(0.2).click().perform()
+    _wait(
+        driver,
+        lambda d: any(p.text.startswith(("[*]", "[1]")) for p in d.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")),
+        30,
+        "the cells to start running",
+        shots,
+    )
+
+
+@dataclass
+class PanelView:
+    """What the fusion panel shows: its text readout and its confusion-matrix image."""
+
+    readout: str
+    image: str | None
+
+
+def _panel_view(driver: WebDriver, box: WebElement) -> PanelView:
+    """Read both at once: the panel redraws its output on every change."""
+    readout, image = driver.execute_script(
+        "const out = arguments[0].querySelector('.widget-output'); const img = out.querySelector('img');"
+        "return [out.innerText, img ? img.src : null];",
+        box,
+    )
+    return PanelView(readout, image)
+
+
+def _wait_for_view(
+    driver: WebDriver, box: WebElement, ready: Callable[[PanelView], bool], what: str, shots: Path
+) -> PanelView:
+    """The panel's view once it shows what ``ready`` wants, the kernel is idle and the view no longer changes
+    (the panel redraws text first, then the figure)."""
+    last: list[PanelView] = []
+
+    def settled(_: WebDriver) -> PanelView | None:
+        view = _panel_view(driver, box)
+        stable = bool(last) and last[-1] == view and "| Idle" in _status_bar(driver)
+        last.append(view)
+        return view if view.image and ready(view) and stable else None
+
+    return _wait(driver, settled, 120, what, shots)
+
+
+def _shoot(driver: WebDriver, box: WebElement, shots: Path, name: str) -> None:
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    box.screenshot(str(shots / f"panel_{name}.png"))
+    driver.save_screenshot(str(shots / f"lab_{name}.png"))
+
+
+def _keep_screenshots(shots: Path) -> None:
+    if os.environ.get("EMO_SCREENSHOTS"):
+        target = Path(os.environ["EMO_SCREENSHOTS"])
+        target.mkdir(parents=True, exist_ok=True)
+        for shot in shots.glob("*.png"):
+            shutil.copy2(shot, target / shot.name)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+    yield folder
+    _keep_screenshots(folder)
+
+
+def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
+    browser: WebDriver, lab: Lab, tiny_run: Path, shots: Path
+) -> None:
+    stack = stack_branches(fusable_tables(load_branch_tables(tiny_run))[0])
+    assert stack.branches == list(BRANCHES)
+    browser.get(lab.open(f"notebooks/{NOTEBOOK}"))
+    _wait(
+        browser,
+        lambda d: "| Idle" in _status_bar(d) and d.find_elements(By.CSS_SELECTOR, ".jp-DirListing-item"),
+        120,
+        "JupyterLab to load the notebook and start its kernel",
+        shots,
+    )
+    _run_all_cells(browser, shots)
+    box = _wait(
+        browser,
+        lambda d: (
+            d.find_elements(By.XPATH, "//div[contains(@class,'widget-vbox')][.//div[contains(@class,'widget-slider')]]")
+            or [None]
+        )[0],
+        300,
+        "the fusion panel (emo_utils.widgets.FusionPanel)",
+        shots,
+    )
+
+    equal, equal_table = evaluate_weights(stack, {b: 1.0 for b in BRANCHES}, "late_fixed")
+    before = _wait_for_view(
+        browser, box, lambda v: f"accuracy {equal['accuracy']:.3f}" in v.readout, "the panel's first readout", shots
+    )
+    assert "audio_mfcc_cnn 1.00, face_au 1.00" in before.readout and "actor-independent" in before.readout
+    assert before.image.startswith("data:image/png;base64,")
+    _shoot(browser, box, shots, "before")
+
+    handle = box.find_element(
+        By.XPATH,
+        ".//div[contains(@class,'widget-slider')][label[text()='face_au']]//div[contains(@class,'noUi-handle')]",
+    )
+    handle.click()
+    handle.send_keys(Keys.HOME)  # the slider's keyboard: Home = minimum weight, 0 (face_au left out)
+    audio_only, audio_table = evaluate_weights(stack, {"audio_mfcc_cnn": 1.0, "face_au": 0.0}, "late_fixed")
+    moved = _wait_for_view(browser, box, lambda v: "face_au 0.00" in v.readout, "the readout after the slider", shots)
+    assert f"accuracy {audio_only['accuracy']:.3f}" in moved.readout and moved.readout != before.readout
+    if not confusion(audio_table).equals(confusion(equal_table)):  # same matrix, same title: same image
+        assert moved.image != before.image
+    _shoot(browser, box, shots, "slider")
+
+    Select(box.find_element(By.TAG_NAME, "select")).select_by_visible_text(STRATEGY_LABELS["stacking"])
+    stacking = evaluate_weights(stack, None, "stacking")[0]
+    after = _wait_for_view(
+        browser, box, lambda v: v.readout.startswith("fusion stacking"), "the readout after the strategy menu", shots
+    )
+    assert f"accuracy {stacking['accuracy']:.3f}" in after.readout
+    assert after.image != moved.image  # another matrix, another title
+    assert handle.find_element(By.XPATH, "ancestor::div[contains(@class,'noUi-target')]").get_attribute("disabled")
+    _shoot(browser, box, shots, "after")
+
+
+def test_rendered_course_opens_with_working_links_and_figures(
+    browser: WebDriver, tmp_path_factory: pytest.TempPathFactory, shots: Path
+) -> None:
+    tmp = tmp_path_factory.mktemp("browser_course")
+    notebooks = [REPO_ROOT / "notebooks" / "00_overview.ipynb", write_failing_notebook(tmp / "broken.ipynb")]
+    course = render_course(tmp / "site", notebooks=notebooks, summarize=False)
+    browser.get(course.index.as_uri())
+    links = [a.get_property("href") for a in browser.find_elements(By.CSS_SELECTOR, "a[href]")]
+    assert len(links) == len(local_links(course.index)) >= 2 * len(notebooks)
+    for link in links:
+        assert link.startswith("file://") and Path(urllib.request.url2pathname(link[len("file://") :])).is_file(), link
+    assert browser.find_elements(By.CSS_SELECTOR, ".failed") and "deliberate failure" in browser.page_source
+    browser.save_screenshot(str(shots / "course_index.png"))
+
+    browser.find_element(By.LINK_TEXT, course.notebooks[0].title).click()
+    _wait(browser, lambda d: d.current_url.endswith("00_overview.html"), 20, "the rendered notebook", shots)
+    figures = browser.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png']")
+    assert figures and all(
+        browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", f) for f in figures
+    )
+    browser.save_screenshot(str(shots / "course_notebook.png"))
