@@ -65,46 +65,37 @@ def _classes(kind: BackboneKind) -> tuple[type, type, type]:
     raise ValueError(f"unknown backbone kind {kind!r}; expected 'wav2vec2' or 'vit'")
 
 
-def create_stand_in(kind: BackboneKind, directory: str | Path, seed: int = 0) -> Path:
-    """Save a tiny randomly initialised ``kind`` model (and its pre-processor) to ``directory``."""
+def create_stand_in(kind: BackboneKind, directory: str | Path, seed: int = 0, size: str = "tiny") -> Path:
+    """Save a randomly initialised ``kind`` model (and its pre-processor) to ``directory``: ``size="tiny"``
+    (2 layers of 32 dimensions, for tests and offline runs) or ``"base"`` (the architecture of the default
+    pretrained model, for speed measurements)."""
     from transformers import AutoModel, ViTImageProcessor
 
     directory = Path(directory)
     if (directory / STAND_IN_MARKER).exists():
         return directory
+    if size not in ("tiny", "base"):
+        raise ValueError(f"stand-in size must be 'tiny' or 'base', got {size!r}")
     config_cls, _, _ = _classes(kind)
     torch.manual_seed(seed)
+    tiny = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
     if kind == "wav2vec2":
-        config = config_cls(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            conv_dim=(32, 32, 32, 32, 32, 32, 32),
-            num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=2,
-        )
         from transformers import Wav2Vec2FeatureExtractor
 
+        tiny.update(conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
         processor = Wav2Vec2FeatureExtractor(
             feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
         )
     else:
-        config = config_cls(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            image_size=224,
-            patch_size=32,
-        )
+        tiny.update(image_size=224, patch_size=32)
         processor = ViTImageProcessor(size={"height": 224, "width": 224})
+    config = config_cls(**tiny) if size == "tiny" else config_cls()
     model = AutoModel.from_config(config)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     (directory / STAND_IN_MARKER).write_text(
-        f"Randomly initialised {kind} stand-in (seed {seed}). Its embeddings carry no learned knowledge:\n"
+        f"Randomly initialised {size} {kind} stand-in (seed {seed}). Its embeddings carry no learned knowledge:\n"
         "any accuracy computed from them is NOT a result.\n"
     )
     return directory
