@@ -100,8 +100,10 @@ def measure(work: Path, device_name: str, epochs: int) -> dict:
 def report(work: Path) -> str:
     rows = [json.loads(p.read_text()) for p in sorted(work.glob("measured_*.json"))]
     model = Path((work / "model.txt").read_text()).name
+    loads = ", ".join(f"{r['load_average']:.1f}" for r in rows)
     lines = [
-        f"model: {model} (random weights; speeds only), synthetic demo corpus, {rows[0]['clips']} clips of ~2 s",
+        f"model: {model} (random weights; speeds only), synthetic demo corpus, {rows[0]['clips']} clips of ~2 s; "
+        f"1-minute load average at the end of each run: {loads}",
         "| device | precision | embedding (audio s / s) | extraction incl. decoding (clips / s) | "
         "fine-tune training (clips / s) | fine-tune wall (s, 3 folds) | peak GPU memory (GiB) |",
         "|---|---|---|---|---|---|---|",
