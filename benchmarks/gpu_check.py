@@ -75,9 +75,9 @@ def measure(work: Path, device_name: str, epochs: int) -> dict:
 
     accelerator = make_accelerator(device_name)
     config = FinetuneConfig(model=model, epochs=epochs, patience=epochs, batch_size=8)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = finetune(manifest, work / f"run_{device.type}", config, accelerator, progress=False)
-    finetune_s = time.perf_counter() - started
+    finetune_s, finetune_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     history = result.history
     row = {
         "device": torch.cuda.get_device_name(device)
@@ -89,6 +89,7 @@ def measure(work: Path, device_name: str, epochs: int) -> dict:
         "extract_clips_per_s": len(tasks) / extract_s,
         "train_clips_per_s": history["train_clips"].sum() / history["train_seconds"].sum(),
         "finetune_wall_s": finetune_s,
+        "finetune_cpu_s": finetune_cpu_s,  # CPU time of this process (all threads): the cost on an idle machine
         "finetune_epochs": len(history),
         "max_gpu_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
         "load_average": os.getloadavg()[0],  # other work on the machine slows the CPU numbers
@@ -105,15 +106,15 @@ def report(work: Path) -> str:
         f"model: {model} (random weights; speeds only), synthetic demo corpus, {rows[0]['clips']} clips of ~2 s; "
         f"1-minute load average at the end of each run: {loads}",
         "| device | precision | embedding (audio s / s) | extraction incl. decoding (clips / s) | "
-        "fine-tune training (clips / s) | fine-tune wall (s, 3 folds) | peak GPU memory (GiB) |",
-        "|---|---|---|---|---|---|---|",
+        "fine-tune training (clips / s) | fine-tune wall (s, 3 folds) | fine-tune CPU (s) | peak GPU memory (GiB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         memory = "" if r["max_gpu_memory_gib"] is None else f"{r['max_gpu_memory_gib']:.2f}"
         lines.append(
             f"| {r['device']} | {r['precision']} | {r['embed_audio_s_per_s']:.1f} | "
             f"{r['extract_clips_per_s']:.1f} | {r['train_clips_per_s']:.1f} | {r['finetune_wall_s']:.1f} "
-            f"({r['finetune_epochs']} fold-epochs) | {memory} |"
+            f"({r['finetune_epochs']} fold-epochs) | {r['finetune_cpu_s']:.1f} | {memory} |"
         )
     if len(rows) > 1:
         cpu = next((r for r in rows if r["device"].startswith("cpu")), None)
