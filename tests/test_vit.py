@@ -1,4 +1,5 @@
 """ViT face embeddings with a tiny random stand-in: shapes, CLS pooling, caching and resuming."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,8 +42,9 @@ def test_embed_faces_returns_the_cls_token_whatever_the_batch_size(stand_in: str
         embed_faces(backbone, crops.astype(np.float32))
 
 
-def test_extract_writes_flagged_features_and_reuses_the_file(stand_in: str, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_extract_writes_flagged_features_and_reuses_the_file(
+    stand_in: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     crops = _crops(5)
     out = tmp_path / "vit.npz"
     with pytest.warns(RandomWeightsWarning):
@@ -50,6 +52,7 @@ def test_extract_writes_flagged_features_and_reuses_the_file(stand_in: str, tmp_
     assert features.X.shape == (5, 3, 32) and features.X.dtype == np.float16
     assert features.random_weights and features.meta["requested_model"] == stand_in
     assert features.meta["pooling"] == "cls" and features.meta["crops"] == {"stage": "faces"}
+    assert features.meta["precision"] == "float32"  # CPU by default: no mixed precision
     assert list(features.clip_ids) == list(crops.clip_ids)
     assert not (tmp_path / "vit.parts").exists()  # shards are removed once the file is complete
     on_disk = load_features(out)
@@ -66,17 +69,18 @@ def test_extract_writes_flagged_features_and_reuses_the_file(stand_in: str, tmp_
 
 def test_an_interrupted_extraction_resumes(stand_in: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     crops = _crops(6)
-    reference = extract_vit_embeddings(crops, tmp_path / "reference.npz", model_name=stand_in,
-                                       clips_per_shard=2, progress=False)
+    reference = extract_vit_embeddings(
+        crops, tmp_path / "reference.npz", model_name=stand_in, clips_per_shard=2, progress=False
+    )
     real_embed = vit.embed_faces
     embedded: list[int] = []
     budget = {"chunks": 2}
 
-    def embed_until_interrupted(backbone, flat, batch_size):  # noqa: ANN001, ANN202 - test double
+    def embed_until_interrupted(backbone, flat, batch_size, mixed_precision=True):  # noqa: ANN001, ANN202
         if len(embedded) == budget["chunks"]:
             raise KeyboardInterrupt
         embedded.append(len(flat))
-        return real_embed(backbone, flat, batch_size)
+        return real_embed(backbone, flat, batch_size, mixed_precision)
 
     monkeypatch.setattr(vit, "embed_faces", embed_until_interrupted)
     out = tmp_path / "vit.npz"

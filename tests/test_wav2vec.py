@@ -1,4 +1,5 @@
 """wav2vec 2.0 embeddings through the same from_pretrained path as real weights, on tiny random stand-ins."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,7 +45,7 @@ def test_extract_shapes_pooling_skips_and_flags(stand_in: Path, tmp_path: Path) 
     tasks = write_clips(tmp_path / "clips", [1.0, 4.0, 0.5, 2.0])  # 4 s > max_frames: centre-cropped
     tasks.insert(2, ("gone", str(tmp_path / "clips" / "gone.wav")))
     click = np.full(SR // 2, 1e-3, np.float32)
-    click[:SR // 50] = 0.5  # 20 ms of sound, then 40 dB below it: trimmed to under 0.1 s
+    click[: SR // 50] = 0.5  # 20 ms of sound, then 40 dB below it: trimmed to under 0.1 s
     sf.write(tmp_path / "clips" / "click.wav", click, SR)
     tasks.append(("click", str(tmp_path / "clips" / "click.wav")))
     out = tmp_path / "w2v.npz"
@@ -61,32 +62,33 @@ def test_extract_shapes_pooling_skips_and_flags(stand_in: Path, tmp_path: Path) 
     pooled = load_features(pooled_path(out))
     assert list(pooled.clip_ids) == list(sequences.clip_ids) and pooled.X.shape == (4, 32)
     assert pooled.random_weights and np.isfinite(pooled.X).all()
-    short = sequences.X[0, :valid[0]].astype(np.float32).mean(axis=0)
+    short = sequences.X[0, : valid[0]].astype(np.float32).mean(axis=0)
     np.testing.assert_allclose(pooled.X[0], short, atol=2e-3)  # mean over the real frames only
     assert not np.allclose(pooled.X[1], sequences.X[1].astype(np.float32).mean(axis=0), atol=1e-3)  # uncropped
 
 
-def test_rerun_and_interrupted_run_compute_only_whats_missing(stand_in: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rerun_and_interrupted_run_compute_only_whats_missing(
+    stand_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tasks = write_clips(tmp_path / "clips", [0.6, 0.8, 1.0, 1.2, 1.4])
     out = tmp_path / "w2v.npz"
     embedded: list[int] = []
     real_embed = wav2vec.embed_batch
 
-    def interrupted(backbone, waveforms, layer=-1):  # noqa: ANN001, ANN202 - test double
+    def interrupted(backbone, waveforms, layer=-1, mixed_precision=True):  # noqa: ANN001, ANN202 - test double
         if embedded:
             raise KeyboardInterrupt
         embedded.append(len(waveforms))
-        return real_embed(backbone, waveforms, layer)
+        return real_embed(backbone, waveforms, layer, mixed_precision)
 
     monkeypatch.setattr(wav2vec, "embed_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         extract_wav2vec(tasks, out, str(stand_in), batch_size=2, shard_size=2, progress=False)
     assert embedded == [2] and not out.exists()
 
-    def counting(backbone, waveforms, layer=-1):  # noqa: ANN001, ANN202 - test double
+    def counting(backbone, waveforms, layer=-1, mixed_precision=True):  # noqa: ANN001, ANN202 - test double
         embedded.append(len(waveforms))
-        return real_embed(backbone, waveforms, layer)
+        return real_embed(backbone, waveforms, layer, mixed_precision)
 
     monkeypatch.setattr(wav2vec, "embed_batch", counting)
     embedded.clear()
@@ -107,7 +109,7 @@ def test_rerun_and_interrupted_run_compute_only_whats_missing(stand_in: Path, tm
 def test_layers(stand_in: Path) -> None:
     backbone = load_backbone("wav2vec2", stand_in)
     y = sweep(1.0, 0)
-    last, = embed_batch(backbone, [y])
+    (last,) = embed_batch(backbone, [y])
     assert last.shape == (49, 32) and last.dtype == np.float32
     np.testing.assert_allclose(embed_batch(backbone, [y], layer=2)[0], last, atol=1e-5)  # 2 layers: -1 == 2
     assert not np.allclose(embed_batch(backbone, [y], layer=0)[0], last)
@@ -120,9 +122,17 @@ def test_batches_match_single_clips_when_the_model_takes_a_mask(tmp_path: Path) 
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(0)
-    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                            conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-                            feat_extract_norm="layer", do_stable_layer_norm=True)
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+    )
     Wav2Vec2Model(config).save_pretrained(tmp_path / "masked")
     Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path / "masked")
     backbone = load_backbone("wav2vec2", tmp_path / "masked")
@@ -145,10 +155,32 @@ def test_missing_weights_fail_fast_with_how_to(tmp_path: Path, monkeypatch: pyte
 @pytest.mark.shared_data
 def test_real_clips(shared_ravdess: Path, stand_in: Path, tmp_path: Path) -> None:
     paths = sorted((shared_ravdess / "speech-16k" / "Actor_03").glob("*.flac"))[::10][:6]
-    sequences, skipped = extract_wav2vec([(p.stem, str(p)) for p in paths], tmp_path / "w2v.npz", str(stand_in),
-                                         progress=False)
+    sequences, skipped = extract_wav2vec(
+        [(p.stem, str(p)) for p in paths], tmp_path / "w2v.npz", str(stand_in), progress=False
+    )
     assert len(skipped) == 0 and sequences.X.shape == (6, 150, 32)
     assert np.isfinite(sequences.X.astype(np.float32)).all()
     valid = (np.abs(sequences.X.astype(np.float32)).sum(axis=2) > 0).sum(axis=1)
     assert valid.min() > 50  # over a second of trimmed speech per clip
     assert np.isfinite(load_features(pooled_path(tmp_path / "w2v.npz")).X).all()
+
+
+@pytest.mark.parametrize("family", ["hubert", "wavlm"])
+def test_other_wav2vec_family_models_load_through_automodel(family: str, tmp_path: Path) -> None:
+    from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
+
+    config = AutoConfig.for_model(
+        family,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
+    AutoModel.from_config(config).save_pretrained(tmp_path / family)
+    Wav2Vec2FeatureExtractor().save_pretrained(tmp_path / family)
+    backbone = load_backbone("wav2vec2", tmp_path / family)
+    assert backbone.model.config.model_type == family and not backbone.random_weights
+    assert embed_batch(backbone, [sweep(1.0, 0)])[0].shape == (49, 32)
