@@ -1,13 +1,26 @@
-"""File-name parsing and dataset indexing, on made-up names and on the real shared RAVDESS material."""
+"""File-name parsing and dataset indexing, on made-up names and on the real shared RAVDESS and EmoDB material."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import SHARED_ROOT
 
-from emo_utils.data.manifest import index_dataset, load_manifest, summarize
-from emo_utils.data.naming import parse_crema_d, parse_ravdess
+from emo_utils.data.folds import assign_actor_folds
+from emo_utils.data.manifest import dataset_name, index_dataset, load_manifest, summarize
+from emo_utils.data.naming import parse_crema_d, parse_emodb, parse_ravdess
 from emo_utils.errors import DataError, FilenameError
+
+SHARED_EMODB = SHARED_ROOT / "data" / "emodb"
+
+
+@pytest.fixture(scope="session")
+def shared_emodb() -> Path:
+    """The read-only EmoDB material beside the repository (skips the test when absent)."""
+    if not (SHARED_EMODB / "wav").is_dir():
+        pytest.skip(f"EmoDB material not found at {SHARED_EMODB}")
+    return SHARED_EMODB
 
 
 def test_parse_ravdess_reads_all_seven_fields() -> None:
@@ -82,7 +95,7 @@ def test_index_pairs_audio_and_video_of_a_take_and_reports_bad_names(tmp_path: P
 def test_index_errors_name_the_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="dataset folder not found"):
         index_dataset(tmp_path / "missing")
-    with pytest.raises(DataError, match="no RAVDESS or CREMA-D clips"):
+    with pytest.raises(DataError, match="no RAVDESS, CREMA-D or EmoDB clips"):
         index_dataset(tmp_path)
 
 
@@ -108,3 +121,66 @@ def test_shared_ravdess_indexes_completely(shared_ravdess: Path) -> None:
     assert manifest.drop_duplicates("actor")["gender"].value_counts().to_dict() == {"female": 12, "male": 12}
     assert not manifest["synthetic"].any()
     assert "1440 takes, 24 actors" in summarize(manifest)
+
+
+def test_parse_emodb_reads_speaker_sentence_emotion_version() -> None:
+    clip = parse_emodb("wav/03a01Fa.wav")
+    assert (clip.dataset, clip.take_id, clip.actor, clip.gender) == ("emodb", "03a01Fa", "emodb_03", "male")
+    assert (clip.emotion, clip.statement, clip.repetition, clip.modality) == ("happy", "a01", 1, "audio-only")
+    assert parse_emodb("16b10Lc.flac").emotion == "bored" and parse_emodb("16b10Lc.flac").repetition == 3
+    assert parse_emodb("08a02Ea.wav").gender == "female"
+    emotions = {code: parse_emodb(f"03a01{code}a.wav").emotion for code in "WLEAFTN"}
+    assert emotions == {"W": "angry", "L": "bored", "E": "disgust", "A": "fearful", "F": "happy", "T": "sad",
+                        "N": "neutral"}
+
+
+@pytest.mark.parametrize("name, field", [
+    ("05a01Fa.wav", "speaker"), ("03c01Fa.wav", "sentence"), ("03a01Xa.wav", "emotion"), ("03a01F1.wav", "version"),
+])
+def test_parse_emodb_names_the_bad_field(name: str, field: str) -> None:
+    with pytest.raises(FilenameError) as err:
+        parse_emodb(f"/data/emodb/wav/{name}")
+    assert f"EmoDB field '{field}'" in str(err.value) and name in str(err.value)
+    with pytest.raises(FilenameError, match="SSTTTEV"):
+        parse_emodb("03a01F.wav")
+
+
+def test_index_emodb_folder_reports_misnamed_files(tmp_path: Path) -> None:
+    for name in ("03a01Fa.wav", "08b10Lb.flac", "16a05Tc.wav"):
+        _touch(tmp_path / "wav" / name)
+    bad = _touch(tmp_path / "wav" / "03a01Qa.wav")
+    short = _touch(tmp_path / "wav" / "3a01Fa.wav")  # a name like no corpus: judged by the folder's convention
+    _touch(tmp_path / "lablaut" / "03a01Fa.lab")
+    manifest, log = index_dataset(tmp_path)
+    assert manifest["take_id"].tolist() == ["03a01Fa", "08b10Lb", "16a05Tc"]
+    assert manifest["actor"].tolist() == ["emodb_03", "emodb_08", "emodb_16"]
+    assert (manifest["audio_path"] != "").all() and (manifest[["video_path", "au_path"]] == "").all().all()
+    assert set(manifest["vocal_channel"]) == {"speech"} and dataset_name(manifest) == "emodb"
+    reasons = {row["path"]: row["reason"] for row in log.rows}
+    assert "EmoDB field 'emotion'" in reasons[str(bad)] and "SSTTTEV" in reasons[str(short)]
+    with pytest.raises(FilenameError, match="03a01Qa"):
+        index_dataset(tmp_path, strict=True)
+
+
+def test_emodb_five_folds_pair_one_male_with_one_female() -> None:
+    speakers = [parse_emodb(f"{code}a01Fa.wav") for code in ("03", "08", "09", "10", "11", "12", "13", "14", "15",
+                                                               "16")]
+    actors = np.repeat([s.actor for s in speakers], 7)
+    genders = np.repeat([s.gender for s in speakers], 7)
+    folds = assign_actor_folds(actors, genders, 5)
+    for fold in range(5):
+        held_out = sorted(set(zip(actors[folds == fold], genders[folds == fold])), key=lambda pair: pair[1])
+        assert [gender for _, gender in held_out] == ["female", "male"]
+    for actor in set(actors):
+        assert len(set(folds[actors == actor])) == 1
+
+
+@pytest.mark.shared_data
+def test_shared_emodb_indexes_completely(shared_emodb: Path) -> None:
+    manifest, log = index_dataset(shared_emodb)
+    assert len(manifest) == 535 and len(log) == 0
+    assert manifest["actor"].nunique() == 10
+    assert manifest.drop_duplicates("actor")["gender"].value_counts().to_dict() == {"female": 5, "male": 5}
+    assert manifest["emotion"].value_counts().to_dict() == {"angry": 127, "bored": 81, "neutral": 79, "happy": 71,
+                                                           "fearful": 69, "sad": 62, "disgust": 46}
+    assert (manifest["audio_path"] != "").all() and dataset_name(manifest) == "emodb"

@@ -5,13 +5,14 @@ The audio-only clip ``03-...`` and the audio-video clip ``01-...`` of the same R
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from emo_utils.errors import DataError, FilenameError, SkipLog
-from emo_utils.data.naming import ClipName, parse_crema_d, parse_ravdess
+from emo_utils.data.naming import ClipName, parse_crema_d, parse_emodb, parse_ravdess
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 VIDEO_SUFFIXES = (".mp4", ".flv", ".avi")
@@ -40,11 +41,26 @@ def _crema_genders(root: Path) -> dict[str, str]:
     return {}
 
 
-def _parse(path: Path, genders: dict[str, str]) -> ClipName:
+def _name_shape(path: Path) -> str | None:
+    """Which corpus a file name looks like (its fields are checked later by that corpus's parser)."""
     stem = path.name.split(".")[0]
+    if "-" in stem:
+        return "ravdess"
     if "_" in stem:
-        return parse_crema_d(path, genders)
-    return parse_ravdess(path)
+        return "crema-d"
+    if len(stem) == 7 and stem[:2].isdigit():
+        return "emodb"
+    return None
+
+
+def _parsers(paths: list[Path], genders: dict[str, str]) -> Callable[[Path], ClipName]:
+    """A parser per file: by the shape of its name, else (a name like none) the folder's most common corpus,
+    so that a misnamed file is reported against the convention of the folder it lies in."""
+    parsers: dict[str, Callable[[Path], ClipName]] = {
+        "ravdess": parse_ravdess, "crema-d": lambda p: parse_crema_d(p, genders), "emodb": parse_emodb}
+    shapes = Counter(shape for shape in map(_name_shape, paths) if shape)
+    folder_default = shapes.most_common(1)[0][0] if shapes else "ravdess"
+    return lambda path: parsers[_name_shape(path) or folder_default](path)
 
 
 def _au_rows(root: Path, log: SkipLog) -> Iterable[tuple[ClipName, Path]]:
@@ -62,7 +78,7 @@ def _au_rows(root: Path, log: SkipLog) -> Iterable[tuple[ClipName, Path]]:
 
 
 def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame, SkipLog]:
-    """Index every RAVDESS/CREMA-D clip under ``root``.
+    """Index every RAVDESS, CREMA-D or EmoDB clip under ``root``.
 
     Files whose names break the convention are reported in the returned :class:`SkipLog` (each naming
     the file and the bad field) and skipped; with ``strict=True`` any such file raises instead.
@@ -87,12 +103,11 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
             return
         row[column] = str(path)
 
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        kind = _kind(path)
-        if kind is None:
-            continue
+    media = [(path, kind) for path in sorted(p for p in root.rglob("*") if p.is_file()) if (kind := _kind(path))]
+    parse = _parsers([path for path, _ in media], genders)
+    for path, kind in media:
         try:
-            clip = _parse(path, genders)
+            clip = parse(path)
         except FilenameError as exc:
             if strict:
                 raise
@@ -104,9 +119,9 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
     if strict and len(log):
         raise DataError(root, log.report(), "fix or remove the files listed (or index without --strict)")
     if not takes:
-        raise DataError(root, "no RAVDESS or CREMA-D clips found",
-                        "expected files like Actor_01/03-01-05-01-01-01-01.wav or 1001_DFA_ANG_XX.wav "
-                        "(see data/README.md)")
+        raise DataError(root, "no RAVDESS, CREMA-D or EmoDB clips found",
+                        "expected files like Actor_01/03-01-05-01-01-01-01.wav, 1001_DFA_ANG_XX.wav or "
+                        "wav/03a01Fa.wav (see data/README.md)")
     manifest = pd.DataFrame(list(takes.values())).reindex(columns=MANIFEST_COLUMNS)
     manifest["synthetic"] = (root / SYNTHETIC_MARKER).exists()
     for column in ("audio_path", "video_path", "au_path", "openface_path"):

@@ -1,4 +1,4 @@
-"""Parse RAVDESS (``MM-VV-EE-II-SS-RR-AA``) and CREMA-D (``1001_DFA_ANG_XX``) clip names.
+"""Parse RAVDESS (``MM-VV-EE-II-SS-RR-AA``), CREMA-D (``1001_DFA_ANG_XX``) and EmoDB (``03a01Fa``) clip names.
 
 A malformed or out-of-range name raises :class:`FilenameError` naming the file and the bad field.
 """
@@ -18,6 +18,16 @@ RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitt
 CREMA_D_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
 CREMA_D_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor")
+
+# EmoDB (Burkhardt et al. 2005): speaker code -> (sex, age at recording), from the corpus documentation.
+EMODB_SPEAKERS: dict[str, tuple[str, int]] = {
+    "03": ("male", 31), "08": ("female", 34), "09": ("female", 21), "10": ("male", 32), "11": ("male", 26),
+    "12": ("male", 30), "13": ("female", 32), "14": ("female", 35), "15": ("male", 25), "16": ("female", 31)}
+EMODB_SENTENCES = ("a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10")
+# German initials -> labels. Six map onto RAVDESS labels; "bored" (Langeweile) has no RAVDESS counterpart.
+EMODB_EMOTION_CODES: dict[str, str] = {"W": "angry", "L": "bored", "E": "disgust", "A": "fearful", "F": "happy",
+                                       "T": "sad", "N": "neutral"}
+EMODB_FIELDS = ("speaker", "sentence", "emotion", "version")
 
 
 @dataclass(frozen=True)
@@ -111,4 +121,41 @@ def parse_crema_d(path: str | Path, genders: dict[str, str] | None = None) -> Cl
         statement=sentence,
         repetition=1,
         modality="audio-video" if Path(path).suffix.lower() in (".mp4", ".flv") else "audio-only",
+    )
+
+
+def _emodb_field(path: str | Path, field: str, code: str, allowed: str) -> FilenameError:
+    return FilenameError(path, f"EmoDB field '{field}' is {code!r}, expected one of {allowed}",
+                         "rename the file to the EmoDB pattern SSTTTEV, e.g. 03a01Fa.wav (see data/README.md)")
+
+
+def parse_emodb(path: str | Path) -> ClipName:
+    """Parse an EmoDB name such as ``03a01Fa.wav``: speaker, sentence, emotion initial, version letter.
+
+    The actor keeps the two-digit speaker code (``emodb_03``); the sex comes from the corpus's speaker
+    table. Every field is checked; a bad one raises :class:`FilenameError` naming it.
+    """
+    stem = _stem(path)
+    if len(stem) != 7:
+        raise FilenameError(path, f"name {stem!r} is not 7 characters SSTTTEV (speaker, sentence, emotion, version)",
+                            "rename it to the EmoDB pattern, e.g. 03a01Fa.wav (see data/README.md)")
+    speaker, sentence, emotion, version = stem[:2], stem[2:5], stem[5], stem[6]
+    if speaker not in EMODB_SPEAKERS:
+        raise _emodb_field(path, "speaker", speaker, ", ".join(EMODB_SPEAKERS))
+    if sentence not in EMODB_SENTENCES:
+        raise _emodb_field(path, "sentence", sentence, ", ".join(EMODB_SENTENCES))
+    if emotion not in EMODB_EMOTION_CODES:
+        raise _emodb_field(path, "emotion", emotion, ", ".join(EMODB_EMOTION_CODES))
+    if not re.fullmatch(r"[a-z]", version):
+        raise _emodb_field(path, "version", version, "a-z")
+    return ClipName(
+        dataset="emodb",
+        take_id=stem,
+        actor=f"emodb_{speaker}",
+        gender=EMODB_SPEAKERS[speaker][0],
+        emotion=EMODB_EMOTION_CODES[emotion],
+        intensity="unspecified",
+        statement=sentence,
+        repetition=ord(version) - ord("a") + 1,
+        modality="audio-only",
     )
