@@ -1,4 +1,5 @@
 """Download helpers against a real local HTTP server (127.0.0.1 only) that serves a fake Zenodo record."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from emo_utils.data.download import (CREMA_D_INSTRUCTIONS, ChecksumError, DownloadError, download_emodb,
-                                     download_file, download_ravdess)
+from emo_utils.data.download import (
+    CREMA_D_INSTRUCTIONS,
+    ChecksumError,
+    DownloadError,
+    download_emodb,
+    download_file,
+    download_ravdess,
+)
 from emo_utils.data.manifest import index_dataset
 from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError, EmoError
@@ -68,7 +75,7 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data[:server.cut_after.pop(name, len(data))])
+            self.wfile.write(data[: server.cut_after.pop(name, len(data))])
 
         def log_message(self, *args) -> None:
             pass
@@ -114,8 +121,15 @@ def _publish_record(server: LocalServer, archives: dict[str, bytes]) -> str:
     files = []
     for key, data in archives.items():
         server.add(key, data)
-        files.append({"id": key, "key": key, "size": len(data),
-                      "checksum": "md5:" + hashlib.md5(data).hexdigest(), "links": {"self": server.url(key)}})
+        files.append(
+            {
+                "id": key,
+                "key": key,
+                "size": len(data),
+                "checksum": "md5:" + hashlib.md5(data).hexdigest(),
+                "links": {"self": server.url(key)},
+            }
+        )
     server.add("record.json", json.dumps({"id": 1188976, "files": files}).encode())
     return server.url("record.json")
 
@@ -142,8 +156,10 @@ def test_download_ravdess_extracts_actor_folder_and_skips_on_rerun(server: Local
 
 
 def test_video_part_downloads_only_requested_actors(server: LocalServer, tmp_path: Path) -> None:
-    archives = {f"Video_Speech_Actor_{a:02d}.zip": _zip_bytes({f"Actor_{a:02d}/01-01-01-01-01-01-{a:02d}.mp4": b"x"})
-                for a in (1, 2)}
+    archives = {
+        f"Video_Speech_Actor_{a:02d}.zip": _zip_bytes({f"Actor_{a:02d}/01-01-01-01-01-01-{a:02d}.mp4": b"x"})
+        for a in (1, 2)
+    }
     api = _publish_record(server, {AUDIO_ZIP: _audio_zip(), **archives})
     dest = download_ravdess(tmp_path / "ravdess", parts=("speech_video",), api_url=api, actors=[2], progress=False)
     assert [p.relative_to(dest).as_posix() for p in dest.glob("Actor_*/*")] == ["Actor_02/01-01-01-01-01-01-02.mp4"]

@@ -1,4 +1,5 @@
 """File-name parsing and dataset indexing, on made-up names and on the real shared RAVDESS and EmoDB material."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,21 +27,29 @@ def shared_emodb() -> Path:
 def test_parse_ravdess_reads_all_seven_fields() -> None:
     clip = parse_ravdess("Actor_12/03-01-05-02-01-02-12.wav")
     assert (clip.modality, clip.emotion, clip.intensity, clip.statement, clip.repetition) == (
-        "audio-only", "angry", "strong", "01", 2)
+        "audio-only",
+        "angry",
+        "strong",
+        "01",
+        2,
+    )
     assert (clip.actor, clip.gender, clip.take_id) == ("ravdess_12", "female", "01-05-02-01-02-12")
     assert parse_ravdess("01-01-05-02-01-02-12.mp4").take_id == clip.take_id
     assert parse_ravdess("x/01-01-01-01-01-01-07.mp4").gender == "male"
 
 
-@pytest.mark.parametrize("name, field", [
-    ("03-01-09-01-01-01-01.wav", "emotion"),
-    ("04-01-01-01-01-01-01.wav", "modality"),
-    ("03-03-01-01-01-01-01.wav", "vocal_channel"),
-    ("03-01-02-03-01-01-01.wav", "intensity"),
-    ("03-01-02-01-03-01-01.wav", "statement"),
-    ("03-01-02-01-01-05-01.wav", "repetition"),
-    ("03-01-02-01-01-01-00.wav", "actor"),
-])
+@pytest.mark.parametrize(
+    "name, field",
+    [
+        ("03-01-09-01-01-01-01.wav", "emotion"),
+        ("04-01-01-01-01-01-01.wav", "modality"),
+        ("03-03-01-01-01-01-01.wav", "vocal_channel"),
+        ("03-01-02-03-01-01-01.wav", "intensity"),
+        ("03-01-02-01-03-01-01.wav", "statement"),
+        ("03-01-02-01-01-05-01.wav", "repetition"),
+        ("03-01-02-01-01-01-00.wav", "actor"),
+    ],
+)
 def test_parse_ravdess_names_the_bad_field(name: str, field: str) -> None:
     with pytest.raises(FilenameError) as err:
         parse_ravdess(f"/data/Actor_01/{name}")
@@ -56,14 +65,20 @@ def test_parse_ravdess_rejects_malformed_names(name: str) -> None:
 def test_parse_crema_d_maps_into_the_ravdess_label_space() -> None:
     clip = parse_crema_d("AudioWAV/1001_DFA_FEA_HI.wav", {"1001": "male"})
     assert (clip.emotion, clip.intensity, clip.actor, clip.gender) == ("fearful", "high", "cremad_1001", "male")
-    for bad, field in [("1001_DFA_XYZ_HI.wav", "emotion"), ("0999_DFA_ANG_HI.wav", "actor"),
-                       ("1001_ABC_ANG_HI.wav", "sentence"), ("1001_DFA_ANG_ZZ.wav", "level"), ("1001_DFA.wav", "")]:
+    for bad, field in [
+        ("1001_DFA_XYZ_HI.wav", "emotion"),
+        ("0999_DFA_ANG_HI.wav", "actor"),
+        ("1001_ABC_ANG_HI.wav", "sentence"),
+        ("1001_DFA_ANG_ZZ.wav", "level"),
+        ("1001_DFA.wav", ""),
+    ]:
         with pytest.raises(FilenameError, match=field):
             parse_crema_d(bad)
 
 
 def test_crema_d_metadata_names_all_parse(shared_crema_d_meta: Path) -> None:
     import pandas as pd
+
     names = pd.read_csv(shared_crema_d_meta / "SentenceFilenames.csv")["Filename"]
     clips = [parse_crema_d(f"{n}.wav") for n in names]
     assert len(clips) == 7442
@@ -130,13 +145,26 @@ def test_parse_emodb_reads_speaker_sentence_emotion_version() -> None:
     assert parse_emodb("16b10Lc.flac").emotion == "bored" and parse_emodb("16b10Lc.flac").repetition == 3
     assert parse_emodb("08a02Ea.wav").gender == "female"
     emotions = {code: parse_emodb(f"03a01{code}a.wav").emotion for code in "WLEAFTN"}
-    assert emotions == {"W": "angry", "L": "bored", "E": "disgust", "A": "fearful", "F": "happy", "T": "sad",
-                        "N": "neutral"}
+    assert emotions == {
+        "W": "angry",
+        "L": "bored",
+        "E": "disgust",
+        "A": "fearful",
+        "F": "happy",
+        "T": "sad",
+        "N": "neutral",
+    }
 
 
-@pytest.mark.parametrize("name, field", [
-    ("05a01Fa.wav", "speaker"), ("03c01Fa.wav", "sentence"), ("03a01Xa.wav", "emotion"), ("03a01F1.wav", "version"),
-])
+@pytest.mark.parametrize(
+    "name, field",
+    [
+        ("05a01Fa.wav", "speaker"),
+        ("03c01Fa.wav", "sentence"),
+        ("03a01Xa.wav", "emotion"),
+        ("03a01F1.wav", "version"),
+    ],
+)
 def test_parse_emodb_names_the_bad_field(name: str, field: str) -> None:
     with pytest.raises(FilenameError) as err:
         parse_emodb(f"/data/emodb/wav/{name}")
@@ -163,8 +191,9 @@ def test_index_emodb_folder_reports_misnamed_files(tmp_path: Path) -> None:
 
 
 def test_emodb_five_folds_pair_one_male_with_one_female() -> None:
-    speakers = [parse_emodb(f"{code}a01Fa.wav") for code in ("03", "08", "09", "10", "11", "12", "13", "14", "15",
-                                                               "16")]
+    speakers = [
+        parse_emodb(f"{code}a01Fa.wav") for code in ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")
+    ]
     actors = np.repeat([s.actor for s in speakers], 7)
     genders = np.repeat([s.gender for s in speakers], 7)
     folds = assign_actor_folds(actors, genders, 5)
@@ -181,6 +210,13 @@ def test_shared_emodb_indexes_completely(shared_emodb: Path) -> None:
     assert len(manifest) == 535 and len(log) == 0
     assert manifest["actor"].nunique() == 10
     assert manifest.drop_duplicates("actor")["gender"].value_counts().to_dict() == {"female": 5, "male": 5}
-    assert manifest["emotion"].value_counts().to_dict() == {"angry": 127, "bored": 81, "neutral": 79, "happy": 71,
-                                                           "fearful": 69, "sad": 62, "disgust": 46}
+    assert manifest["emotion"].value_counts().to_dict() == {
+        "angry": 127,
+        "bored": 81,
+        "neutral": 79,
+        "happy": 71,
+        "fearful": 69,
+        "sad": 62,
+        "disgust": 46,
+    }
     assert (manifest["audio_path"] != "").all() and dataset_name(manifest) == "emodb"

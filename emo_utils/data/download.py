@@ -7,6 +7,7 @@ into ``<dest>.part`` and resumes it with an HTTP ``Range`` request when the serv
 archives and extract them safely. CREMA-D is not downloaded automatically (git-lfs, see
 :data:`CREMA_D_INSTRUCTIONS`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -120,8 +121,11 @@ class ResumableDownloader:
             return self._open(url, 0)
         if response.status_code >= 400:
             response.close()
-            raise DownloadError(url, f"HTTP {response.status_code} {response.reason} while downloading "
-                                f"{self.part.name}", "check the URL; rerun later if the server is busy")
+            raise DownloadError(
+                url,
+                f"HTTP {response.status_code} {response.reason} while downloading {self.part.name}",
+                "check the URL; rerun later if the server is busy",
+            )
         if offset and response.status_code == 206:
             if re.match(rf"bytes {offset}-", response.headers.get("Content-Range", "")):
                 return response, offset
@@ -136,9 +140,19 @@ class ResumableDownloader:
         total = offset + int(length) if length and length.isdigit() else None
         hint = f"rerun the same call: it resumes from {self.part}"
         try:
-            with response, open(self.part, "ab" if offset else "wb") as out, tqdm(
-                    total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                    desc=self.part.name, disable=not self.progress) as bar:
+            with (
+                response,
+                open(self.part, "ab" if offset else "wb") as out,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=self.part.name,
+                    disable=not self.progress,
+                ) as bar,
+            ):
                 for chunk in response.iter_content(self.chunk_size):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -150,8 +164,9 @@ class ResumableDownloader:
         self.part.replace(output_file)
 
 
-def download_file(url: str, dest: str | Path, checksum: str | None = None, chunk_size: int = 1 << 20,
-                  progress: bool = True) -> Path:
+def download_file(
+    url: str, dest: str | Path, checksum: str | None = None, chunk_size: int = 1 << 20, progress: bool = True
+) -> Path:
     """Download ``url`` to ``dest`` with pooch (resumable through ``<dest>.part``), verifying ``checksum``.
 
     ``checksum`` is ``"md5:<hex>"`` (as the Zenodo API gives it) or ``"sha256:<hex>"``. An existing
@@ -170,9 +185,14 @@ def download_file(url: str, dest: str | Path, checksum: str | None = None, chunk
     except ValueError as err:  # pooch: the finished download does not match known_hash (it deleted it)
         assert expected is not None
         actual = re.search(r"but got ([0-9a-fA-F]+)", str(err))
-        raise ChecksumError(dest, expected[0], expected[1], actual.group(1).lower() if actual else "another digest",
-                            f"the corrupt download was deleted; rerun to download it again. If it fails "
-                            f"again the published file may have changed: compare with {url}") from err
+        raise ChecksumError(
+            dest,
+            expected[0],
+            expected[1],
+            actual.group(1).lower() if actual else "another digest",
+            f"the corrupt download was deleted; rerun to download it again. If it fails "
+            f"again the published file may have changed: compare with {url}",
+        ) from err
     return dest
 
 
@@ -189,8 +209,11 @@ def safe_extract(archive: str | Path, dest_dir: str | Path) -> None:
             members = zf.infolist()
             unsafe = [m.filename for m in members if _is_unsafe_member(m.filename)]
             if unsafe:
-                raise DataError(archive, f"archive members would be written outside {dest_dir}: {unsafe[:3]}",
-                                "nothing was extracted; check where the archive came from (RAVDESS record 1188976)")
+                raise DataError(
+                    archive,
+                    f"archive members would be written outside {dest_dir}: {unsafe[:3]}",
+                    "nothing was extracted; check where the archive came from (RAVDESS record 1188976)",
+                )
             zf.extractall(dest_dir)
     except zipfile.BadZipFile as err:
         raise DataError(archive, f"not a valid zip file ({err})", "delete it and download again") from err
@@ -200,18 +223,25 @@ def fetch_record(api_url: str, record_page: str = RAVDESS_RECORD_PAGE) -> list[d
     """The ``files`` list of a Zenodo record (each with ``key``, ``size``, ``checksum``, ``links.self``)."""
     by_hand = f"download the archives by hand from {record_page}"
     try:
-        response = requests.get(api_url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                                timeout=TIMEOUT_S)
+        response = requests.get(
+            api_url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}, timeout=TIMEOUT_S
+        )
         response.raise_for_status()
         record = response.json()
     except (requests.RequestException, ValueError) as err:
-        raise DownloadError(api_url, f"cannot read the Zenodo record ({err})", f"check your network, or {by_hand}") from err
+        raise DownloadError(
+            api_url, f"cannot read the Zenodo record ({err})", f"check your network, or {by_hand}"
+        ) from err
     files = record.get("files") if isinstance(record, dict) else None
     entries_ok = isinstance(files, list) and all(
-        isinstance(f, dict) and {"key", "checksum", "links"} <= f.keys() for f in files)
+        isinstance(f, dict) and {"key", "checksum", "links"} <= f.keys() for f in files
+    )
     if not entries_ok:
-        raise DownloadError(api_url, "the record has no 'files' list with key/checksum/links entries",
-                            f"the Zenodo API may have changed; {by_hand}")
+        raise DownloadError(
+            api_url,
+            "the record has no 'files' list with key/checksum/links entries",
+            f"the Zenodo API may have changed; {by_hand}",
+        )
     return files
 
 
@@ -226,16 +256,22 @@ def select_ravdess_files(files: list[dict], parts: Iterable[str], actors: Iterab
     for part in parts:
         matches = [(f, m) for f in files if (m := RAVDESS_PARTS[part].fullmatch(f["key"]))]
         if not matches:
-            raise DownloadError(RAVDESS_RECORD_PAGE, f"no archive for part {part!r} in the record "
-                                f"(files: {', '.join(sorted(f['key'] for f in files))})",
-                                "check the part names or download the archives by hand")
+            raise DownloadError(
+                RAVDESS_RECORD_PAGE,
+                f"no archive for part {part!r} in the record (files: {', '.join(sorted(f['key'] for f in files))})",
+                "check the part names or download the archives by hand",
+            )
         selected += [f for f, m in matches if wanted is None or not m.groups() or int(m.group(1)) in wanted]
     return selected
 
 
-def download_ravdess(dest_dir: str | Path, parts: Iterable[str] = ("speech_audio",),
-                     api_url: str = RAVDESS_RECORD_API, actors: Iterable[int] | None = None,
-                     progress: bool = True) -> Path:
+def download_ravdess(
+    dest_dir: str | Path,
+    parts: Iterable[str] = ("speech_audio",),
+    api_url: str = RAVDESS_RECORD_API,
+    actors: Iterable[int] | None = None,
+    progress: bool = True,
+) -> Path:
     """Download and extract RAVDESS ``parts`` from Zenodo record 1188976 into ``dest_dir``; returns it.
 
     Parts: ``speech_audio`` (``Audio_Speech_Actors_01-24.zip``, 1440 WAV, ~200 MB), ``speech_video``
@@ -255,8 +291,7 @@ def _download_and_extract(entries: list[dict], dest_dir: Path, progress: bool) -
         marker = downloads / f"{entry['key']}.extracted"
         if marker.is_file() and marker.read_text().strip() == entry["checksum"]:
             continue
-        archive = download_file(entry["links"]["self"], downloads / entry["key"], entry["checksum"],
-                                progress=progress)
+        archive = download_file(entry["links"]["self"], downloads / entry["key"], entry["checksum"], progress=progress)
         safe_extract(archive, dest_dir)
         marker.write_text(entry["checksum"] + "\n")
         archive.unlink()
@@ -274,8 +309,11 @@ def download_emodb(dest_dir: str | Path, api_url: str = EMODB_RECORD_API, progre
     files = fetch_record(api_url, EMODB_RECORD_PAGE)
     entries = [f for f in files if EMODB_ARCHIVE.fullmatch(f["key"])]
     if not entries:
-        raise DownloadError(EMODB_RECORD_PAGE, f"no emodb*.zip in the record (files: "
-                            f"{', '.join(sorted(f['key'] for f in files))})", "download the archive by hand")
+        raise DownloadError(
+            EMODB_RECORD_PAGE,
+            f"no emodb*.zip in the record (files: {', '.join(sorted(f['key'] for f in files))})",
+            "download the archive by hand",
+        )
     _download_and_extract(entries[:1], dest_dir, progress)
     wav_dirs = sorted(p.parent for p in dest_dir.rglob("wav/*.wav"))
     return wav_dirs[0].parent if wav_dirs else dest_dir
