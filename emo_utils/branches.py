@@ -1,6 +1,5 @@
 """The branches of the pipeline: for each, which manifest column it needs, how its features are built
 (cached under ``out/features``) and how it trains through the one routine in ``emo_utils.train``."""
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -68,61 +67,38 @@ class BranchSpec:
 
 def _mfcc_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.features import extract_dataset_features
-
-    return extract_dataset_features(
-        ctx.audio_tasks(),
-        ctx.features_dir / "audio_mfcc.npz",
-        ctx.features_dir / "cache" / "audio_mfcc",
-        n_jobs=ctx.n_jobs,
-        progress=ctx.progress,
-        seed=ctx.seed,
-    )
+    return extract_dataset_features(ctx.audio_tasks(), ctx.features_dir / "audio_mfcc.npz",
+                                    ctx.features_dir / "cache" / "audio_mfcc", n_jobs=ctx.n_jobs,
+                                    progress=ctx.progress, seed=ctx.seed)
 
 
 def _wav2vec_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.wav2vec import extract_wav2vec
-
-    return extract_wav2vec(
-        ctx.audio_tasks(),
-        ctx.features_dir / "wav2vec.npz",
-        ctx.wav2vec_model,
-        stand_in_dir=ctx.stand_in_dir("wav2vec2"),
-        progress=ctx.progress,
-    )
+    return extract_wav2vec(ctx.audio_tasks(), ctx.features_dir / "wav2vec.npz", ctx.wav2vec_model,
+                           stand_in_dir=ctx.stand_in_dir("wav2vec2"), progress=ctx.progress)
 
 
 def _face_crops(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
     from emo_utils.video.faces import extract_face_crops
-
-    return extract_face_crops(
-        ctx.tasks("video_path"), ctx.features_dir / "faces", n_jobs=ctx.n_jobs, progress=ctx.progress
-    )
+    return extract_face_crops(ctx.tasks("video_path"), ctx.features_dir / "faces", n_jobs=ctx.n_jobs,
+                              progress=ctx.progress)
 
 
 def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.vit import extract_vit_embeddings
-
     _, rgb, skipped = _face_crops(ctx)
-    return extract_vit_embeddings(
-        rgb, ctx.features_dir / "vit.npz", ctx.vit_model, stand_in_dir=ctx.stand_in_dir("vit"), progress=ctx.progress
-    ), skipped
+    return extract_vit_embeddings(rgb, ctx.features_dir / "vit.npz", ctx.vit_model,
+                                  stand_in_dir=ctx.stand_in_dir("vit"), progress=ctx.progress), skipped
 
 
 def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.slowfast import extract_clip_tensors
-
-    return extract_clip_tensors(
-        ctx.tasks("video_path"),
-        ctx.features_dir / "slowfast_clips.npz",
-        ctx.features_dir / "cache" / "slowfast",
-        n_jobs=ctx.n_jobs,
-        progress=ctx.progress,
-    )
+    return extract_clip_tensors(ctx.tasks("video_path"), ctx.features_dir / "slowfast_clips.npz",
+                                ctx.features_dir / "cache" / "slowfast", n_jobs=ctx.n_jobs, progress=ctx.progress)
 
 
 def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.openface import au_feature_matrix, load_au_means
-
     rows = ctx.manifest[ctx.manifest["au_path"] != ""]
     tables = [load_au_means(path) for path in rows["au_path"].unique()]
     return au_feature_matrix(pd.concat(tables), rows["take_id"].tolist())
@@ -130,7 +106,6 @@ def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
 # One clip's model input, computed exactly as the dataset features were (settings from the feature meta).
 # Arguments: the video file, the audio file (either may be None), and the branch's feature meta.
-
 
 def _need(path: str | None, what: str) -> str:
     if not path:
@@ -140,7 +115,6 @@ def _need(path: str | None, what: str) -> str:
 
 def _mfcc_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
     from emo_utils.audio.features import FeatureParams, clip_features
-
     return clip_features(_need(audio or video, "audio"), FeatureParams(**meta["params"]))["X"]
 
 
@@ -149,7 +123,6 @@ def _wav2vec_clip(video: str | None, audio: str | None, meta: dict[str, Any]) ->
     from emo_utils.audio.io import load_audio
     from emo_utils.audio.wav2vec import embed_batch
     from emo_utils.backbones import cached_backbone
-
     backbone = cached_backbone("wav2vec2", meta["model"])
     y = load_audio(_need(audio or video, "audio"), meta["sample_rate"])
     if meta.get("top_db") is not None:
@@ -161,7 +134,6 @@ def _vit_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.
     from emo_utils.backbones import cached_backbone
     from emo_utils.video.faces import clip_face_crops
     from emo_utils.video.vit import embed_faces
-
     crops = meta["crops"]
     faces = clip_face_crops(_need(video, "video"), crops["n_frames"], crops["detector"], crops["size"])
     return embed_faces(cached_backbone("vit", meta["model"]), faces["rgb"])
@@ -169,16 +141,12 @@ def _vit_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.
 
 def _slowfast_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
     from emo_utils.video.slowfast import video_clip_tensor
-
     return video_clip_tensor(_need(video, "video"), meta["n_frames"], meta["size"])
 
 
 def _au_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
-    raise MissingModalityError(
-        video or "input",
-        "facial action units come from OpenFace, which this demo does not run on raw video",
-        "use the video branches, or add the clip's OpenFace AU row",
-    )
+    raise MissingModalityError(video or "input", "facial action units come from OpenFace, which this demo does "
+                               "not run on raw video", "use the video branches, or add the clip's OpenFace AU row")
 
 
 def _mean_std_over_time(X: np.ndarray) -> np.ndarray:
@@ -191,85 +159,34 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
 
 def _egemaps_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.opensmile_features import extract_smile_features
-
-    return extract_smile_features(
-        ctx.audio_tasks(),
-        ctx.features_dir / "audio_egemaps.npz",
-        ctx.features_dir / "cache" / "audio_egemaps",
-        n_jobs=ctx.n_jobs,
-        progress=ctx.progress,
-    )
+    return extract_smile_features(ctx.audio_tasks(), ctx.features_dir / "audio_egemaps.npz",
+                                  ctx.features_dir / "cache" / "audio_egemaps", n_jobs=ctx.n_jobs,
+                                  progress=ctx.progress)
 
 
 def _egemaps_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
     from emo_utils.audio.opensmile_features import SmileParams, clip_smile_features
-
     return clip_smile_features(_need(audio or video, "audio"), SmileParams(**meta["params"]))["X"]
 
 
-BRANCHES: dict[str, BranchSpec] = {
-    spec.name: spec
-    for spec in [
-        BranchSpec(
-            "audio_mfcc_cnn",
-            "audio",
-            ("audio_path", "video_path"),
-            _mfcc_features,
-            _mfcc_clip,
-            TrainConfig("audio_cnn1d", epochs=50, lr=3e-3, patience=10, weight_decay=1e-2, label_smoothing=0.1),
-            _mean_std_over_time,
-            "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN",
-        ),
-        BranchSpec(
-            "audio_wav2vec_lstm",
-            "audio",
-            ("audio_path", "video_path"),
-            _wav2vec_features,
-            _wav2vec_clip,
-            TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6),
-            _mean_over_time,
-            "wav2vec 2.0 frame embeddings into a bidirectional LSTM",
-        ),
-        BranchSpec(
-            "video_vit_cnn",
-            "video",
-            ("video_path",),
-            _vit_features,
-            _vit_clip,
-            TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6),
-            _mean_over_time,
-            "22 Haar face crops -> ViT embeddings -> small 2-D CNN",
-        ),
-        BranchSpec(
-            "video_slowfast",
-            "video",
-            ("video_path",),
-            _slowfast_features,
-            _slowfast_clip,
-            TrainConfig("slowfast", epochs=8, lr=1e-3, patience=3, batch_size=16, standardize=False),
-            None,
-            "SlowFast 3-D CNN on the frames",
-            actor_norm_applies=False,
-        ),
-        BranchSpec(
-            "face_au",
-            "video",
-            ("au_path",),
-            _au_features,
-            _au_clip,
-            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
-            lambda X: X,
-            "OpenFace facial action units (per-clip means) into an MLP",
-        ),
-        BranchSpec(
-            "audio_egemaps",
-            "audio",
-            ("audio_path", "video_path"),
-            _egemaps_features,
-            _egemaps_clip,
-            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
-            lambda X: X,
-            "eGeMAPS v02 functionals (88 per utterance, openSMILE) into an MLP",
-        ),
-    ]
-}
+BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
+    BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
+               TrainConfig("audio_cnn1d", epochs=50, lr=3e-3, patience=10, weight_decay=1e-2,
+                           label_smoothing=0.1), _mean_std_over_time,
+               "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN"),
+    BranchSpec("audio_wav2vec_lstm", "audio", ("audio_path", "video_path"), _wav2vec_features, _wav2vec_clip,
+               TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6), _mean_over_time,
+               "wav2vec 2.0 frame embeddings into a bidirectional LSTM"),
+    BranchSpec("video_vit_cnn", "video", ("video_path",), _vit_features, _vit_clip,
+               TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6), _mean_over_time,
+               "22 Haar face crops -> ViT embeddings -> small 2-D CNN"),
+    BranchSpec("video_slowfast", "video", ("video_path",), _slowfast_features, _slowfast_clip,
+               TrainConfig("slowfast", epochs=8, lr=1e-3, patience=3, batch_size=16, standardize=False),
+               None, "SlowFast 3-D CNN on the frames", actor_norm_applies=False),
+    BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
+               TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
+               "OpenFace facial action units (per-clip means) into an MLP"),
+    BranchSpec("audio_egemaps", "audio", ("audio_path", "video_path"), _egemaps_features, _egemaps_clip,
+               TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
+               "eGeMAPS v02 functionals (88 per utterance, openSMILE) into an MLP"),
+]}
