@@ -6,22 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_ROOT
+from shared_material import shared_emodb
 
 from emo_utils.data.folds import assign_actor_folds
 from emo_utils.data.manifest import dataset_name, index_dataset, load_manifest, summarize
 from emo_utils.data.naming import parse_crema_d, parse_emodb, parse_ravdess
 from emo_utils.errors import DataError, FilenameError
-
-SHARED_EMODB = SHARED_ROOT / "data" / "emodb"
-
-
-@pytest.fixture(scope="session")
-def shared_emodb() -> Path:
-    """The read-only EmoDB material beside the repository (skips the test when absent)."""
-    if not (SHARED_EMODB / "wav").is_dir():
-        pytest.skip(f"EmoDB material not found at {SHARED_EMODB}")
-    return SHARED_EMODB
 
 
 def test_parse_ravdess_reads_all_seven_fields() -> None:
@@ -205,8 +195,8 @@ def test_emodb_five_folds_pair_one_male_with_one_female() -> None:
 
 
 @pytest.mark.shared_data
-def test_shared_emodb_indexes_completely(shared_emodb: Path) -> None:
-    manifest, log = index_dataset(shared_emodb)
+def test_shared_emodb_indexes_completely() -> None:
+    manifest, log = index_dataset(shared_emodb())
     assert len(manifest) == 535 and len(log) == 0
     assert manifest["actor"].nunique() == 10
     assert manifest.drop_duplicates("actor")["gender"].value_counts().to_dict() == {"female": 5, "male": 5}
