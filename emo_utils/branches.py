@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,14 +158,14 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32).mean(axis=1)
 
 
-def _egemaps_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.audio.opensmile_features import extract_smile_features
-    return extract_smile_features(ctx.audio_tasks(), ctx.features_dir / "audio_egemaps.npz",
-                                  ctx.features_dir / "cache" / "audio_egemaps", n_jobs=ctx.n_jobs,
-                                  progress=ctx.progress)
+def _smile_features(ctx: FeatureContext, feature_set: str) -> tuple[FeatureSet, SkipLog]:
+    from emo_utils.audio.opensmile_features import SmileParams, extract_smile_features
+    return extract_smile_features(ctx.audio_tasks(), ctx.features_dir / f"audio_{feature_set}.npz",
+                                  ctx.features_dir / "cache" / f"audio_{feature_set}", SmileParams(feature_set),
+                                  n_jobs=ctx.n_jobs, progress=ctx.progress)
 
 
-def _egemaps_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+def _smile_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
     from emo_utils.audio.opensmile_features import SmileParams, clip_smile_features
     return clip_smile_features(_need(audio or video, "audio"), SmileParams(**meta["params"]))["X"]
 
@@ -186,7 +187,10 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
                TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
                "OpenFace facial action units (per-clip means) into an MLP"),
-    BranchSpec("audio_egemaps", "audio", ("audio_path", "video_path"), _egemaps_features, _egemaps_clip,
-               TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
+    BranchSpec("audio_egemaps", "audio", ("audio_path", "video_path"), partial(_smile_features, feature_set="egemaps"),
+               _smile_clip, TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
                "eGeMAPS v02 functionals (88 per utterance, openSMILE) into an MLP"),
+    BranchSpec("audio_compare", "audio", ("audio_path", "video_path"), partial(_smile_features, feature_set="compare"),
+               _smile_clip, TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
+               "ComParE 2016 functionals (6373 per utterance, openSMILE) into an MLP"),
 ]}
