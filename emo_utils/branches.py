@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,21 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32).mean(axis=1)
 
 
+def _smile_features(ctx: FeatureContext, feature_set: str) -> tuple[FeatureSet, SkipLog]:
+    from emo_utils.audio.opensmile_features import SmileParams, extract_smile_features
+
+    folder = ctx.stage_dir(f"audio_{feature_set}", ("emo_utils.audio.opensmile_features", *AUDIO_CODE), {})
+    return extract_smile_features(ctx.audio_tasks(), folder / "features.npz", folder / "cache",
+                                  SmileParams(feature_set), n_jobs=ctx.n_jobs, progress=ctx.progress)
+
+
+def _smile_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.audio.opensmile_features import SmileParams, waveform_smile_features
+
+    params = SmileParams(**meta["params"])
+    return waveform_smile_features(media.waveform_at(params.sample_rate), params, media.name)
+
+
 BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
                TrainConfig("audio_cnn1d", epochs=50, lr=1e-3, patience=10, weight_decay=1e-2,
@@ -220,4 +236,10 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
                TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
                "OpenFace facial action units (per-clip means) into an MLP",
                candidates=MLP_CANDIDATES),
+    BranchSpec("audio_egemaps", "audio", ("audio_path", "video_path"), partial(_smile_features, feature_set="egemaps"),
+               _smile_clip, TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
+               "eGeMAPS v02 functionals (88 per utterance, openSMILE) into an MLP", candidates=MLP_CANDIDATES),
+    BranchSpec("audio_compare", "audio", ("audio_path", "video_path"), partial(_smile_features, feature_set="compare"),
+               _smile_clip, TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
+               "ComParE 2016 functionals (6373 per utterance, openSMILE) into an MLP", candidates=MLP_CANDIDATES),
 ]}

@@ -142,6 +142,21 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cross_corpus(args: argparse.Namespace) -> int:
+    from emo_utils.cross_corpus import CrossCorpusSettings, run_cross_corpus, summary_frame
+    settings = CrossCorpusSettings(
+        train_root=Path(args.train_root), test_root=Path(args.test_root), out=Path(args.out),
+        branches=tuple(args.branches), normalisations=tuple(args.normalisation), both_directions=not args.one_way,
+        within=not args.no_within, clips_per_class=args.clips_per_class, epochs=args.epochs, seed=args.seed,
+        n_jobs=args.jobs, progress=not args.quiet)
+    results = run_cross_corpus(settings)
+    for metrics in results.values():
+        print(metrics["protocol"])
+    print(summary_frame(results).to_string(index=False, float_format="%.3f"))
+    print(f"metrics written to {', '.join(str(Path(args.out) / d / 'metrics.json') for d in results)}")
+    return 0
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     try:
@@ -187,6 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "core; the results do not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_workflow)
+
+    p = sub.add_parser("cross-corpus", help="train each audio branch on one corpus, test on another (shared "
+                       "emotions), both directions, beside within-corpus accuracy")
+    p.add_argument("--train-root", required=True, help="corpus A (e.g. ../shared/data/ravdess)")
+    p.add_argument("--test-root", required=True, help="corpus B (e.g. ../shared/data/emodb)")
+    p.add_argument("--out", default="runs/cross_corpus", help="output folder (features cache here)")
+    p.add_argument("--branches", nargs="+", default=["audio_mfcc_cnn", "audio_egemaps"], help="audio branches")
+    p.add_argument("--normalisation", nargs="+", default=["none", "corpus"], choices=["none", "corpus"],
+                   help="none: training-corpus statistics only; corpus: each corpus z-scored with its own "
+                   "unlabelled feature statistics (transductive for the test corpus)")
+    p.add_argument("--one-way", action="store_true", help="only train on --train-root and test on --test-root")
+    p.add_argument("--no-within", action="store_true", help="skip the within-corpus cross-validation yardstick")
+    p.add_argument("--clips-per-class", type=int, help="use at most this many clips of each emotion per corpus")
+    p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, help="processes for feature extraction and folds (default: every core)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cross_corpus)
 
     p = sub.add_parser("fusion-config", help="write a late-fusion config with chosen weights")
     p.add_argument("--video_weight", "--video-weight", type=float)

@@ -2,16 +2,20 @@
 never stopped by one bad clip (each failure is logged with the file and the reason)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from emo_utils.errors import EmoError, SkipLog
+from emo_utils.errors import DataError, EmoError, SkipLog
+from emo_utils.feature_store import FeatureSet, load_features, save_features
 
 ClipOutput = np.ndarray | dict[str, np.ndarray]
 ClipFunction = Callable[[str], ClipOutput]
@@ -135,3 +139,34 @@ def run_per_clip(tasks: Sequence[tuple[str, str]], fn: ClipFunction, cache_dir: 
     bar.close()
     wanted = {clip_id for clip_id, _ in tasks}
     return {k: v for k, v in done.items() if k in wanted}, skipped
+
+
+def extract_feature_set(tasks: Sequence[tuple[str, str | Path]], fn: ClipFunction, out_npz: str | Path,
+                        cache_dir: str | Path, stage: str, settings: dict[str, Any], meta: dict[str, Any],
+                        n_jobs: int | None = None, progress: bool = True) -> tuple[FeatureSet, SkipLog]:
+    """Per-clip features of every ``(clip_id, path)`` task stacked into a :class:`FeatureSet` at ``out_npz``.
+
+    ``fn(path)`` returns ``{"X": ...}`` (plus ``"X_aug"`` for augmented copies). An existing ``out_npz``
+    made with the same ``settings`` (saved in its meta beside ``meta``) and holding every clip is loaded as
+    is; otherwise :func:`run_per_clip` computes what its shard cache (one folder per ``settings``) lacks.
+    Unreadable clips are left out and listed in the returned :class:`SkipLog`.
+    """
+    settings = json.loads(json.dumps(settings))  # as the meta reads back from disk (tuples become lists)
+    wanted = [clip_id for clip_id, _ in tasks]
+    out_npz = Path(out_npz)
+    if out_npz.exists():
+        saved = load_features(out_npz)
+        same_settings = all(saved.meta.get(name) == value for name, value in settings.items())
+        if same_settings and set(wanted) <= set(saved.clip_ids):
+            return saved.subset(wanted), SkipLog(stage)
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    outputs, skipped = run_per_clip(tasks, fn, Path(cache_dir) / f"{stage}-{key}", stage, n_jobs=n_jobs,
+                                    progress=progress)
+    clip_ids = [clip_id for clip_id in wanted if clip_id in outputs]
+    if not clip_ids:
+        raise DataError(out_npz, f"none of the {len(tasks)} clips could be read", skipped.report())
+    rows = [outputs[clip_id] for clip_id in clip_ids]
+    X_aug = np.stack([row["X_aug"] for row in rows]) if "X_aug" in rows[0] else None
+    features = FeatureSet(clip_ids, np.stack([row["X"] for row in rows]), {**meta, **settings}, X_aug)
+    save_features(out_npz, features)
+    return features, skipped

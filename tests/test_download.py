@@ -1,4 +1,5 @@
 """Download helpers against a real local HTTP server (127.0.0.1 only) that serves a fake Zenodo record."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from emo_utils.data.download import (CREMA_D_INSTRUCTIONS, ChecksumError, DownloadError, download_file,
-                                     download_ravdess)
+from emo_utils.data.download import (
+    CREMA_D_INSTRUCTIONS,
+    ChecksumError,
+    DownloadError,
+    download_emodb,
+    download_file,
+    download_ravdess,
+)
+from emo_utils.data.manifest import index_dataset
 from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError, EmoError
 
@@ -26,12 +34,14 @@ WAV_NAMES = ("03-01-01-01-01-01-01.wav", "03-01-03-02-01-01-01.wav")
 
 @dataclass
 class LocalServer:
-    """A local file server: ``requests`` logs ``(path, Range header)``; ``no_range`` paths ignore Range."""
+    """A local file server: ``requests`` logs ``(path, Range header)``; ``no_range`` paths ignore Range;
+    ``cut_after[path]`` bytes are sent of the next answer for that path before the connection drops."""
 
     root: Path
     base: str = ""
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     no_range: set[str] = field(default_factory=set)
+    cut_after: dict[str, int] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -65,7 +75,7 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(data[: server.cut_after.pop(name, len(data))])
 
         def log_message(self, *args) -> None:
             pass
@@ -111,8 +121,15 @@ def _publish_record(server: LocalServer, archives: dict[str, bytes]) -> str:
     files = []
     for key, data in archives.items():
         server.add(key, data)
-        files.append({"id": key, "key": key, "size": len(data),
-                      "checksum": "md5:" + hashlib.md5(data).hexdigest(), "links": {"self": server.url(key)}})
+        files.append(
+            {
+                "id": key,
+                "key": key,
+                "size": len(data),
+                "checksum": "md5:" + hashlib.md5(data).hexdigest(),
+                "links": {"self": server.url(key)},
+            }
+        )
     server.add("record.json", json.dumps({"id": 1188976, "files": files}).encode())
     return server.url("record.json")
 
@@ -139,8 +156,10 @@ def test_download_ravdess_extracts_actor_folder_and_skips_on_rerun(server: Local
 
 
 def test_video_part_downloads_only_requested_actors(server: LocalServer, tmp_path: Path) -> None:
-    archives = {f"Video_Speech_Actor_{a:02d}.zip": _zip_bytes({f"Actor_{a:02d}/01-01-01-01-01-01-{a:02d}.mp4": b"x"})
-                for a in (1, 2)}
+    archives = {
+        f"Video_Speech_Actor_{a:02d}.zip": _zip_bytes({f"Actor_{a:02d}/01-01-01-01-01-01-{a:02d}.mp4": b"x"})
+        for a in (1, 2)
+    }
     api = _publish_record(server, {AUDIO_ZIP: _audio_zip(), **archives})
     dest = download_ravdess(tmp_path / "ravdess", parts=("speech_video",), api_url=api, actors=[2], progress=False)
     assert [p.relative_to(dest).as_posix() for p in dest.glob("Actor_*/*")] == ["Actor_02/01-01-01-01-01-01-02.mp4"]
@@ -191,6 +210,39 @@ def test_resume_sends_range_and_appends(server: LocalServer, tmp_path: Path) -> 
     assert server.requests == [(AUDIO_ZIP, f"bytes={half}-")]
     assert dest.read_bytes() == data
     assert not dest.with_name(dest.name + ".part").exists()
+
+
+def test_interrupted_download_keeps_its_part_and_the_rerun_resumes(server: LocalServer, tmp_path: Path) -> None:
+    data = _audio_zip()
+    url = server.add(AUDIO_ZIP, data)
+    server.cut_after[AUDIO_ZIP] = 100
+    dest = tmp_path / "downloads" / AUDIO_ZIP
+    checksum = "md5:" + hashlib.md5(data).hexdigest()
+    with pytest.raises(DownloadError, match="rerun the same call: it resumes"):
+        download_file(url, dest, checksum, chunk_size=64, progress=False)
+    kept = dest.with_name(dest.name + ".part").read_bytes()  # whole chunks received before the cut
+    assert not dest.exists() and 0 < len(kept) <= 100 and data.startswith(kept)
+    assert download_file(url, dest, checksum, progress=False) == dest
+    assert server.requests == [(AUDIO_ZIP, None), (AUDIO_ZIP, f"bytes={len(kept)}-")]
+    assert dest.read_bytes() == data and not dest.with_name(dest.name + ".part").exists()
+    assert [p.name for p in dest.parent.iterdir()] == [AUDIO_ZIP]  # no temporary file left behind
+
+
+def test_download_emodb_extracts_the_corpus_the_indexer_reads(server: LocalServer, tmp_path: Path) -> None:
+    names = ("03a01Fa.wav", "08b10Lb.wav")
+    archive = _zip_bytes({f"emodb/wav/{name}": _wav_bytes() for name in names} | {"emodb/db.yaml": b"name: emodb"})
+    api = _publish_record(server, {"emodb.zip": archive, "README.md": b"not an archive"})
+    root = download_emodb(tmp_path / "emodb", api_url=api, progress=False)
+    assert root == tmp_path / "emodb" / "emodb"
+    manifest, log = index_dataset(root)
+    assert manifest["take_id"].tolist() == ["03a01Fa", "08b10Lb"] and len(log) == 0
+    assert manifest["emotion"].tolist() == ["happy", "bored"]
+    server.requests.clear()
+    assert download_emodb(tmp_path / "emodb", api_url=api, progress=False) == root
+    assert server.requests == [("record.json", None)]  # already extracted: nothing downloaded again
+    empty = _publish_record(server, {"README.md": b"x"})
+    with pytest.raises(DownloadError, match="no emodb"):
+        download_emodb(tmp_path / "other", api_url=empty, progress=False)
 
 
 def test_server_ignoring_range_restarts_cleanly(server: LocalServer, tmp_path: Path) -> None:

@@ -7,8 +7,6 @@ clip is centre-cropped or zero-padded to ``max_frames`` so a dataset stacks to (
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,11 +19,12 @@ import scipy.signal
 import scipy.sparse
 from librosa.filters import mel as mel_filterbank
 
-from emo_utils.audio.augment import AUGMENT_KINDS, augment as augment_waveform
+from emo_utils.audio.augment import AUGMENT_KINDS
+from emo_utils.audio.augment import augment as augment_waveform
 from emo_utils.audio.io import load_audio
-from emo_utils.errors import DataError, SkipLog
-from emo_utils.extraction import run_per_clip
-from emo_utils.feature_store import FeatureSet, load_features, save_features
+from emo_utils.errors import SkipLog
+from emo_utils.extraction import extract_feature_set
+from emo_utils.feature_store import FeatureSet
 
 STAGE = "audio_features"
 
@@ -184,23 +183,7 @@ def extract_dataset_features(tasks: Sequence[tuple[str, str | Path]], out_npz: s
     if unknown:
         raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; expected some of {AUGMENT_KINDS}")
     settings = {"params": asdict(params), "augment": list(augment), "seed": seed}
-    wanted = [clip_id for clip_id, _ in tasks]
-    out_npz = Path(out_npz)
-    if out_npz.exists():
-        saved = load_features(out_npz)
-        same_settings = all(saved.meta.get(name) == value for name, value in settings.items())
-        if same_settings and set(wanted) <= set(saved.clip_ids):
-            return saved.subset(wanted), SkipLog(STAGE)
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    fn = partial(clip_features, params=params, augment_kinds=tuple(augment), seed=seed)
-    outputs, skipped = run_per_clip(tasks, fn, Path(cache_dir) / f"{STAGE}-{key}", STAGE, n_jobs=n_jobs,
-                                    progress=progress)
-    clip_ids = [clip_id for clip_id in wanted if clip_id in outputs]
-    if not clip_ids:
-        raise DataError(out_npz, f"none of the {len(tasks)} clips could be read", skipped.report())
     meta = {"kind": "frame_features", "feature_names": params.feature_names, "sample_rate": params.sample_rate,
-            "frame_rate_hz": params.sample_rate / params.hop_length, **settings}
-    X_aug = np.stack([outputs[c]["X_aug"] for c in clip_ids]) if augment else None
-    features = FeatureSet(clip_ids, np.stack([outputs[c]["X"] for c in clip_ids]), meta, X_aug)
-    save_features(out_npz, features)
-    return features, skipped
+            "frame_rate_hz": params.sample_rate / params.hop_length}
+    fn = partial(clip_features, params=params, augment_kinds=tuple(augment), seed=seed)
+    return extract_feature_set(tasks, fn, out_npz, cache_dir, STAGE, settings, meta, n_jobs=n_jobs, progress=progress)

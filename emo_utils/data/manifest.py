@@ -3,23 +3,39 @@
 The audio-only clip ``03-...`` and the audio-video clip ``01-...`` of the same RAVDESS take share a
 ``take_id`` and become one row; per-clip facial AU tables and per-frame OpenFace CSVs join by take too.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
+from emo_utils.data.naming import ClipName, parse_crema_d, parse_emodb, parse_ravdess
 from emo_utils.errors import DataError, FilenameError, SkipLog
-from emo_utils.data.naming import ClipName, parse_crema_d, parse_ravdess
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 VIDEO_SUFFIXES = (".mp4", ".flv", ".avi")
 OPENFACE_SUFFIXES = (".csv", ".csv.gz")
 AU_TABLE_NAME = "openface_au_means.csv"
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
-MANIFEST_COLUMNS = ["dataset", "take_id", "actor", "gender", "emotion", "intensity", "statement", "repetition",
-                    "vocal_channel", "audio_path", "video_path", "au_path", "openface_path", "synthetic"]
+MANIFEST_COLUMNS = [
+    "dataset",
+    "take_id",
+    "actor",
+    "gender",
+    "emotion",
+    "intensity",
+    "statement",
+    "repetition",
+    "vocal_channel",
+    "audio_path",
+    "video_path",
+    "au_path",
+    "openface_path",
+    "synthetic",
+]
 
 
 def _kind(path: Path) -> str | None:
@@ -40,11 +56,29 @@ def _crema_genders(root: Path) -> dict[str, str]:
     return {}
 
 
-def _parse(path: Path, genders: dict[str, str]) -> ClipName:
+def _name_shape(path: Path) -> str | None:
+    """Which corpus a file name looks like (its fields are checked later by that corpus's parser)."""
     stem = path.name.split(".")[0]
+    if "-" in stem:
+        return "ravdess"
     if "_" in stem:
-        return parse_crema_d(path, genders)
-    return parse_ravdess(path)
+        return "crema-d"
+    if len(stem) == 7 and stem[:2].isdigit():
+        return "emodb"
+    return None
+
+
+def _parsers(paths: list[Path], genders: dict[str, str]) -> Callable[[Path], ClipName]:
+    """A parser per file: by the shape of its name, else (a name like none) the folder's most common corpus,
+    so that a misnamed file is reported against the convention of the folder it lies in."""
+    parsers: dict[str, Callable[[Path], ClipName]] = {
+        "ravdess": parse_ravdess,
+        "crema-d": lambda p: parse_crema_d(p, genders),
+        "emodb": parse_emodb,
+    }
+    shapes = Counter(shape for shape in map(_name_shape, paths) if shape)
+    folder_default = shapes.most_common(1)[0][0] if shapes else "ravdess"
+    return lambda path: parsers[_name_shape(path) or folder_default](path)
 
 
 def _au_rows(root: Path, log: SkipLog) -> Iterable[tuple[ClipName, Path]]:
@@ -62,37 +96,49 @@ def _au_rows(root: Path, log: SkipLog) -> Iterable[tuple[ClipName, Path]]:
 
 
 def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame, SkipLog]:
-    """Index every RAVDESS/CREMA-D clip under ``root``.
+    """Index every RAVDESS, CREMA-D or EmoDB clip under ``root``.
 
     Files whose names break the convention are reported in the returned :class:`SkipLog` (each naming
     the file and the bad field) and skipped; with ``strict=True`` any such file raises instead.
     """
     root = Path(root)
     if not root.is_dir():
-        raise DataError(root, "dataset folder not found",
-                        "pass the folder that holds the Actor_XX/ folders (see data/README.md)")
+        raise DataError(
+            root, "dataset folder not found", "pass the folder that holds the Actor_XX/ folders (see data/README.md)"
+        )
     log = SkipLog("index", unit="file")
     genders = _crema_genders(root)
     takes: dict[str, dict] = {}
 
     def add(clip: ClipName, column: str, path: Path) -> None:
-        row = takes.setdefault(clip.take_id, {
-            "dataset": clip.dataset, "take_id": clip.take_id, "actor": clip.actor, "gender": clip.gender,
-            "emotion": clip.emotion, "intensity": clip.intensity, "statement": clip.statement,
-            "repetition": clip.repetition, "vocal_channel": "song" if clip.take_id.startswith("02-") and
-            clip.dataset == "ravdess" else "speech"})
+        row = takes.setdefault(
+            clip.take_id,
+            {
+                "dataset": clip.dataset,
+                "take_id": clip.take_id,
+                "actor": clip.actor,
+                "gender": clip.gender,
+                "emotion": clip.emotion,
+                "intensity": clip.intensity,
+                "statement": clip.statement,
+                "repetition": clip.repetition,
+                "vocal_channel": "song" if clip.take_id.startswith("02-") and clip.dataset == "ravdess" else "speech",
+            },
+        )
         if row.get(column):
-            log.add(clip.take_id, path, f"{path}: a second {column.split('_')[0]} file for take "
-                    f"{clip.take_id}; the take keeps {row[column]}")
+            log.add(
+                clip.take_id,
+                path,
+                f"{path}: a second {column.split('_')[0]} file for take {clip.take_id}; the take keeps {row[column]}",
+            )
             return
         row[column] = str(path)
 
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        kind = _kind(path)
-        if kind is None:
-            continue
+    media = [(path, kind) for path in sorted(p for p in root.rglob("*") if p.is_file()) if (kind := _kind(path))]
+    parse = _parsers([path for path, _ in media], genders)
+    for path, kind in media:
         try:
-            clip = _parse(path, genders)
+            clip = parse(path)
         except FilenameError as exc:
             if strict:
                 raise
@@ -104,9 +150,12 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
     if strict and len(log):
         raise DataError(root, log.report(), "fix or remove the files listed (or index without --strict)")
     if not takes:
-        raise DataError(root, "no RAVDESS or CREMA-D clips found",
-                        "expected files like Actor_01/03-01-05-01-01-01-01.wav or 1001_DFA_ANG_XX.wav "
-                        "(see data/README.md)")
+        raise DataError(
+            root,
+            "no RAVDESS, CREMA-D or EmoDB clips found",
+            "expected files like Actor_01/03-01-05-01-01-01-01.wav, 1001_DFA_ANG_XX.wav or "
+            "wav/03a01Fa.wav (see data/README.md)",
+        )
     manifest = pd.DataFrame(list(takes.values())).reindex(columns=MANIFEST_COLUMNS)
     manifest["synthetic"] = (root / SYNTHETIC_MARKER).exists()
     for column in ("audio_path", "video_path", "au_path", "openface_path"):
@@ -124,16 +173,26 @@ def dataset_name(manifest: pd.DataFrame) -> str:
 
 def summarize(manifest: pd.DataFrame) -> str:
     """Counts a student checks first: takes, actors, emotions, modalities."""
-    lines = [f"{len(manifest)} takes, {manifest['actor'].nunique()} actors "
-             f"({', '.join(f'{n} {g}' for g, n in manifest.drop_duplicates('actor')['gender'].value_counts().items())})"]
+    lines = [
+        f"{len(manifest)} takes, {manifest['actor'].nunique()} actors "
+        f"({', '.join(f'{n} {g}' for g, n in manifest.drop_duplicates('actor')['gender'].value_counts().items())})"
+    ]
     if manifest["synthetic"].any():
         lines[0] += "  [SYNTHETIC demo data, not RAVDESS]"
     counts = manifest["emotion"].value_counts()
     lines.append("emotions: " + ", ".join(f"{e} {counts[e]}" for e in counts.index))
-    lines.append("modalities: " + ", ".join(
-        f"{name} {int((manifest[col] != '').sum())}" for name, col in
-        (("audio", "audio_path"), ("video", "video_path"), ("facial AUs", "au_path"),
-         ("OpenFace frames", "openface_path"))))
+    lines.append(
+        "modalities: "
+        + ", ".join(
+            f"{name} {int((manifest[col] != '').sum())}"
+            for name, col in (
+                ("audio", "audio_path"),
+                ("video", "video_path"),
+                ("facial AUs", "au_path"),
+                ("OpenFace frames", "openface_path"),
+            )
+        )
+    )
     return "\n".join(lines)
 
 
