@@ -40,9 +40,9 @@ from test_course import kernels_import_this_checkout, local_links, write_failing
 
 from emo_utils.course import render_course
 from emo_utils.evaluate import confusion
-from emo_utils.fusion import stack_branches
-from emo_utils.fusion_analysis import evaluate_weights, fusable_tables, load_branch_tables
-from emo_utils.widgets import STRATEGY_LABELS
+from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
+from emo_utils.analysis.widgets import STRATEGY_LABELS
+from emo_utils.artifacts import fusable, load_branches
 from emo_utils.workflow import WorkflowSettings, run_workflow
 
 pytestmark = pytest.mark.browser
@@ -290,8 +290,8 @@ def shots(tmp_path: Path) -> Iterator[Path]:
 def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
     browser: WebDriver, lab: Lab, tiny_run: Path, shots: Path
 ) -> None:
-    stack = stack_branches(fusable_tables(load_branch_tables(tiny_run))[0])
-    assert stack.branches == list(BRANCHES)
+    stack = FusionInputs.from_artifacts(fusable(load_branches(tiny_run)))
+    assert stack.stack.branches == list(BRANCHES)
     browser.get(lab.open(f"notebooks/{NOTEBOOK}"))
     _wait(
         browser,
@@ -308,7 +308,7 @@ def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
             or [None]
         )[0],
         300,
-        "the fusion panel (emo_utils.widgets.FusionPanel)",
+        "the fusion panel (emo_utils.analysis.widgets.FusionPanel)",
         shots,
     )
 
