@@ -30,7 +30,7 @@ from emo_utils.finetune import (
 )
 from emo_utils.labels import PROBA_COLUMNS
 from emo_utils.synthetic.corpus import generate_demo_corpus
-from emo_utils.workflow import WorkflowSettings, load_or_prepare_manifest
+from emo_utils.workflow import WorkflowSettings, prepare_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::emo_utils.backbones.RandomWeightsWarning")
 QUICK = {"batch_size": 4, "lr": 1e-3, "head_lr": 1e-2, "seed": 0}
@@ -50,8 +50,8 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFram
         progress=False,
         workers=1,
     )
-    settings = WorkflowSettings(data_root=corpus, out=root / "run", n_folds=3, progress=False)
-    manifest, _, _ = load_or_prepare_manifest(settings)
+    settings = WorkflowSettings(data_root=corpus, out=root / "run", folds=3, progress=False)
+    manifest = prepare_run(settings).manifest
     return settings.out, manifest, create_stand_in("wav2vec2", root / "tiny_wav2vec2")
 
 
