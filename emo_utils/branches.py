@@ -157,6 +157,23 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32).mean(axis=1)
 
 
+def _fer_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
+    from emo_utils.video.expression import extract_expression_features
+
+    _, rgb, skipped = _face_crops(ctx)
+    embeddings, _ = extract_expression_features(rgb, ctx.features_dir, progress=ctx.progress)
+    return embeddings, skipped
+
+
+def _fer_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.video.expression import load_expression_model
+    from emo_utils.video.faces import clip_face_crops
+
+    crops = meta["crops"]
+    faces = clip_face_crops(_need(video, "video"), crops["n_frames"], crops["detector"], crops["size"])
+    return load_expression_model().predict(faces["rgb"]).embedding
+
+
 BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
                TrainConfig("audio_cnn1d", epochs=50, lr=3e-3, patience=10, weight_decay=1e-2,
@@ -174,4 +191,7 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
                TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
                "OpenFace facial action units (per-clip means) into an MLP"),
+    BranchSpec("video_fer", "video", ("video_path",), _fer_features, _fer_clip,
+               TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6), _mean_over_time,
+               "22 face crops -> pretrained FER2013 mini-Xception embeddings (128-d, real weights) -> small 2-D CNN"),
 ]}

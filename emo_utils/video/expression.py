@@ -33,8 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from emo_utils.errors import MissingWeightsError
+from emo_utils.feature_store import FeatureSet, load_features, save_features
 from emo_utils.labels import EMOTIONS
 
 logger = logging.getLogger(__name__)
@@ -356,3 +358,74 @@ def to_emotions(fer_proba: np.ndarray, calm_weight: float = 1.0) -> np.ndarray:
         out[:, EMOTIONS.index(FER_TO_EMOTION[fer_class])] = fer_proba[:, k]
     out[:, EMOTIONS.index("calm")] = calm_weight * out[:, EMOTIONS.index("neutral")]
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+
+
+# --- per-clip features for the video_fer branch ------------------------------------------------------------
+
+EMBEDDINGS_FILE = "fer_embeddings.npz"
+PROBA_FILE = "fer_proba.npz"
+
+
+def extract_expression_features(
+    crops: FeatureSet, out_dir: str | Path, device: str = "cpu", clips_per_batch: int = 32, progress: bool = True
+) -> tuple[FeatureSet, FeatureSet]:
+    """Per-frame embeddings (N, T, 128) and FER probabilities (N, T, 7) of face crops (N, T, s, s, 3) uint8.
+
+    Saved in ``out_dir`` as ``fer_embeddings.npz`` and ``fer_proba.npz``, and loaded from there instead of
+    recomputed when they hold the same clips, crops and model. Each crop is made grey and shrunk to 64x64
+    (the 112-px RGB crops are used, not the 48-px grey ones, which would have to be enlarged).
+    """
+    out_dir = Path(out_dir)
+    if crops.X.ndim != 5 or crops.X.shape[-1] != 3 or crops.X.dtype != np.uint8:
+        raise ValueError(f"expected crops X of shape (N, T, s, s, 3) uint8, got {crops.X.shape} {crops.X.dtype}")
+    meta = {
+        "stage": "fer",
+        "model": MODEL_NAME,
+        "classes": list(FER_CLASSES),
+        "input": f"{INPUT_SIZE}px grey",
+        "random_weights": False,
+        "crops": crops.meta,
+    }
+    cached = _load_cached(out_dir, crops, meta)
+    if cached is not None:
+        return cached
+    model = load_expression_model(device)
+    n, t = crops.X.shape[:2]
+    embeddings = np.zeros((n, t, model.embedding_size), np.float32)
+    proba = np.zeros((n, t, len(FER_CLASSES)), np.float32)
+    for start in tqdm(range(0, n, clips_per_batch), desc="fer", unit="batch", disable=not progress):
+        rows = slice(start, start + clips_per_batch)
+        flat = crops.X[rows].reshape(-1, *crops.X.shape[2:])
+        out = model.predict(flat)
+        embeddings[rows] = out.embedding.reshape(-1, t, model.embedding_size)
+        proba[rows] = out.proba.reshape(-1, t, len(FER_CLASSES))
+    features = FeatureSet(crops.clip_ids, embeddings, {**meta, "content": "embedding", "pooling": "spatial mean"})
+    fer_proba = FeatureSet(crops.clip_ids, proba, {**meta, "content": "fer_proba"})
+    save_features(out_dir / EMBEDDINGS_FILE, features)
+    save_features(out_dir / PROBA_FILE, fer_proba)
+    return features, fer_proba
+
+
+def _load_cached(out_dir: Path, crops: FeatureSet, meta: dict[str, Any]) -> tuple[FeatureSet, FeatureSet] | None:
+    paths = (out_dir / EMBEDDINGS_FILE, out_dir / PROBA_FILE)
+    if not all(path.is_file() for path in paths):
+        return None
+    loaded = [load_features(path) for path in paths]
+    same = all(
+        np.array_equal(f.clip_ids, crops.clip_ids) and {k: f.meta.get(k) for k in meta} == json.loads(json.dumps(meta))
+        for f in loaded
+    )
+    return (loaded[0], loaded[1]) if same else None
+
+
+def zero_shot_probabilities(fer_proba: FeatureSet, calm_weight: float = 1.0) -> FeatureSet:
+    """Per clip, the mean over frames of the frames' FER probabilities mapped into the 8 emotions.
+
+    ``fer_proba``: X (N, T, 7), as written by :func:`extract_expression_features` (``fer_proba.npz``).
+    Returns X (N, 8) in :data:`~emo_utils.labels.EMOTIONS` order, rows aligned with ``clip_ids``: a
+    prediction with no training at all (see :func:`to_emotions` for calm).
+    """
+    n, t, k = fer_proba.X.shape
+    per_frame = to_emotions(fer_proba.X.reshape(n * t, k), calm_weight).reshape(n, t, len(EMOTIONS))
+    meta = {**fer_proba.meta, "content": "zero_shot_proba", "calm_weight": calm_weight, "labels": list(EMOTIONS)}
+    return FeatureSet(fer_proba.clip_ids, per_frame.mean(axis=1).astype(np.float32), meta)
