@@ -218,6 +218,24 @@ def _smile_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
     return waveform_smile_features(media.waveform_at(params.sample_rate), params, media.name)
 
 
+def _fer_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
+    from emo_utils.video.expression import extract_expression_features
+
+    _, rgb, skipped = _face_crops(ctx)
+    folder = ctx.stage_dir("fer", ("emo_utils.video.expression", *FACE_CODE), {"crops": rgb.meta})
+    embeddings, _ = extract_expression_features(rgb, folder, progress=ctx.progress)
+    return embeddings, skipped
+
+
+def _fer_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
+    from emo_utils.video.expression import load_expression_model
+    from emo_utils.video.faces import frames_face_crops
+
+    crops = meta["crops"]
+    faces = frames_face_crops(media.sampled_frames(crops["n_frames"]), media.name, crops["detector"], crops["size"])
+    return load_expression_model().predict(faces["rgb"]).embedding
+
+
 BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
                TrainConfig("audio_cnn1d", epochs=50, lr=1e-3, patience=10, weight_decay=1e-2,
@@ -242,4 +260,7 @@ BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
     BranchSpec("audio_compare", "audio", ("audio_path", "video_path"), partial(_smile_features, feature_set="compare"),
                _smile_clip, TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
                "ComParE 2016 functionals (6373 per utterance, openSMILE) into an MLP", candidates=MLP_CANDIDATES),
+    BranchSpec("video_fer", "video", ("video_path",), _fer_features, _fer_clip,
+               TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6), _mean_over_time,
+               "22 face crops -> pretrained FER2013 mini-Xception embeddings (128-d, real weights) -> small 2-D CNN"),
 ]}

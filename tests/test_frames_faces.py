@@ -13,9 +13,20 @@ from emo_utils.feature_store import load_features
 from emo_utils.media import write_video
 from emo_utils.video import faces
 from emo_utils.video.assemble import make_bad_clips
-from emo_utils.video.faces import (BORROWED_COLOUR, DETECTED_COLOUR, GREY_FILE, RGB_FILE, HaarFaceDetector,
-                                   clip_face_crops, crop_faces, draw_boxes, extract_face_crops, fill_missing_boxes,
-                                   make_detector, square_crop_box)
+from emo_utils.video.faces import (
+    BORROWED_COLOUR,
+    DETECTED_COLOUR,
+    GREY_FILE,
+    RGB_FILE,
+    HaarFaceDetector,
+    clip_face_crops,
+    crop_faces,
+    draw_boxes,
+    extract_face_crops,
+    fill_missing_boxes,
+    make_detector,
+    square_crop_box,
+)
 from emo_utils.video.frames import frame_indices, sample_frames
 
 cv2.setNumThreads(1)
@@ -190,6 +201,33 @@ def test_make_detector_names():
         make_detector("dlib")
 
 
+def test_auto_detector_is_mtcnn_where_installed_else_haar(monkeypatch: pytest.MonkeyPatch):
+    installed = importlib.util.find_spec("facenet_pytorch") is not None
+    assert faces.default_detector() == ("mtcnn" if installed else "haar")
+    assert faces.resolve_detector_name("auto") == faces.default_detector()
+    assert faces.resolve_detector_name("haar") == "haar"
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "facenet_pytorch" else real_find_spec(name, *a))
+    assert faces.default_detector() == "haar"
+    assert isinstance(make_detector("auto"), HaarFaceDetector)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("facenet_pytorch") is None, reason="facenet-pytorch is not installed")
+def test_mtcnn_is_the_default_and_finds_the_real_face(face_image: np.ndarray, face_clip: Path, tmp_path: Path):
+    assert isinstance(make_detector(), faces.MtcnnFaceDetector)
+    (x, y, w, h), = make_detector("mtcnn").detect(face_image)
+    assert 0.3 < (x + w / 2) / face_image.shape[1] < 0.7 and 0.3 < h / face_image.shape[0] < 0.8
+    big = cv2.resize(face_image, None, fx=4, fy=4)  # shrunk to 640 px for detection, box scaled back
+    (bx, by, bw, bh), = make_detector("mtcnn").detect(big)
+    np.testing.assert_allclose([bx, by, bw, bh], [4 * x, 4 * y, 4 * w, 4 * h], atol=0.1 * 4 * h)
+    crops = clip_face_crops(face_clip, n_frames=12)  # the default detector, through the clip path
+    assert np.flatnonzero(~crops["detected"]).tolist() == list(BLANKED)
+    grey, _, _ = extract_face_crops([("a", str(face_clip))], tmp_path, n_frames=4, n_jobs=1, progress=False)
+    assert grey.meta["detector"] == "mtcnn"  # "auto" is recorded as the detector it stands for
+    assert (tmp_path / "cache" / f"face-crops-mtcnn-4f-{faces.RGB_SIZE}px").is_dir()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("facenet_pytorch") is not None, reason="facenet-pytorch is installed")
 def test_mtcnn_without_facenet_pytorch_gives_the_install_hint():
     with pytest.raises(ImportError, match="pip install --no-deps facenet-pytorch"):
@@ -201,11 +239,12 @@ def test_extract_face_crops_keeps_good_clips_and_logs_each_bad_one(face_clip: Pa
     bad = {"no_face": bad_clips["no_face"], "unreadable": bad_clips["unreadable"], "empty": bad_clips["empty"],
            "missing": tmp_path / "missing.mp4"}
     tasks = [("good_a", str(face_clip)), *[(k, str(p)) for k, p in bad.items()], ("good_b", str(face_clip))]
-    grey, rgb, skipped = extract_face_crops(tasks, tmp_path / "out", n_frames=6, n_jobs=2, progress=False)
+    grey, rgb, skipped = extract_face_crops(tasks, tmp_path / "out", n_frames=6, detector="haar", n_jobs=2,
+                                            progress=False)
     assert grey.clip_ids.tolist() == rgb.clip_ids.tolist() == ["good_a", "good_b"]
     assert grey.X.shape == (2, 6, 48, 48) and rgb.X.shape == (2, 6, faces.RGB_SIZE, faces.RGB_SIZE, 3)
     assert grey.meta["detector"] == "haar" and grey.meta["n_frames"] == 6
-    expected_fraction = clip_face_crops(face_clip, n_frames=6)["detected"].mean()
+    expected_fraction = clip_face_crops(face_clip, n_frames=6, detector="haar")["detected"].mean()
     assert grey.meta["detected_fraction"] == pytest.approx(expected_fraction)
     reasons = {row["clip"]: row["reason"] for row in skipped.rows}
     assert set(reasons) == set(bad)

@@ -20,7 +20,7 @@ from emo_utils.inference import load_predictor, predict_file, render_text
 from emo_utils.labels import EMOTIONS
 from emo_utils.workflow import WorkflowSettings, fuse_artifacts, run_workflow
 
-BRANCHES = ("audio_mfcc_cnn", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast", "face_au")
+BRANCHES = ("audio_mfcc_cnn", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast", "face_au", "video_fer")
 
 
 def _without_times(metrics: dict) -> dict:

@@ -9,10 +9,17 @@ Each box is widened by a small margin, made square and kept inside the image, th
 - ``rgb``: ``rgb_size`` x ``rgb_size`` RGB uint8 for the ViT embedder. The default cache size is 112,
   not 224: 192 clips x 22 frames at 224x224x3 is 635 MB, at 112 it is 159 MB. The ViT image processor
   resizes the crops to 224 at embedding time; pass ``rgb_size=224`` to cache full-size crops instead.
+
+Detectors: ``"mtcnn"`` (facenet-pytorch's MTCNN, weights inside its wheel) and ``"haar"`` (OpenCV's
+cascade). ``"auto"``, the default, is MTCNN where facenet-pytorch is installed and Haar otherwise
+(:func:`default_detector`); caches and feature metadata record the detector actually used.
 """
+
 from __future__ import annotations
 
 import functools
+import importlib.util
+import multiprocessing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -50,8 +57,9 @@ class HaarFaceDetector:
     frame is searched at 640x360), and faces smaller than ``min_size_frac`` of the shorter side are ignored.
     """
 
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size_frac: float = 0.12,
-                 max_side: int = 640) -> None:
+    def __init__(
+        self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size_frac: float = 0.12, max_side: int = 640
+    ) -> None:
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
@@ -68,57 +76,98 @@ class HaarFaceDetector:
             grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         grey = cv2.equalizeHist(grey)
         min_side = max(20, int(self.min_size_frac * min(grey.shape)))
-        found = self.cascade.detectMultiScale(grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                              minSize=(min_side, min_side))
+        found = self.cascade.detectMultiScale(
+            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side)
+        )
         return [tuple(int(round(v / scale)) for v in box) for box in found]  # type: ignore[misc]
 
 
 class MtcnnFaceDetector:
-    """MTCNN from ``facenet-pytorch`` (optional; its weights ship inside the package)."""
+    """MTCNN from ``facenet-pytorch`` (optional; its weights ship inside the package).
 
-    def __init__(self, min_prob: float = 0.9) -> None:
+    Like :class:`HaarFaceDetector`, frames are shrunk so the longer side is at most ``max_side`` before
+    detection and faces smaller than ``min_size_frac`` of the shorter side (at least 20 px) are not searched
+    for (fewer levels in MTCNN's image pyramid: faster on large frames); faces found with a probability
+    below ``min_prob`` are dropped.
+    """
+
+    def __init__(self, min_prob: float = 0.9, max_side: int = 640, min_size_frac: float = 0.12) -> None:
         try:
+            import torch
             from facenet_pytorch import MTCNN
         except ImportError as exc:
-            raise ImportError("face detector 'mtcnn' needs facenet-pytorch: pip install --no-deps facenet-pytorch "
-                              "(or use detector='haar')") from exc
+            raise ImportError(
+                "face detector 'mtcnn' needs facenet-pytorch: pip install --no-deps facenet-pytorch "
+                "(or use detector='haar')"
+            ) from exc
         self.model = MTCNN(keep_all=True, device="cpu")
+        if multiprocessing.parent_process() is not None:
+            # A worker of a pool that already uses every core: several torch threads per worker fight for the
+            # cores (measured on 2 busy cores: 20x slower than one thread).
+            torch.set_num_threads(1)
         self.min_prob = min_prob
+        self.max_side = max_side
+        self.min_size_frac = min_size_frac
 
     def detect(self, frame_rgb: np.ndarray) -> list[Box]:
-        boxes, probs = self.model.detect(frame_rgb)
+        scale = min(1.0, self.max_side / max(frame_rgb.shape[:2]))
+        if scale < 1.0:
+            frame_rgb = cv2.resize(frame_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        self.model.min_face_size = max(20, int(self.min_size_frac * min(frame_rgb.shape[:2])))  # read per call
+        boxes, probs = self.model.detect(np.ascontiguousarray(frame_rgb))
         if boxes is None:
             return []
-        return [(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
-                for (x0, y0, x1, y1), p in zip(boxes, probs) if p >= self.min_prob]
+        return [
+            (
+                int(round(x0 / scale)),
+                int(round(y0 / scale)),
+                int(round((x1 - x0) / scale)),
+                int(round((y1 - y0) / scale)),
+            )
+            for (x0, y0, x1, y1), p in zip(boxes, probs)
+            if p >= self.min_prob
+        ]
 
 
 DETECTORS: dict[str, Callable[[], FaceDetector]] = {"haar": HaarFaceDetector, "mtcnn": MtcnnFaceDetector}
+AUTO = "auto"
 
 
-def make_detector(name: str) -> FaceDetector:
-    """A new face detector by name: ``"haar"`` or ``"mtcnn"`` (the latter needs facenet-pytorch)."""
+def default_detector() -> str:
+    """The detector ``"auto"`` stands for: ``"mtcnn"`` where facenet-pytorch is installed, else ``"haar"``."""
+    return "mtcnn" if importlib.util.find_spec("facenet_pytorch") is not None else "haar"
+
+
+def resolve_detector_name(name: str) -> str:
+    """``name`` itself, or the detector ``"auto"`` stands for on this machine."""
+    return default_detector() if name == AUTO else name
+
+
+def make_detector(name: str = AUTO) -> FaceDetector:
+    """A new face detector by name: ``"mtcnn"`` (needs facenet-pytorch), ``"haar"`` or ``"auto"`` (the first
+    where installed, else the second)."""
+    name = resolve_detector_name(name)
     try:
         factory = DETECTORS[name]
     except KeyError:
-        raise ValueError(f"unknown face detector {name!r}; expected one of {', '.join(DETECTORS)}") from None
+        raise ValueError(f"unknown face detector {name!r}; expected one of {', '.join([*DETECTORS, AUTO])}") from None
     return factory()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shared_detector(name: str) -> FaceDetector:
     """One detector per name and process (loading a cascade or a network once, not once per clip)."""
     return make_detector(name)
 
 
-def _resolve(detector: str | FaceDetector) -> FaceDetector:
-    return _shared_detector(detector) if isinstance(detector, str) else detector
+def shared_detector(detector: str | FaceDetector = AUTO) -> FaceDetector:
+    """The process's detector of that name (made once), or ``detector`` itself when it is an instance."""
+    return _shared_detector(resolve_detector_name(detector)) if isinstance(detector, str) else detector
 
 
-def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray],
-                         detector: str | FaceDetector) -> list[Box | None]:
+def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray], detector: str | FaceDetector) -> list[Box | None]:
     """The largest face in each frame, or ``None`` for a frame where the detector finds none."""
-    face_detector = _resolve(detector)
+    face_detector = shared_detector(detector)
     boxes: list[Box | None] = []
     for frame in frames:
         faces = face_detector.detect(frame)
@@ -134,8 +183,11 @@ def fill_missing_boxes(boxes: Sequence[Box | None], path: str | Path) -> tuple[n
     """
     detected = np.array([b is not None for b in boxes], dtype=bool)
     if not detected.any():
-        raise MissingModalityError(path, f"no face found in any of the {len(boxes)} sampled frames",
-                                   "check the clip shows a frontal face, or try detector='mtcnn'")
+        raise MissingModalityError(
+            path,
+            f"no face found in any of the {len(boxes)} sampled frames",
+            "check the clip shows a frontal face, or try the other detector (detector='haar' or 'mtcnn')",
+        )
     have = np.flatnonzero(detected)
     nearest = have[np.abs(have[None, :] - np.arange(len(boxes))[:, None]).argmin(axis=1)]
     return np.array([boxes[i] for i in nearest], dtype=np.int32), detected
@@ -157,15 +209,17 @@ def crop_faces(frames: np.ndarray, boxes: np.ndarray, rgb_size: int = RGB_SIZE) 
     grey, rgb = [], []
     for frame, box in zip(frames, boxes):
         x0, y0, side, _ = square_crop_box(box, frame.shape)
-        face = frame[y0:y0 + side, x0:x0 + side]
+        face = frame[y0 : y0 + side, x0 : x0 + side]
         rgb.append(cv2.resize(face, (rgb_size, rgb_size), interpolation=cv2.INTER_AREA))
-        grey.append(cv2.resize(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), (GREY_SIZE, GREY_SIZE),
-                               interpolation=cv2.INTER_AREA))
+        grey.append(
+            cv2.resize(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), (GREY_SIZE, GREY_SIZE), interpolation=cv2.INTER_AREA)
+        )
     return np.stack(grey), np.stack(rgb)
 
 
-def clip_face_crops(path: str | Path, n_frames: int = 22, detector: str | FaceDetector = "haar",
-                    rgb_size: int = RGB_SIZE) -> dict[str, np.ndarray]:
+def clip_face_crops(
+    path: str | Path, n_frames: int = 22, detector: str | FaceDetector = AUTO, rgb_size: int = RGB_SIZE
+) -> dict[str, np.ndarray]:
     """Face crops of one clip: ``grey48`` (n, 48, 48), ``rgb`` (n, s, s, 3), ``boxes`` (n, 4), ``detected`` (n,).
 
     Raises :class:`DataError` for an unreadable clip and :class:`MissingModalityError` when no sampled
@@ -183,15 +237,22 @@ def frames_face_crops(frames: np.ndarray, name: str, detector: str | FaceDetecto
     return {"grey48": grey, "rgb": rgb, "boxes": boxes, "detected": detected}
 
 
-def extract_face_crops(tasks: Sequence[tuple[str, str]], out_dir: str | Path, n_frames: int = 22,
-                       detector: str = "haar", rgb_size: int = RGB_SIZE, n_jobs: int | None = None,
-                       progress: bool = True) -> tuple[FeatureSet, FeatureSet, SkipLog]:
+def extract_face_crops(
+    tasks: Sequence[tuple[str, str]],
+    out_dir: str | Path,
+    n_frames: int = 22,
+    detector: str = AUTO,
+    rgb_size: int = RGB_SIZE,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> tuple[FeatureSet, FeatureSet, SkipLog]:
     """Face crops of every ``(clip_id, path)`` task, saved in ``out_dir`` as ``face_grey48.npz`` and ``face_rgb.npz``.
 
     Resumable (per-clip shards under ``out_dir``) and parallel; a clip that cannot be read or shows no
     face is logged in the returned :class:`SkipLog` with the reason, and the run goes on.
     """
     out_dir = Path(out_dir)
+    detector = resolve_detector_name(detector)
     fn = functools.partial(clip_face_crops, n_frames=n_frames, detector=detector, rgb_size=rgb_size)
     cache = out_dir / "cache" / f"face-crops-{detector}-{n_frames}f-{rgb_size}px"
     done, skipped = run_per_clip(tasks, fn, cache, stage="face_crops", n_jobs=n_jobs, progress=progress)
@@ -202,10 +263,16 @@ def extract_face_crops(tasks: Sequence[tuple[str, str]], out_dir: str | Path, n_
         return np.stack([out[key] for out in outputs]) if outputs else np.zeros((0, *shape), dtype=np.uint8)
 
     detected = stack("detected", (n_frames,))
-    meta = {"detector": detector, "n_frames": n_frames, "margin": CROP_MARGIN, "n_skipped": len(skipped),
-            "detected_fraction": float(detected.mean()) if detected.size else 0.0}
-    grey = FeatureSet(ids, stack("grey48", (n_frames, GREY_SIZE, GREY_SIZE)),
-                      {**meta, "crop": "grey", "size": GREY_SIZE})
+    meta = {
+        "detector": detector,
+        "n_frames": n_frames,
+        "margin": CROP_MARGIN,
+        "n_skipped": len(skipped),
+        "detected_fraction": float(detected.mean()) if detected.size else 0.0,
+    }
+    grey = FeatureSet(
+        ids, stack("grey48", (n_frames, GREY_SIZE, GREY_SIZE)), {**meta, "crop": "grey", "size": GREY_SIZE}
+    )
     rgb = FeatureSet(ids, stack("rgb", (n_frames, rgb_size, rgb_size, 3)), {**meta, "crop": "rgb", "size": rgb_size})
     save_features(out_dir / GREY_FILE, grey)
     save_features(out_dir / RGB_FILE, rgb)
@@ -217,6 +284,11 @@ def draw_boxes(frames: np.ndarray, boxes: np.ndarray, detected: np.ndarray) -> n
     out = np.ascontiguousarray(frames).copy()
     for frame, (x, y, w, h), hit in zip(out, boxes, detected):
         thickness = max(1, min(frame.shape[:2]) // 150)
-        cv2.rectangle(frame, (int(x), int(y)), (int(x + w - 1), int(y + h - 1)),
-                      DETECTED_COLOUR if hit else BORROWED_COLOUR, thickness)
+        cv2.rectangle(
+            frame,
+            (int(x), int(y)),
+            (int(x + w - 1), int(y + h - 1)),
+            DETECTED_COLOUR if hit else BORROWED_COLOUR,
+            thickness,
+        )
     return out

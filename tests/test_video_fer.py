@@ -1,0 +1,95 @@
+"""The video_fer branch: face crops -> per-frame embeddings of the pretrained FER2013 model (cached), the
+zero-shot clip probabilities, and the demo's one-clip input computed exactly as the dataset features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from emo_utils.branches import BRANCHES
+from emo_utils.errors import MissingWeightsError
+from emo_utils.feature_store import FeatureSet, load_features
+from emo_utils.labels import EMOTIONS
+from emo_utils.media import write_video
+from emo_utils.video import expression
+from emo_utils.video.expression import (
+    EMBEDDINGS_FILE,
+    PROBA_FILE,
+    extract_expression_features,
+    load_expression_model,
+    to_emotions,
+    zero_shot_probabilities,
+)
+from emo_utils.video.faces import extract_face_crops
+
+
+@pytest.fixture(scope="module", autouse=True)
+def weights() -> None:
+    try:
+        load_expression_model()
+    except MissingWeightsError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def face_clip(tmp_path_factory: pytest.TempPathFactory, shared_ravdess: Path) -> Path:
+    """8 frames of a real actor face, slightly shifted frame to frame."""
+    image = cv2.cvtColor(cv2.imread(str(shared_ravdess / "actor-faces" / "Actor_02.png")), cv2.COLOR_BGR2RGB)
+    image = image[:, : image.shape[1] // 2 * 2]
+    frames = np.stack([np.roll(image, 2 * i, axis=1) for i in range(8)])
+    return write_video(tmp_path_factory.mktemp("fer") / "01-01-03-01-01-01-02.mp4", frames, fps=8)
+
+
+def _crops(n_clips: int = 3, n_frames: int = 4) -> FeatureSet:
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(n_clips, n_frames, 112, 112, 3), dtype=np.uint8)
+    return FeatureSet([f"clip{i}" for i in range(n_clips)], X, {"detector": "haar", "n_frames": n_frames, "size": 112})
+
+
+def test_features_are_per_frame_embeddings_and_probabilities_cached_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    crops = _crops()
+    embeddings, proba = extract_expression_features(crops, tmp_path, clips_per_batch=2, progress=False)
+    assert embeddings.X.shape == (3, 4, 128) and proba.X.shape == (3, 4, 7)
+    assert embeddings.clip_ids.tolist() == proba.clip_ids.tolist() == ["clip0", "clip1", "clip2"]
+    direct = load_expression_model().predict(crops.X[1])
+    np.testing.assert_allclose(embeddings.X[1], direct.embedding, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(proba.X[1], direct.proba, rtol=1e-4, atol=1e-6)
+    assert embeddings.meta["random_weights"] is False and embeddings.meta["crops"]["detector"] == "haar"
+    np.testing.assert_array_equal(load_features(tmp_path / EMBEDDINGS_FILE).X, embeddings.X)
+    np.testing.assert_array_equal(load_features(tmp_path / PROBA_FILE).X, proba.X)
+    monkeypatch.setattr(expression, "load_expression_model", lambda *a: pytest.fail("recomputed, cache ignored"))
+    again, _ = extract_expression_features(crops, tmp_path, progress=False)
+    np.testing.assert_array_equal(again.X, embeddings.X)
+    other = FeatureSet(crops.clip_ids[:2], crops.X[:2], crops.meta)
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):  # other clips: not the cached file
+        extract_expression_features(other, tmp_path, progress=False)
+
+
+def test_zero_shot_probabilities_average_the_mapped_frames():
+    rng = np.random.default_rng(3)
+    fer = FeatureSet(["a", "b"], rng.dirichlet(np.ones(7), size=(2, 5)).astype(np.float32), {"stage": "fer"})
+    zero_shot = zero_shot_probabilities(fer)
+    assert zero_shot.X.shape == (2, len(EMOTIONS)) and zero_shot.clip_ids.tolist() == ["a", "b"]
+    np.testing.assert_allclose(zero_shot.X.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(zero_shot.X[1], to_emotions(fer.X[1]).mean(axis=0), rtol=1e-6)
+    assert zero_shot.meta["labels"] == list(EMOTIONS) and zero_shot.meta["calm_weight"] == 1.0
+
+
+@pytest.mark.shared_data
+def test_branch_features_and_the_demos_clip_input_agree(face_clip: Path, tmp_path: Path):
+    spec = BRANCHES["video_fer"]
+    assert spec.modality == "video" and spec.train.model == "frame_cnn2d"
+    tasks = [("take", str(face_clip))]
+    _, rgb, skipped = extract_face_crops(tasks, tmp_path, n_frames=6, detector="haar", n_jobs=1, progress=False)
+    assert len(skipped) == 0
+    features, proba = extract_expression_features(rgb, tmp_path, progress=False)
+    one_clip = spec.clip_input(str(face_clip), None, features.meta)
+    assert one_clip.shape == (6, 128)
+    np.testing.assert_allclose(one_clip, features.X[0], rtol=1e-4, atol=1e-5)
+    assert spec.pooled(features.X).shape == (1, 128)
+    assert zero_shot_probabilities(proba).X.shape == (1, 8)
