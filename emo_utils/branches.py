@@ -111,9 +111,9 @@ def _wav2vec_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
 
 def _face_crops(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
-    from emo_utils.video.faces import extract_face_crops
+    from emo_utils.video.faces import default_detector, extract_face_crops
 
-    folder = ctx.stage_dir("faces", FACE_CODE, {})
+    folder = ctx.stage_dir("faces", FACE_CODE, {"detector": default_detector()})
     return extract_face_crops(ctx.tasks("video_path"), folder, n_jobs=ctx.n_jobs, progress=ctx.progress)
 
 
