@@ -92,9 +92,10 @@ def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
 
 def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.video.slowfast import extract_clip_tensors
+    from emo_utils.video.slowfast import ClipSettings, extract_clip_tensors
     return extract_clip_tensors(ctx.tasks("video_path"), ctx.features_dir / "slowfast_clips.npz",
-                                ctx.features_dir / "cache" / "slowfast", n_jobs=ctx.n_jobs, progress=ctx.progress)
+                                ctx.features_dir / "cache" / "slowfast", ClipSettings(), n_jobs=ctx.n_jobs,
+                                progress=ctx.progress)
 
 
 def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
@@ -140,8 +141,8 @@ def _vit_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.
 
 
 def _slowfast_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
-    from emo_utils.video.slowfast import video_clip_tensor
-    return video_clip_tensor(_need(video, "video"), meta["n_frames"], meta["size"])
+    from emo_utils.video.slowfast import ClipSettings, slowfast_clip
+    return slowfast_clip(_need(video, "video"), ClipSettings(**meta["clip"]))
 
 
 def _au_clip(video: str | None, audio: str | None, meta: dict[str, Any]) -> np.ndarray:
