@@ -128,10 +128,11 @@ def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
 
 def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.video.slowfast import extract_clip_tensors
+    from emo_utils.video.slowfast import ClipSettings, extract_clip_tensors
 
-    folder = ctx.stage_dir("slowfast", ("emo_utils.video.slowfast", *FACE_CODE), {})
-    return extract_clip_tensors(ctx.tasks("video_path"), folder / "clips.npz", folder / "cache", n_jobs=ctx.n_jobs,
+    folder = ctx.stage_dir("slowfast", ("emo_utils.video.slowfast", *FACE_CODE), {"clip": ClipSettings()})
+    return extract_clip_tensors(ctx.tasks("video_path"), folder / "clips.npz", folder / "cache", ClipSettings(),
+                                n_jobs=ctx.n_jobs,
                                 progress=ctx.progress)
 
 
@@ -177,9 +178,10 @@ def _vit_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
 
 
 def _slowfast_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
-    from emo_utils.video.slowfast import clip_tensor
+    from emo_utils.video.slowfast import ClipSettings, frames_slowfast_clip
 
-    return clip_tensor(media.sampled_frames(meta["n_frames"]), meta["size"]).numpy().astype(np.float16)
+    settings = ClipSettings(**meta["clip"])
+    return frames_slowfast_clip(media.sampled_frames(settings.n_frames), media.name, settings)
 
 
 def _au_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
