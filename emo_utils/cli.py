@@ -87,7 +87,7 @@ def _speaker_norm(text: str) -> str:
 def _course(args: argparse.Namespace) -> int:
     from emo_utils.course import render_course
 
-    logging.getLogger("papermill").setLevel(logging.WARNING)  # it logs every notebook's paths and kernel
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # its paths, kernel and parameter-parsing notes
     course = render_course(args.out, notebooks=args.notebooks, data_root=args.data_root, clip_limit=args.clip_limit,
                            epochs=args.epochs, n_actors=args.n_actors, extra=dict(args.parameter or []),
                            summarize=not args.no_summary)

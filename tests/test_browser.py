@@ -237,36 +237,38 @@ class PanelView:
 
     readout: str
     image: str | None
+    image_shown: bool
 
 
 def _panel_view(driver: WebDriver, box: WebElement) -> PanelView:
-    """Read both at once: the panel redraws its output on every change."""
-    readout, image = driver.execute_script(
+    """Read it all at once: the panel redraws its output on every change."""
+    readout, image, shown = driver.execute_script(
         "const out = arguments[0].querySelector('.widget-output'); const img = out.querySelector('img');"
-        "return [out.innerText, img ? img.src : null];",
+        "return [out.innerText, img ? img.src : null, !!img && img.complete && img.naturalWidth > 0];",
         box,
     )
-    return PanelView(readout, image)
+    return PanelView(readout, image, shown)
 
 
 def _wait_for_view(
     driver: WebDriver, box: WebElement, ready: Callable[[PanelView], bool], what: str, shots: Path
 ) -> PanelView:
-    """The panel's view once it shows what ``ready`` wants, the kernel is idle and the view no longer changes
-    (the panel redraws text first, then the figure)."""
+    """The panel's view once it shows what ``ready`` wants with its figure drawn, the kernel is idle and the
+    view no longer changes (the panel prints its readout first, then draws the figure)."""
     last: list[PanelView] = []
 
     def settled(_: WebDriver) -> PanelView | None:
         view = _panel_view(driver, box)
         stable = bool(last) and last[-1] == view and "| Idle" in _status_bar(driver)
         last.append(view)
-        return view if view.image and ready(view) and stable else None
+        return view if view.image_shown and ready(view) and stable else None
 
     return _wait(driver, settled, 120, what, shots)
 
 
 def _shoot(driver: WebDriver, box: WebElement, shots: Path, name: str) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    time.sleep(2)  # let a loaded machine paint the new figure (the checks read the DOM; this is for the picture)
     box.screenshot(str(shots / f"panel_{name}.png"))
     driver.save_screenshot(str(shots / f"lab_{name}.png"))
 
@@ -327,19 +329,27 @@ def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
     handle.click()
     handle.send_keys(Keys.HOME)  # the slider's keyboard: Home = minimum weight, 0 (face_au left out)
     audio_only, audio_table = evaluate_weights(stack, {"audio_mfcc_cnn": 1.0, "face_au": 0.0}, "late_fixed")
-    moved = _wait_for_view(browser, box, lambda v: "face_au 0.00" in v.readout, "the readout after the slider", shots)
+    new_matrix = not confusion(audio_table).equals(confusion(equal_table))  # same matrix and title: same image
+    moved = _wait_for_view(
+        browser,
+        box,
+        lambda v: "face_au 0.00" in v.readout and (v.image != before.image or not new_matrix),
+        "the readout and confusion matrix after the slider",
+        shots,
+    )
     assert f"accuracy {audio_only['accuracy']:.3f}" in moved.readout and moved.readout != before.readout
-    if not confusion(audio_table).equals(confusion(equal_table)):  # same matrix, same title: same image
-        assert moved.image != before.image
     _shoot(browser, box, shots, "slider")
 
     Select(box.find_element(By.TAG_NAME, "select")).select_by_visible_text(STRATEGY_LABELS["stacking"])
     stacking = evaluate_weights(stack, None, "stacking")[0]
     after = _wait_for_view(
-        browser, box, lambda v: v.readout.startswith("fusion stacking"), "the readout after the strategy menu", shots
+        browser,
+        box,
+        lambda v: v.readout.startswith("fusion stacking") and v.image != moved.image,  # another matrix and title
+        "the readout and confusion matrix after the strategy menu",
+        shots,
     )
     assert f"accuracy {stacking['accuracy']:.3f}" in after.readout
-    assert after.image != moved.image  # another matrix, another title
     assert handle.find_element(By.XPATH, "ancestor::div[contains(@class,'noUi-target')]").get_attribute("disabled")
     _shoot(browser, box, shots, "after")
 
