@@ -47,7 +47,7 @@ from emo_utils.train import Standardizer, TrainConfig, cross_validate, fit_model
 
 logger = logging.getLogger(__name__)
 
-CROSS_CORPUS_BRANCHES = ("audio_mfcc_cnn", "audio_egemaps")
+CROSS_CORPUS_BRANCHES = ("audio_mfcc_cnn", "audio_egemaps", "audio_compare")
 NORMALISATIONS = {
     "none": "features as extracted (standardised with training-corpus statistics only)",
     "corpus": "each corpus z-scored with its own feature statistics over all its clips (no labels; for the test "
