@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-root", required=True, help="corpus A (e.g. ../shared/data/ravdess)")
     p.add_argument("--test-root", required=True, help="corpus B (e.g. ../shared/data/emodb)")
     p.add_argument("--out", default="runs/cross_corpus", help="output folder (features cache here)")
-    p.add_argument("--branches", nargs="+", default=["audio_mfcc_cnn", "audio_egemaps"], help="audio branches")
+    p.add_argument("--branches", nargs="+", default=["audio_mfcc_cnn", "audio_egemaps", "audio_compare"],
+                   help="audio branches")
     p.add_argument("--normalisation", nargs="+", default=["none", "corpus"], choices=["none", "corpus"],
                    help="none: training-corpus statistics only; corpus: each corpus z-scored with its own "
                    "unlabelled feature statistics (transductive for the test corpus)")

@@ -47,7 +47,7 @@ from emo_utils.train import Standardizer, TrainConfig, cross_validate, fit_model
 
 logger = logging.getLogger(__name__)
 
-CROSS_CORPUS_BRANCHES = ("audio_mfcc_cnn", "audio_egemaps")
+CROSS_CORPUS_BRANCHES = ("audio_mfcc_cnn", "audio_egemaps", "audio_compare")
 NORMALISATIONS = {
     "none": "features as extracted (standardised with training-corpus statistics only)",
     "corpus": "each corpus z-scored with its own feature statistics over all its clips (no labels; for the test "
@@ -64,7 +64,6 @@ class Corpus:
     root: Path
     manifest: pd.DataFrame
     features_dir: Path
-    skipped: SkipLog
 
     @property
     def emotions(self) -> set[str]:
@@ -84,11 +83,12 @@ def limit_per_class(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
 def load_corpus(root: str | Path, features_dir: str | Path, clips_per_class: int | None = None) -> Corpus:
     """Index a corpus folder (RAVDESS, CREMA-D or EmoDB), keep its speech, add speaker-independent folds.
 
-    Folds: ``min(6, speakers // 2)`` gender-balanced actor folds (RAVDESS: 6 of 4 actors; EmoDB: 5 of one
-    male + one female speaker), as ``emo workflow`` uses for the within-corpus numbers.
+    Folds: ``min(6, speakers // 2)`` gender-balanced actor folds (RAVDESS: 6 of 4 actors, as ``emo workflow``;
+    EmoDB: 5 of one male + one female speaker). Files the index skipped are logged.
     """
     root = Path(root)
     manifest, skipped = index_dataset(root)
+    logger.info(skipped.report())
     manifest = limit_per_class(manifest[manifest["vocal_channel"] == "speech"], clips_per_class)
     n_folds = min(6, manifest["actor"].nunique() // 2)
     if n_folds < 2:
@@ -99,7 +99,7 @@ def load_corpus(root: str | Path, features_dir: str | Path, clips_per_class: int
         )
     manifest["fold"] = assign_actor_folds(manifest["actor"], manifest["gender"], n_folds)
     name = dataset_name(manifest)
-    return Corpus(name, root, manifest, Path(features_dir) / name.replace(", ", "+").replace(" ", "_"), skipped)
+    return Corpus(name, root, manifest, Path(features_dir) / name.replace(", ", "+").replace(" ", "_"))
 
 
 def shared_emotions(a: Corpus, b: Corpus) -> list[str]:

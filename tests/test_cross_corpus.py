@@ -75,24 +75,9 @@ def test_settings_reject_non_audio_branches() -> None:
 def test_ravdess_emodb_both_directions_on_a_small_subset(shared_ravdess: Path, tmp_path: Path) -> None:
     """6 clips per class and corpus, 1 epoch: the protocol, the outputs and the guards (not the accuracy)."""
     out = tmp_path / "cross"
-    code = main(
-        [
-            "cross-corpus",
-            "--train-root",
-            str(shared_ravdess),
-            "--test-root",
-            str(shared_emodb()),
-            "--out",
-            str(out),
-            "--clips-per-class",
-            "6",
-            "--epochs",
-            "1",
-            "--jobs",
-            "1",
-            "--quiet",
-        ]
-    )
+    args = f"--train-root {shared_ravdess} --test-root {shared_emodb()} --out {out} --clips-per-class 6 --epochs 1"
+    options = "--branches audio_mfcc_cnn audio_egemaps --jobs 1 --quiet"
+    code = main(["cross-corpus", *args.split(), *options.split()])
     assert code == 0
     for direction, (train, test) in {
         "ravdess_to_emodb": ("ravdess", "emodb"),

@@ -110,3 +110,23 @@ def test_real_ravdess_clips(shared_ravdess: Path, tmp_path: Path) -> None:
     x = {p.name: clip_smile_features(p)["X"] for p in (neutral, angry)}
     assert x[angry.name][names.index(LOUDNESS_MEAN)] > x[neutral.name][names.index(LOUDNESS_MEAN)]
     assert x[angry.name][names.index(F0_MEAN)] > x[neutral.name][names.index(F0_MEAN)]
+
+
+@pytest.mark.parametrize("branch", ["audio_egemaps", "audio_compare"])
+def test_branch_features_and_demo_input_agree(branch: str, tmp_path: Path) -> None:
+    """The branch's dataset features and its one-clip demo input are computed the same way."""
+    import pandas as pd
+
+    from emo_utils.branches import BRANCHES, FeatureContext
+
+    paths = []
+    for i, f0 in enumerate((130.0, 210.0)):
+        paths.append(tmp_path / f"c{i}.wav")
+        sf.write(paths[-1], voice(1.0, f0, seed=i), SR)
+    manifest = pd.DataFrame({"take_id": ["c0", "c1"], "audio_path": [str(p) for p in paths], "video_path": ""})
+    spec = BRANCHES[branch]
+    ctx = FeatureContext(manifest, tmp_path / "features", "unused", "unused", False, 1, False)
+    features, skipped = spec.build_features(ctx)
+    assert len(skipped) == 0 and features.X.shape[0] == 2 and spec.needs == ("audio_path", "video_path")
+    np.testing.assert_array_equal(spec.clip_input(None, str(paths[1]), features.meta), features.X[1])
+    assert spec.pooled(features.X) is features.X  # an utterance vector already: early fusion takes it as is
