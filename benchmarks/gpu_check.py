@@ -56,11 +56,11 @@ def measure(work: Path, device_name: str, epochs: int) -> dict:
     audio_s = sum(len(y) for y in waveforms) / 16000
     embed_batch(backbone, waveforms[:BATCH])  # warm-up (CUDA context, kernels)
     _sync(device)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for first in range(0, len(waveforms), BATCH):
         embed_batch(backbone, waveforms[first : first + BATCH])
     _sync(device)
-    embed_s = time.perf_counter() - started
+    embed_s, embed_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
     started = time.perf_counter()
     extract_wav2vec(
@@ -86,6 +86,7 @@ def measure(work: Path, device_name: str, epochs: int) -> dict:
         "precision": result.provenance["mixed_precision"],
         "clips": len(waveforms),
         "embed_audio_s_per_s": audio_s / embed_s,
+        "embed_cpu_s_per_audio_s": embed_cpu_s / audio_s,
         "extract_clips_per_s": len(tasks) / extract_s,
         "train_clips_per_s": history["train_clips"].sum() / history["train_seconds"].sum(),
         "finetune_wall_s": finetune_s,
