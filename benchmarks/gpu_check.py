@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def measure(work: Path, device_name: str, epochs: int) -> dict:
     _sync(device)
     embed_s, embed_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
 
+    for previous in (work / f"features_{device.type}", work / f"run_{device.type}"):
+        shutil.rmtree(previous, ignore_errors=True)  # measure the work, not the cache of an earlier run
     started = time.perf_counter()
     extract_wav2vec(
         tasks,
