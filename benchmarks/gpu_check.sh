@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # GPU check: wav2vec 2.0 extraction and a short fine-tune (1 epoch x 3 actor folds) on CUDA and on the CPU,
 # with random weights on the synthetic demo corpus; prints the throughput of each side by side. About 2 minutes
-# on an idle machine with the tiny model (each step has a timeout: 8 minutes at most in all).
+# on an idle machine with the tiny model (estimated; each step has a timeout: 8 minutes at most in all).
 #
 #   benchmarks/gpu_check.sh              # tiny model (2 layers x 32): checks the CUDA path end to end
-#   SIZE=base benchmarks/gpu_check.sh    # wav2vec2-base architecture (95M parameters): realistic speeds
+#   SIZE=base benchmarks/gpu_check.sh    # wav2vec2-base architecture (95M parameters): realistic speeds (its CPU
+#                                        # part needs many cores to stay within the 4-minute step timeout)
 #   DEVICES=cpu benchmarks/gpu_check.sh  # the CPU part alone (on a machine without a GPU)
 #
 # Each device runs in its own process (accelerate holds one device per process). Results: $WORK/measured_*.json.
