@@ -20,7 +20,7 @@ from emo_utils.train import TrainConfig, cross_validate
 from emo_utils.tuning import choose_per_fold, combine, inner_scores
 from emo_utils.workflow import limit_takes
 
-ACTORS = [f"{i:02d}" for i in range(1, 25)]
+ACTORS = [f"ravdess_{i:02d}" for i in range(1, 25)]
 GENDERS = ["male" if i % 2 else "female" for i in range(1, 25)]
 
 
@@ -124,18 +124,17 @@ def test_svm_baseline_scores_every_clip_through_the_same_folds() -> None:
 
 def test_fold_schemes_emobox_seeded_and_impossible_counts() -> None:
     consecutive = make_folds(ACTORS, GENDERS, 6)
-    assert [sorted(np.array(ACTORS)[consecutive == f]) for f in range(2)] == [["01", "02", "03", "04"],
-                                                                             ["05", "06", "07", "08"]]
+    assert [sorted(np.array(ACTORS)[consecutive == f]) for f in range(2)] == [ACTORS[0:4], ACTORS[4:8]]
     emobox = make_folds(ACTORS, GENDERS, "emobox")
     for fold, members in enumerate(EMOBOX_RAVDESS_FOLDS):
-        assert sorted(int(a) for a in np.array(ACTORS)[emobox == fold]) == sorted(members)
+        assert sorted(int(a[-2:]) for a in np.array(ACTORS)[emobox == fold]) == sorted(members)
     redrawn = make_folds(ACTORS, GENDERS, 6, seed=1)
     assert not np.array_equal(redrawn, consecutive) and np.bincount(redrawn).tolist() == [4] * 6
     assert len(set(make_folds(ACTORS, GENDERS, 24))) == 24  # leave one actor out
     with pytest.raises(SettingsError, match="not 16"):
         make_folds(ACTORS, GENDERS, 16)
     with pytest.raises(SettingsError, match="RAVDESS"):
-        make_folds(["101", "102"], ["male", "female"], "emobox")
+        make_folds(["emodb_03", "emodb_08"], ["male", "female"], "emobox")
 
 
 def test_actor_folds_agree_with_scikit_learns_group_constraint() -> None:

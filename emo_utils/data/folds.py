@@ -22,14 +22,20 @@ EMOBOX_RAVDESS_FOLDS: tuple[tuple[int, ...], ...] = (
 FOLD_SCHEMES = ("consecutive", "emobox")
 
 
+def _ravdess_number(actor: str) -> int | None:
+    """12 for RAVDESS actor ``ravdess_12`` (or ``12``); None for any other actor name."""
+    prefix, _, number = str(actor).rpartition("_")
+    return int(number) if number.isdigit() and prefix in ("", "ravdess") else None
+
+
 def emobox_folds(actors: Sequence[str]) -> np.ndarray:
-    """Fold number per row from EmoBox's published RAVDESS folds (actor "01" .. "24")."""
+    """Fold number per row from EmoBox's published RAVDESS folds (actors ``ravdess_01`` .. ``ravdess_24``)."""
     fold_of = {actor: fold for fold, members in enumerate(EMOBOX_RAVDESS_FOLDS) for actor in members}
-    unknown = sorted({a for a in actors if not str(a).isdigit() or int(a) not in fold_of})
+    unknown = sorted({a for a in actors if _ravdess_number(a) not in fold_of})
     if unknown:
         raise SettingsError(f"EmoBox folds are defined for RAVDESS actors 1-24; these actors are not: "
-                         f"{', '.join(map(str, unknown[:6]))}")
-    return np.array([fold_of[int(a)] for a in actors], dtype=int)
+                            f"{', '.join(map(str, unknown[:6]))}")
+    return np.array([fold_of[_ravdess_number(a)] for a in actors], dtype=int)
 
 
 def make_folds(actors: Sequence[str], genders: Sequence[str], folds: int | str = 6, seed: int | None = None) -> np.ndarray:
