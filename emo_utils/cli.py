@@ -195,9 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="dataset folder; without it a synthetic demo corpus is generated")
     p.add_argument("--out", default="runs/latest", help="output folder (stages cache here)")
     p.add_argument("--branches", nargs="+", help="branches to run (default: every one whose inputs exist)")
-    p.add_argument("--folds", type=_folds, default=6,
-                   help="number of gender-balanced actor folds (default 6: consecutive actors), or 'emobox' for the "
-                   "6 RAVDESS folds the EmoBox benchmark publishes")
+    p.add_argument("--folds", type=_folds,
+                   help="number of gender-balanced actor folds (default: 6 of consecutive actors; EmoDB 5 of one "
+                   "male + one female speaker), or 'emobox' for the 6 RAVDESS folds the EmoBox benchmark publishes")
     p.add_argument("--fold-seed", type=int, help="redraw which actors share a fold (default: consecutive)")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (balanced), for quick runs")

@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 TRAIN_CODE = ("emo_utils.models", "emo_utils.train", "emo_utils.speaker_norm", "emo_utils.data.folds")
 MODEL_CODE = {"slowfast": ("emo_utils.video.slowfast",)}
 MANIFEST_CODE = ("emo_utils.data.manifest", "emo_utils.data.naming", "emo_utils.data.folds")
+# Speaker-independent folds by corpus: RAVDESS 6 folds of 4 actors (2 male, 2 female); EmoDB 5 folds of one male
+# and one female speaker, its usual protocol; anything else 6.
+DEFAULT_FOLDS = {"emodb": 5}
 EARLY_CONFIG = TrainConfig("mlp", {"hidden": (256, 64), "dropout": 0.5}, epochs=100, patience=15, batch_size=64)
 
 
@@ -60,7 +63,7 @@ class WorkflowSettings:
     data_root: Path | None
     out: Path
     branches: tuple[str, ...] | None = None
-    folds: int | str = 6
+    folds: int | str | None = None  # None: the corpus's usual scheme (DEFAULT_FOLDS)
     fold_seed: int | None = None
     epochs: int | None = None
     clip_limit: int | None = None
@@ -155,7 +158,8 @@ def prepare_run(settings: WorkflowSettings) -> Run:
     log.info("indexing %s ...", root)
     manifest, skipped = index_dataset(root)
     manifest = limit_takes(manifest[manifest["vocal_channel"] == "speech"], settings.clip_limit)
-    manifest["fold"] = make_folds(manifest["actor"], manifest["gender"], settings.folds, settings.fold_seed)
+    folds = settings.folds or DEFAULT_FOLDS.get(dataset_name(manifest), 6)
+    manifest["fold"] = make_folds(manifest["actor"], manifest["gender"], folds, settings.fold_seed)
     settings.out.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(path, index=False)
     log.info(summarize(manifest))
