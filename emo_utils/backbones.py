@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import os
+import logging
 import socket
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,8 @@ import torch
 
 from emo_utils.devices import resolve_device
 from emo_utils.errors import MissingWeightsError
+
+log = logging.getLogger(__name__)
 
 BackboneKind = Literal["wav2vec2", "vit"]
 STAND_IN_MARKER = "EMO_STAND_IN_RANDOM_WEIGHTS.txt"
@@ -114,7 +116,7 @@ def warn_random_weights(what: str) -> None:
         "!! Get the real weights on a machine with a network (see README, 'Pretrained weights').\n"
         f"{'!' * 78}\n"
     )
-    print(banner, file=sys.stderr)
+    log.warning(banner)
     warnings.warn(f"random stand-in weights: {what}", RandomWeightsWarning, stacklevel=2)
 
 
@@ -178,7 +180,7 @@ def load_backbone(
                 f"({exc.__class__.__name__}). "
                 f'On a machine with a network run: python -c "from transformers import AutoModel; '
                 f"AutoModel.from_pretrained('{name}')\" (it caches to ~/.cache/huggingface), or pass a local "
-                f"folder with the weights; or allow a random stand-in (workflow: --allow-stand-ins)."
+                f"folder with the weights; or accept a random stand-in (the workflow uses one unless --no-stand-ins is given; the scripts take --allow-stand-in)."
             ) from exc
         name = str(create_stand_in(kind, stand_in_dir))
         model = model_cls.from_pretrained(name)

@@ -21,6 +21,7 @@ from typing import Any
 from emo_utils.report import provenance_line
 from emo_utils.workflow import Run, WorkflowSettings, prepare_run
 
+log = logging.getLogger(__name__)
 RANDOM_BANNER = ("!!! {name}: RANDOM stand-in backbone weights (the real ones cannot be downloaded here). "
                  "Its accuracy is not a result, and fusion leaves it out.")
 # Parameters-cell names that differ from WorkflowSettings' field names.
@@ -79,7 +80,7 @@ def start(params: Mapping[str, Any]) -> NotebookRun:
     settings = settings_from(params)
     run = prepare_run(settings)
     nb = NotebookRun(settings, run)
-    print(f"data: {nb.data_note}, {len(run.manifest)} takes, {run.manifest['actor'].nunique()} actors")
-    print(f"protocol: {run.protocol}")
-    print(f"output folder: {settings.out.resolve()}")
+    log.info("data: %s, %d takes, %d actors", nb.data_note, len(run.manifest), run.manifest["actor"].nunique())
+    log.info("protocol: %s", run.protocol)
+    log.info("output folder: %s", settings.out.resolve())
     return nb

@@ -148,7 +148,7 @@ def test_missing_weights_fail_fast_with_how_to(tmp_path: Path, monkeypatch: pyte
     tasks = write_clips(tmp_path / "clips", [0.5])
     with pytest.raises(MissingWeightsError, match="from_pretrained") as err:
         extract_wav2vec(tasks, tmp_path / "w2v.npz", "emo-fusion-tests/no-such-wav2vec2", progress=False)
-    assert "no-such-wav2vec2" in str(err.value) and "--allow-stand-ins" in str(err.value)
+    assert "no-such-wav2vec2" in str(err.value) and "unless --no-stand-ins" in str(err.value)
     assert not (tmp_path / "w2v.npz").exists()
 
 

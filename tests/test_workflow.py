@@ -12,15 +12,18 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, TINY_RUN
+from emo_utils import stage_cache
 from emo_utils.artifacts import fusable, load_branch, load_branches
+from emo_utils.branches import BRANCHES as BRANCH_SPECS
 from emo_utils.cli import main as emo
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.inference import load_predictor, predict_file, render_text
 from emo_utils.labels import EMOTIONS
+from emo_utils.stage_cache import stage_key_of
 from emo_utils.workflow import WorkflowSettings, fuse_artifacts, run_workflow
 
-BRANCHES = ("audio_mfcc_cnn", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast", "face_au", "video_fer")
+BRANCHES = tuple(BRANCH_SPECS)  # every branch of the registry runs by default
 
 
 def _without_times(metrics: dict) -> dict:
@@ -166,3 +169,25 @@ def test_workflow_script_help() -> None:
     done = subprocess.run(["bash", str(REPO_ROOT / "run_fusion_workflow.sh"), "--help"], capture_output=True,
                           text=True, check=True)
     assert "--data-root" in done.stdout
+
+
+def test_editing_a_feature_module_invalidates_exactly_the_stages_below_it(
+        tiny_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run[0], out)
+
+    def stage_keys() -> dict[str, str | None]:
+        return {str(p.parent.relative_to(out)): stage_key_of(p.parent) for p in out.rglob("stage.json")}
+
+    before, features_before = stage_keys(), {p.name for p in (out / "features").iterdir()}
+    real_source = stage_cache.module_source
+    monkeypatch.setattr(stage_cache, "module_source", lambda module: real_source(module) + (
+        "\n# an edit" if module == "emo_utils.audio.opensmile_features" else ""))
+    run_workflow(WorkflowSettings(data_root=None, out=out, progress=False, **TINY_RUN))
+    after = stage_keys()
+    changed = {stage for stage in after if before.get(stage) != after[stage]}
+    smile = {"audio_egemaps", "audio_compare"}
+    assert changed == {f"{kind}/{name}" for kind in ("branches", "baselines") for name in smile} | {
+        f"branches/{name}/candidates/{c}" for name in smile for c in BRANCH_SPECS[name].candidates} | {"fusion/early"}
+    new_features = {p.name for p in (out / "features").iterdir()} - features_before
+    assert {name.rsplit("-", 1)[0] for name in new_features} == {"audio_egemaps", "audio_compare"}

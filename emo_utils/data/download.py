@@ -318,7 +318,3 @@ def download_emodb(dest_dir: str | Path, api_url: str = EMODB_RECORD_API, progre
     wav_dirs = sorted(p.parent for p in dest_dir.rglob("wav/*.wav"))
     return wav_dirs[0].parent if wav_dirs else dest_dir
 
-
-def print_crema_d_instructions() -> None:
-    """Print how to get CREMA-D (git-lfs; it is not downloaded automatically)."""
-    print(CREMA_D_INSTRUCTIONS)

@@ -18,7 +18,6 @@ RAVDESS_INTENSITIES = {"01": "normal", "02": "strong"}
 RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 CREMA_D_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
 CREMA_D_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
-RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor")
 
 # EmoDB (Burkhardt et al. 2005): speaker code -> (sex, age at recording), from the corpus documentation.
 EMODB_SPEAKERS: dict[str, tuple[str, int]] = {
