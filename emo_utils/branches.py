@@ -37,6 +37,7 @@ class FeatureContext:
     n_jobs: int | None
     progress: bool
     seed: int = 0
+    device: str = "cpu"
     stages_used: list[str] = field(default_factory=list)
 
     def stage_dir(self, name: str, code: tuple[str, ...], settings: dict[str, Any]) -> Path:
@@ -105,9 +106,9 @@ def _wav2vec_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.wav2vec import extract_wav2vec
 
     folder = ctx.stage_dir("wav2vec", ("emo_utils.audio.wav2vec", "emo_utils.backbones", *AUDIO_CODE),
-                           {"model": ctx.wav2vec_model, "stand_ins": ctx.allow_stand_ins})
+                           {"model": ctx.wav2vec_model, "stand_ins": ctx.allow_stand_ins, "device": ctx.device})
     return extract_wav2vec(ctx.audio_tasks(), folder / "wav2vec.npz", ctx.wav2vec_model,
-                           stand_in_dir=ctx.stand_in_dir("wav2vec2"), progress=ctx.progress)
+                           stand_in_dir=ctx.stand_in_dir("wav2vec2"), progress=ctx.progress, device=ctx.device)
 
 
 def _face_crops(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
@@ -122,9 +123,10 @@ def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
     _, rgb, skipped = _face_crops(ctx)
     folder = ctx.stage_dir("vit", ("emo_utils.video.vit", "emo_utils.backbones", *FACE_CODE),
-                           {"model": ctx.vit_model, "stand_ins": ctx.allow_stand_ins, "crops": rgb.meta})
+                           {"model": ctx.vit_model, "stand_ins": ctx.allow_stand_ins, "crops": rgb.meta,
+                            "device": ctx.device})
     return extract_vit_embeddings(rgb, folder / "vit.npz", ctx.vit_model, stand_in_dir=ctx.stand_in_dir("vit"),
-                                  progress=ctx.progress), skipped
+                                  progress=ctx.progress, device=ctx.device), skipped
 
 
 def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
@@ -224,8 +226,8 @@ def _fer_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.expression import extract_expression_features
 
     _, rgb, skipped = _face_crops(ctx)
-    folder = ctx.stage_dir("fer", ("emo_utils.video.expression", *FACE_CODE), {"crops": rgb.meta})
-    embeddings, _ = extract_expression_features(rgb, folder, progress=ctx.progress)
+    folder = ctx.stage_dir("fer", ("emo_utils.video.expression", *FACE_CODE), {"crops": rgb.meta, "device": ctx.device})
+    embeddings, _ = extract_expression_features(rgb, folder, device=ctx.device, progress=ctx.progress)
     return embeddings, skipped
 
 

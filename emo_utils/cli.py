@@ -30,7 +30,7 @@ def _workflow(args: argparse.Namespace) -> int:
         epochs=args.epochs, clip_limit=args.clip_limit, wav2vec_model=args.wav2vec_model, vit_model=args.vit_model,
         allow_stand_ins=not args.no_stand_ins, fuse_random_weights=args.fuse_random_weights,
         speaker_norm=args.speaker_norm, baselines=not args.no_baselines, seed=args.seed, n_jobs=args.jobs,
-        progress=not args.quiet)
+        progress=not args.quiet, device=args.device)
     metrics = run_workflow(settings)
     print(f"metrics written to {Path(args.out) / 'metrics.json'} ({metrics['protocol']})")
     return 0
@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "with K of its unlabelled clips, scored on the others) or all (TRANSDUCTIVE: every test "
                    "speaker z-scored over all its clips; a lesson, not a result)")
     p.add_argument("--no-baselines", action="store_true", help="skip the untuned SVM baseline of each branch")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
+                   help="where the backbones extract features (auto: CUDA when available); models train on CPU")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, help="processes for feature extraction and fold training (default: every "
                    "core; the results do not depend on it)")

@@ -31,6 +31,7 @@ from emo_utils.artifacts import BranchArtifact, fusable, load_artifact, write_br
 from emo_utils.baselines import BASELINE, svm_cross_validate
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import describe_protocol, make_folds
+from emo_utils.devices import resolve_device
 from emo_utils.data.manifest import dataset_name, index_dataset, load_manifest, summarize
 from emo_utils.errors import DataError, EmoError, SettingsError
 from emo_utils.evaluate import format_metrics, metrics_from_table
@@ -79,6 +80,7 @@ class WorkflowSettings:
     progress: bool = True
     demo_actors: int = 12
     features_dir: Path | None = None  # default out/features; runs of the same data may share one
+    device: str = "cpu"  # backbones' device for feature extraction: cpu, cuda or auto (emo_utils.devices)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -171,8 +173,8 @@ def prepare_run(settings: WorkflowSettings) -> Run:
 def feature_context(run: Run) -> FeatureContext:
     """What the feature builders need for this run."""
     s = run.settings
-    return FeatureContext(run.manifest, s.features_dir or s.out / "features", s.wav2vec_model, s.vit_model, s.allow_stand_ins,
-                          s.n_jobs, s.progress, s.seed)
+    return FeatureContext(run.manifest, s.features_dir or s.out / "features", s.wav2vec_model, s.vit_model,
+                          s.allow_stand_ins, s.n_jobs, s.progress, s.seed, str(resolve_device(s.device)))
 
 
 def branch_config(spec: BranchSpec, settings: WorkflowSettings) -> TrainConfig:
