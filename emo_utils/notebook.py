@@ -27,8 +27,10 @@ import numpy as np
 from emo_utils.report import provenance_line
 from emo_utils.workflow import Run, WorkflowSettings, prepare_run
 
-RANDOM_BANNER = ("!!! {name}: RANDOM stand-in backbone weights (the real ones cannot be downloaded here). "
-                 "Its accuracy is not a result, and fusion leaves it out.")
+RANDOM_BANNER = (
+    "!!! {name}: RANDOM stand-in backbone weights (the real ones cannot be downloaded here). "
+    "Its accuracy is not a result, and fusion leaves it out."
+)
 # Parameters-cell names that differ from WorkflowSettings' field names.
 _RENAMED = {"out_dir": "out", "n_actors": "demo_actors"}
 
