@@ -7,10 +7,14 @@ numbers will stand on.
 ``nb.settings`` (the workflow settings), ``nb.run`` (manifest, labels, protocol), ``nb.data_note`` and
 ``nb.provenance(random_weights)`` are what the notebook cells use. Nothing here trains: the manifest is made
 when missing (or made with other settings), exactly as ``emo workflow`` makes it.
+
+Each notebook ends its key cell (tagged ``result``) with ``show_result(name=value, ...)``: the numbers it
+states, displayed as JSON so that the notebook tests read them back from the executed notebook.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Mapping
@@ -18,12 +22,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from emo_utils.report import provenance_line
 from emo_utils.workflow import Run, WorkflowSettings, prepare_run
 
 log = logging.getLogger(__name__)
-RANDOM_BANNER = ("!!! {name}: RANDOM stand-in backbone weights (the real ones cannot be downloaded here). "
-                 "Its accuracy is not a result, and fusion leaves it out.")
+RANDOM_BANNER = (
+    "!!! {name}: RANDOM stand-in backbone weights (the real ones cannot be downloaded here). "
+    "Its accuracy is not a result, and fusion leaves it out."
+)
 # Parameters-cell names that differ from WorkflowSettings' field names.
 _RENAMED = {"out_dir": "out", "n_actors": "demo_actors"}
 
@@ -84,3 +92,32 @@ def start(params: Mapping[str, Any]) -> NotebookRun:
     log.info("protocol: %s", run.protocol)
     log.info("output folder: %s", settings.out.resolve())
     return nb
+
+
+RESULT_MIME = "application/json"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays, tuples and paths turned into JSON types."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def show_result(**values: Any) -> None:
+    """Display the notebook's key numbers as JSON (with a plain-text fallback).
+
+    The notebook tests read the ``application/json`` output of the cell tagged ``result`` back from the
+    executed notebook, so these values are what CI checks.
+    """
+    from IPython.display import display
+
+    plain = _plain(values)
+    text = json.dumps(plain, indent=1)  # raises TypeError for a value JSON cannot hold
+    display({RESULT_MIME: plain, "text/plain": text}, raw=True)
