@@ -180,7 +180,8 @@ def load_backbone(
                 f"({exc.__class__.__name__}). "
                 f'On a machine with a network run: python -c "from transformers import AutoModel; '
                 f"AutoModel.from_pretrained('{name}')\" (it caches to ~/.cache/huggingface), or pass a local "
-                f"folder with the weights; or accept a random stand-in (the workflow uses one unless --no-stand-ins is given; the scripts take --allow-stand-in)."
+                "folder with the weights; or accept a random stand-in (the workflow uses one unless --no-stand-ins "
+                "is given; the scripts take --allow-stand-in)."
             ) from exc
         name = str(create_stand_in(kind, stand_in_dir))
         model = model_cls.from_pretrained(name)

@@ -1,8 +1,9 @@
 """Untuned scikit-learn baselines through the same folds and protocol as the neural branches.
 
 An RBF support-vector machine with scikit-learn's defaults (C=1, gamma="scale"; probabilities calibrated by
-5-fold cross-validation within the training rows), on one pooled feature vector per clip (e.g. the mean and spread of the MFCC frames, the AU means), standardised on the training rows. Nothing
-is tuned, so a neural branch that does not beat its baseline has not earned its place.
+5-fold cross-validation within the training rows), on one pooled feature vector per clip (e.g. the mean and
+spread of the MFCC frames, the AU means), standardised on the training rows. Nothing is tuned, so a neural
+branch that does not beat its baseline has not earned its place.
 """
 
 from __future__ import annotations

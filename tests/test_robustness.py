@@ -87,7 +87,7 @@ def test_fused_curve_is_late_fusion_of_noisy_audio_with_the_unchanged_face_proba
     assert result.fusion_weights == {"audio_mfcc_cnn": 0.6, "face_au": 0.4} == dict(zip(config.branches,
                                                                                        config.weights))
     face = load_branch(robustness_run, "face_au").oof.set_index("clip_id")
-    for snr, level in result.predictions.groupby("snr"):
+    for _snr, level in result.predictions.groupby("snr"):
         audio = level[level["model"] == "audio_mfcc_cnn"].set_index("clip_id")
         fused = level[level["model"] == "fused"].set_index("clip_id").loc[audio.index]
         P = np.stack([audio[list(PROBA_COLUMNS)].to_numpy(float),

@@ -76,7 +76,7 @@ def test_demo_predicts_a_clip_and_explains_each_modality(tiny_run: tuple[Path, d
     result = predict_file(video, run_dir=out)
     assert result["prediction"] in EMOTIONS
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-    for branch, entry in result["modalities"].items():
+    for entry in result["modalities"].values():
         assert ("probabilities" in entry) != ("missing" in entry)
         assert "why" in entry  # the config says why each branch has its weight
     assert "PREDICTION" in render_text(result)
