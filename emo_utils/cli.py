@@ -73,9 +73,18 @@ def _finetune(args: argparse.Namespace) -> int:
 
     out = Path(args.out or args.run or "runs/latest")
     config = FinetuneConfig(
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
-        layer_decay=args.layer_decay, freeze_feature_encoder=not args.train_feature_encoder,
-        patience=args.patience, max_seconds=args.max_seconds, save_models=args.save_models, seed=args.seed)
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        head_lr=args.head_lr,
+        layer_decay=args.layer_decay,
+        freeze_feature_encoder=not args.train_feature_encoder,
+        patience=args.patience,
+        max_seconds=args.max_seconds,
+        save_models=args.save_models,
+        seed=args.seed,
+    )
     accelerator = make_accelerator(args.device, args.mixed_precision)
     with accelerator.main_process_first():  # the main process indexes (or generates) the data first
         if args.run:
@@ -84,18 +93,31 @@ def _finetune(args: argparse.Namespace) -> int:
             from emo_utils.workflow import WorkflowSettings, load_or_prepare_manifest
 
             settings = WorkflowSettings(
-                data_root=Path(args.data_root) if args.data_root else None, out=out, n_folds=args.folds,
-                clip_limit=args.clip_limit, demo_actors=args.actors, seed=args.seed, progress=not args.quiet)
+                data_root=Path(args.data_root) if args.data_root else None,
+                out=out,
+                n_folds=args.folds,
+                clip_limit=args.clip_limit,
+                demo_actors=args.actors,
+                seed=args.seed,
+                progress=not args.quiet,
+            )
             manifest, _, _ = load_or_prepare_manifest(settings)
-    result = finetune(manifest, out, config, accelerator, allow_stand_ins=not args.no_stand_ins,
-                      progress=not args.quiet)
+    result = finetune(
+        manifest, out, config, accelerator, allow_stand_ins=not args.no_stand_ins, progress=not args.quiet
+    )
     if accelerator.is_main_process:
         provenance = result.provenance
         data = "SYNTHETIC demo data" if provenance["synthetic"] else f"real data ({dataset_name(manifest)})"
         weights = "RANDOM stand-in weights (not a result)" if provenance["random_weights"] else provenance["model"]
         print(result.skipped.report())
-        print(format_metrics(provenance["branch"], metrics_from_table(result.oof), provenance["protocol"],
-                             f"{data}, {weights}; {provenance['processes']} process(es) on {provenance['device']}"))
+        print(
+            format_metrics(
+                provenance["branch"],
+                metrics_from_table(result.oof),
+                provenance["protocol"],
+                f"{data}, {weights}; {provenance['processes']} process(es) on {provenance['device']}",
+            )
+        )
         print(f"out-of-fold probabilities written to {result.folder}")
     return 0
 
@@ -164,31 +186,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo_data)
 
-    p = sub.add_parser("finetune", help="fine-tune wav2vec 2.0 / HuBERT / WavLM end to end, actors held out "
-                       "(runs under `accelerate launch` on several GPUs too)")
+    p = sub.add_parser(
+        "finetune",
+        help="fine-tune wav2vec 2.0 / HuBERT / WavLM end to end, actors held out "
+        "(runs under `accelerate launch` on several GPUs too)",
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data-root", help="dataset folder; without it (and without --run) the demo corpus")
     source.add_argument("--run", help="a workflow output folder: fine-tune on its manifest.csv and actor folds")
     p.add_argument("--out", help="run folder the branch is written to (default: --run, else runs/latest)")
     p.add_argument("--model", default="facebook/wav2vec2-base", help="hub name or local folder")
-    p.add_argument("--epochs", type=int, default=10, help="maximum epochs per fold (early stopping on validation "
-                   "actors)")
+    p.add_argument(
+        "--epochs", type=int, default=10, help="maximum epochs per fold (early stopping on validation actors)"
+    )
     p.add_argument("--batch-size", type=int, default=8, help="clips per process and step")
     p.add_argument("--lr", type=float, default=5e-5, help="learning rate of the top transformer layer")
     p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the classification head")
     p.add_argument("--layer-decay", type=float, help="layer-wise learning-rate decay, e.g. 0.8 (default: none)")
-    p.add_argument("--train-feature-encoder", action="store_true",
-                   help="also train the CNN feature encoder (frozen by default)")
+    p.add_argument(
+        "--train-feature-encoder", action="store_true", help="also train the CNN feature encoder (frozen by default)"
+    )
     p.add_argument("--patience", type=int, default=3, help="epochs without a lower validation loss before stopping")
     p.add_argument("--max-seconds", type=float, default=6.0, help="longer clips are cropped to this length")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA when available")
-    p.add_argument("--mixed-precision", default="auto", choices=("auto", "no", "bf16", "fp16"),
-                   help="auto: bf16 (or fp16) on CUDA, none on CPU")
+    p.add_argument(
+        "--mixed-precision",
+        default="auto",
+        choices=("auto", "no", "bf16", "fp16"),
+        help="auto: bf16 (or fp16) on CUDA, none on CPU",
+    )
     p.add_argument("--folds", type=int, default=6, help="number of actor folds (when indexing the data here)")
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (when indexing the data here)")
     p.add_argument("--actors", type=int, default=12, help="actors of the generated demo corpus")
-    p.add_argument("--no-stand-ins", action="store_true",
-                   help="fail when the weights are missing instead of using a random stand-in")
+    p.add_argument(
+        "--no-stand-ins",
+        action="store_true",
+        help="fail when the weights are missing instead of using a random stand-in",
+    )
     p.add_argument("--save-models", action="store_true", help="save every fold's chosen model (encoder + head)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
