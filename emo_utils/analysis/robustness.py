@@ -132,7 +132,7 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     if config_path.is_file():
         config = load_fusion_config(config_path)
         weights = {b: w for b, w in zip(config.branches, config.weights) if b in tables and w > 0}
-    audio = [name for name in tables if BRANCHES[name].modality == "audio"
+    audio = [name for name in tables if artifacts[name].provenance.get("modality") == "audio" and name in BRANCHES
              and (include_random or name in weights or not artifacts[name].random_weights)]
     if not audio:
         raise DataError(run / "branches", "no trained audio branch (without random stand-in weights)",
@@ -165,7 +165,7 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
         raise DataError(run, "no clip could be scored for the robustness curve", skipped.report())
     predictions = pd.DataFrame(records)
     fusions = {FUSED: weights} if weights else {}
-    without_audio = {b: w for b, w in weights.items() if BRANCHES[b].modality != "audio"}
+    without_audio = {b: w for b, w in weights.items() if artifacts[b].provenance.get("modality") != "audio"}
     if without_audio:
         fusions[WITHOUT_AUDIO] = without_audio
     predictions = pd.concat([predictions, *(_fuse_level(level, tables, w, model) for model, w in fusions.items()
