@@ -1,4 +1,5 @@
 """Frame sampling, face detection, nearest-frame fallback, face crops and their extraction over many clips."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -81,8 +82,9 @@ def test_sample_frames_count_order_and_shape(level_clip: Path):
 
 
 @pytest.mark.parametrize("wrong_count", [lambda n: n + 15, lambda n: n - 15, lambda n: 0])
-def test_sample_frames_survives_a_wrong_header_frame_count(level_clip: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           wrong_count):
+def test_sample_frames_survives_a_wrong_header_frame_count(
+    level_clip: Path, monkeypatch: pytest.MonkeyPatch, wrong_count
+):
     truth = sample_frames(level_clip, n_frames=22)
 
     real_capture = cv2.VideoCapture
@@ -104,10 +106,14 @@ def test_sample_frames_survives_a_wrong_header_frame_count(level_clip: Path, mon
     np.testing.assert_array_equal(sample_frames(level_clip, n_frames=22), truth)
 
 
-def test_unreadable_empty_and_missing_files_raise_data_error_naming_the_file(bad_clips: dict[str, Path],
-                                                                             tmp_path: Path):
-    for path, problem in [(bad_clips["unreadable"], "cannot be read"), (bad_clips["empty"], "empty"),
-                          (tmp_path / "nowhere.mp4", "not found")]:
+def test_unreadable_empty_and_missing_files_raise_data_error_naming_the_file(
+    bad_clips: dict[str, Path], tmp_path: Path
+):
+    for path, problem in [
+        (bad_clips["unreadable"], "cannot be read"),
+        (bad_clips["empty"], "empty"),
+        (tmp_path / "nowhere.mp4", "not found"),
+    ]:
         with pytest.raises(DataError, match=problem) as err:
             sample_frames(path)
         assert str(path) in str(err.value)
@@ -207,8 +213,9 @@ def test_auto_detector_is_mtcnn_where_installed_else_haar(monkeypatch: pytest.Mo
     assert faces.resolve_detector_name("auto") == faces.default_detector()
     assert faces.resolve_detector_name("haar") == "haar"
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "facenet_pytorch" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "facenet_pytorch" else real_find_spec(name, *a)
+    )
     assert faces.default_detector() == "haar"
     assert isinstance(make_detector("auto"), HaarFaceDetector)
 
@@ -216,10 +223,10 @@ def test_auto_detector_is_mtcnn_where_installed_else_haar(monkeypatch: pytest.Mo
 @pytest.mark.skipif(importlib.util.find_spec("facenet_pytorch") is None, reason="facenet-pytorch is not installed")
 def test_mtcnn_is_the_default_and_finds_the_real_face(face_image: np.ndarray, face_clip: Path, tmp_path: Path):
     assert isinstance(make_detector(), faces.MtcnnFaceDetector)
-    (x, y, w, h), = make_detector("mtcnn").detect(face_image)
+    ((x, y, w, h),) = make_detector("mtcnn").detect(face_image)
     assert 0.3 < (x + w / 2) / face_image.shape[1] < 0.7 and 0.3 < h / face_image.shape[0] < 0.8
     big = cv2.resize(face_image, None, fx=4, fy=4)  # shrunk to 640 px for detection, box scaled back
-    (bx, by, bw, bh), = make_detector("mtcnn").detect(big)
+    ((bx, by, bw, bh),) = make_detector("mtcnn").detect(big)
     np.testing.assert_allclose([bx, by, bw, bh], [4 * x, 4 * y, 4 * w, 4 * h], atol=0.1 * 4 * h)
     crops = clip_face_crops(face_clip, n_frames=12)  # the default detector, through the clip path
     assert np.flatnonzero(~crops["detected"]).tolist() == list(BLANKED)
@@ -234,13 +241,19 @@ def test_mtcnn_without_facenet_pytorch_gives_the_install_hint():
         make_detector("mtcnn")
 
 
-def test_extract_face_crops_keeps_good_clips_and_logs_each_bad_one(face_clip: Path, bad_clips: dict[str, Path],
-                                                                   tmp_path: Path):
-    bad = {"no_face": bad_clips["no_face"], "unreadable": bad_clips["unreadable"], "empty": bad_clips["empty"],
-           "missing": tmp_path / "missing.mp4"}
+def test_extract_face_crops_keeps_good_clips_and_logs_each_bad_one(
+    face_clip: Path, bad_clips: dict[str, Path], tmp_path: Path
+):
+    bad = {
+        "no_face": bad_clips["no_face"],
+        "unreadable": bad_clips["unreadable"],
+        "empty": bad_clips["empty"],
+        "missing": tmp_path / "missing.mp4",
+    }
     tasks = [("good_a", str(face_clip)), *[(k, str(p)) for k, p in bad.items()], ("good_b", str(face_clip))]
-    grey, rgb, skipped = extract_face_crops(tasks, tmp_path / "out", n_frames=6, detector="haar", n_jobs=2,
-                                            progress=False)
+    grey, rgb, skipped = extract_face_crops(
+        tasks, tmp_path / "out", n_frames=6, detector="haar", n_jobs=2, progress=False
+    )
     assert grey.clip_ids.tolist() == rgb.clip_ids.tolist() == ["good_a", "good_b"]
     assert grey.X.shape == (2, 6, 48, 48) and rgb.X.shape == (2, 6, faces.RGB_SIZE, faces.RGB_SIZE, 3)
     assert grey.meta["detector"] == "haar" and grey.meta["n_frames"] == 6
