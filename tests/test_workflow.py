@@ -16,7 +16,8 @@ from emo_utils.inference import load_predictor, predict_file, render_text
 from emo_utils.labels import EMOTIONS
 from emo_utils.workflow import WorkflowSettings, run_workflow
 
-BRANCHES = ("audio_mfcc_cnn", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast", "face_au")
+BRANCHES = ("audio_mfcc_cnn", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast", "face_au", "audio_egemaps",
+            "audio_compare")
 
 
 @pytest.fixture(scope="module")
