@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import re
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ def default_notebooks() -> list[Path]:
 
 
 def notebook_outline(nb: nbformat.NotebookNode) -> tuple[str, str]:
-    """The title (the first Markdown heading) and what the notebook teaches (the first paragraph after it)."""
+    """The title (the first Markdown heading) and what the notebook teaches (the first paragraph after it, with
+    the block it introduces when it ends with a colon, e.g. a list)."""
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
@@ -83,7 +85,8 @@ def notebook_outline(nb: nbformat.NotebookNode) -> tuple[str, str]:
             if block.startswith("#"):
                 title = block.splitlines()[0].lstrip("#").strip()
                 rest = [b for b in blocks[i + 1 :] if not b.startswith("#")]
-                return title, rest[0] if rest else ""
+                summary = rest[:2] if rest and rest[0].endswith(":") else rest[:1]
+                return title, "\n\n".join(summary)
     return "", ""
 
 
@@ -225,10 +228,15 @@ def _rel(path: Path, base: Path) -> str:
 
 
 def _run_section(run_dir: Path, base: Path) -> str:
-    """The data, protocol and results table of the run (from its metrics.json and report.md)."""
+    """The data, protocol and results table of the run (from its metrics.json and report.md); these files and
+    the run's figures are copied to ``base/results`` so that the site can be published without ``run/``."""
     metrics_path, report_path = run_dir / "metrics.json", run_dir / "report.md"
     if not metrics_path.is_file():
         return "<p>The run wrote no <code>metrics.json</code> (no trained branch), so there is no results table.</p>"
+    results = base / "results"
+    results.mkdir(exist_ok=True)
+    files = [metrics_path, report_path, *sorted((run_dir / "figures").glob("*.png"))]
+    copies = [Path(shutil.copy2(f, results / f.name)) for f in files if f.is_file()]
     metrics = json.loads(metrics_path.read_text())
     data = (
         "SYNTHETIC demo corpus (numbers show only that the pipeline works)" if metrics.get("synthetic") else "real data"
@@ -243,15 +251,13 @@ def _run_section(run_dir: Path, base: Path) -> str:
     if report_path.is_file():
         table = "\n".join(line for line in report_path.read_text().splitlines() if line.startswith("|"))
         parts.append(markdown2html_mistune(table))
-    figures = sorted((run_dir / "figures").glob("*.png"))
-    if figures:
-        parts.append(
-            "<p>Figures: " + ", ".join(f'<a href="{_rel(f, base)}">{html.escape(f.stem)}</a>' for f in figures) + "</p>"
-        )
+    parts += [
+        f'<p><img src="{_rel(f, base)}" alt="{html.escape(f.stem)}" style="max-width:100%"></p>'
+        for f in copies
+        if f.suffix == ".png"
+    ]
     parts.append(
-        f'<p>Files: <a href="{_rel(metrics_path, base)}">metrics.json</a>'
-        + (f', <a href="{_rel(report_path, base)}">report.md</a>' if report_path.is_file() else "")
-        + "</p>"
+        "<p>Files: " + ", ".join(f'<a href="{_rel(f, base)}">{html.escape(f.name)}</a>' for f in copies) + "</p>"
     )
     return "\n".join(parts)
 

@@ -268,7 +268,14 @@ def _wait_for_view(
 
 def _shoot(driver: WebDriver, box: WebElement, shots: Path, name: str) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-    time.sleep(2)  # let a loaded machine paint the new figure (the checks read the DOM; this is for the picture)
+    # The checks read the DOM; for the picture, let the browser decode and paint the figure (slow when loaded).
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const img = arguments[0].querySelector('.widget-output img');"
+        "const paint = () => requestAnimationFrame(() => requestAnimationFrame(() => done()));"
+        "(img ? img.decode() : Promise.resolve()).then(paint, paint);",
+        box,
+    )
+    time.sleep(1)
     box.screenshot(str(shots / f"panel_{name}.png"))
     driver.save_screenshot(str(shots / f"lab_{name}.png"))
 

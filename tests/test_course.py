@@ -104,6 +104,9 @@ def test_outline_is_the_first_heading_and_paragraph() -> None:
     title, summary = notebook_outline(nb)
     assert title.startswith("00 · Overview") and summary.startswith("**You will learn**")
     assert {"data_root", "out_dir"} <= declared_parameters(nb)
+    fusion = nbformat.read(NOTEBOOKS / "07_fusion_and_evaluation.ipynb", as_version=4)
+    title, summary = notebook_outline(fusion)  # a paragraph ending in a colon brings its list along
+    assert title == "07 · Fusion and evaluation" and summary.endswith("(notebook 08).") and "\n- " in summary
 
 
 def test_every_notebook_is_run_and_rendered_and_a_failure_stops_none(course: CourseResult) -> None:
@@ -137,6 +140,8 @@ def test_index_lists_notebooks_status_data_protocol_and_results(course: CourseRe
 def test_index_links_resolve_to_files(course: CourseResult) -> None:
     links = local_links(course.index)
     assert len(links) >= 2 * len(course.notebooks)
+    assert {"results/metrics.json", "results/report.md"} <= set(links)
+    assert not any(link.startswith("run/") for link in links)  # the site can be published without run/
     for link in links:
         assert (course.index.parent / link).is_file(), link
 
