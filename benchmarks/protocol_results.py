@@ -28,18 +28,32 @@ BRANCHES = ("audio_mfcc_cnn", "audio_egemaps", "face_au")
 FOLDS = {"consecutive": 6, "emobox": "emobox"}
 
 
-def one_run(data_root: Path, out: Path, features: Path, norm: str, folds: str, seed: int,
-            branches: tuple[str, ...]) -> list[dict]:
+def one_run(
+    data_root: Path, out: Path, features: Path, norm: str, folds: str, seed: int, branches: tuple[str, ...]
+) -> list[dict]:
     """One cold workflow run; one row per model (branch, baseline, fusion) with its accuracy and macro-F1."""
-    settings = WorkflowSettings(data_root=data_root, out=out, branches=branches, folds=FOLDS[folds], seed=seed,
-                                speaker_norm=norm, progress=False, features_dir=features)
+    settings = WorkflowSettings(
+        data_root=data_root,
+        out=out,
+        branches=branches,
+        folds=FOLDS[folds],
+        seed=seed,
+        speaker_norm=norm,
+        progress=False,
+        features_dir=features,
+    )
     started = time.perf_counter()
     metrics = run_workflow(settings)
     common = {"speaker_norm": norm, "folds": folds, "seed": seed, "run_s": round(time.perf_counter() - started)}
-    rows = [{**common, "model": name, "kind": kind, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-            for kind, group in (("branch", metrics["branches"]), ("baseline", metrics["baselines"]),
-                                ("fusion", {f"fusion {s}": m for s, m in metrics["fusion"].items()}))
-            for name, m in group.items()]
+    rows = [
+        {**common, "model": name, "kind": kind, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+        for kind, group in (
+            ("branch", metrics["branches"]),
+            ("baseline", metrics["baselines"]),
+            ("fusion", {f"fusion {s}": m for s, m in metrics["fusion"].items()}),
+        )
+        for name, m in group.items()
+    ]
     return rows
 
 
@@ -50,16 +64,22 @@ def summarise(runs: pd.DataFrame) -> str:
         n = table.groupby(["folds", "seed"]).ngroups
         grouped = table.groupby(["kind", "model"], sort=False)
         summary = grouped[["accuracy", "macro_f1"]].agg(["mean", "std"])
-        lines += [f"**Speaker normalisation `{norm}`** (real RAVDESS, 1440 clips, 6 actor folds; mean +- sd over {n} "
-                  f"runs: seeds {sorted(table['seed'].unique())} x folds {sorted(table['folds'].unique())}; "
-                  "real OpenFace AUs and real speech, no stand-in weights)", "",
-                  "| model | accuracy | macro-F1 |", "|---|---|---|"]
+        lines += [
+            f"**Speaker normalisation `{norm}`** (real RAVDESS, 1440 clips, 6 actor folds; mean +- sd over {n} "
+            f"runs: seeds {sorted(table['seed'].unique())} x folds {sorted(table['folds'].unique())}; "
+            "real OpenFace AUs and real speech, no stand-in weights)",
+            "",
+            "| model | accuracy | macro-F1 |",
+            "|---|---|---|",
+        ]
         for (kind, model), row in summary.iterrows():
             label = f"  baseline: {model}" if kind == "baseline" else model
             sd_acc = 0.0 if pd.isna(row[("accuracy", "std")]) else row[("accuracy", "std")]
             sd_f1 = 0.0 if pd.isna(row[("macro_f1", "std")]) else row[("macro_f1", "std")]
-            lines.append(f"| {label} | {row[('accuracy', 'mean')]:.2f} +- {sd_acc:.2f} | "
-                         f"{row[('macro_f1', 'mean')]:.2f} +- {sd_f1:.2f} |")
+            lines.append(
+                f"| {label} | {row[('accuracy', 'mean')]:.2f} +- {sd_acc:.2f} | "
+                f"{row[('macro_f1', 'mean')]:.2f} +- {sd_f1:.2f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -100,22 +120,32 @@ def main() -> None:
                 print(f"{norm} {folds} seed {seed}: done ({time.perf_counter() - started:.0f} s so far)", flush=True)
     runs = pd.DataFrame(rows)
     runs.to_csv(ROOT / "benchmarks" / "results_runs.csv", index=False)
-    text = summarise(runs) + f"\nMeasured {time.strftime('%Y-%m-%d')} by benchmarks/protocol_results.py " \
-                             f"({time.perf_counter() - started:.0f} s; per-run table in benchmarks/results_runs.csv).\n"
+    text = (
+        summarise(runs) + f"\nMeasured {time.strftime('%Y-%m-%d')} by benchmarks/protocol_results.py "
+        f"({time.perf_counter() - started:.0f} s; per-run table in benchmarks/results_runs.csv).\n"
+    )
     (ROOT / "benchmarks" / "latest_results.md").write_text(text)
     quote("results", text)
     print(text)
     if not args.no_curve:
         curve_started = time.perf_counter()
-        settings = WorkflowSettings(data_root=args.data_root, out=args.out / f"none-consecutive-seed{args.seeds[0]}",
-                                    branches=tuple(args.branches), seed=args.seeds[0], progress=False,
-                                    features_dir=args.out / "features")
+        settings = WorkflowSettings(
+            data_root=args.data_root,
+            out=args.out / f"none-consecutive-seed{args.seeds[0]}",
+            branches=tuple(args.branches),
+            seed=args.seeds[0],
+            progress=False,
+            features_dir=args.out / "features",
+        )
         curve = enrolment_curve(prepare_run(settings), list(args.branches))
         table = curve.pivot(index="model", columns="clips", values="accuracy")[list(dict.fromkeys(curve["clips"]))]
-        text = ("Accuracy against K unlabelled clips of each test speaker used to normalise it (real RAVDESS, "
-                f"consecutive 6 actor folds, seed {args.seeds[0]}; scored on the {int(curve['n_clips'].max())} clips "
-                "outside every enrolment draw):\n\n" + markdown(table) +
-                f"\n\nMeasured {time.strftime('%Y-%m-%d')} ({time.perf_counter() - curve_started:.0f} s).\n")
+        text = (
+            "Accuracy against K unlabelled clips of each test speaker used to normalise it (real RAVDESS, "
+            f"consecutive 6 actor folds, seed {args.seeds[0]}; scored on the {int(curve['n_clips'].max())} clips "
+            "outside every enrolment draw):\n\n"
+            + markdown(table)
+            + f"\n\nMeasured {time.strftime('%Y-%m-%d')} ({time.perf_counter() - curve_started:.0f} s).\n"
+        )
         (ROOT / "benchmarks" / "latest_enrolment.md").write_text(text)
         quote("enrolment", text)
         print(text)

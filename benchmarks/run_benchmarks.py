@@ -7,6 +7,7 @@ table), and quotes both in README.md between its ``benchmark`` and ``results`` m
 
     .venv/bin/python benchmarks/run_benchmarks.py [--data-root ../shared/data/ravdess] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,37 +48,56 @@ def peak_memory_mb() -> float:
 
 
 def machine() -> str:
-    return (f"{platform.machine()}, {os.cpu_count()} cores, "
-            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, no GPU used")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
+        f"Python {platform.python_version()}, torch {torch.__version__}, no GPU used"
+    )
 
 
 def bench_worker_start() -> list[tuple[str, str]]:
     """The fork server importing torch and the feature code: paid once per Python process."""
     from emo_utils.extraction import process_pool
+
     secs, _ = timed(lambda: list(process_pool(default_jobs()).map(abs, range(default_jobs()))))
-    return [(f"worker start-up ({default_jobs()} processes; the fork server imports torch and librosa once "
-             "per Python process, the workflow overlaps it with indexing)", f"{secs:.1f} s")]
+    return [
+        (
+            f"worker start-up ({default_jobs()} processes; the fork server imports torch and librosa once "
+            "per Python process, the workflow overlaps it with indexing)",
+            f"{secs:.1f} s",
+        )
+    ]
 
 
 def bench_mfcc(tasks: list[tuple[str, str]], tmp: Path) -> list[tuple[str, str]]:
     rows = []
     for augment in ((), ("noise", "pitch")):
-        secs, _ = timed(lambda: extract_dataset_features(tasks, tmp / f"mfcc{len(augment)}.npz",
-                                                         tmp / f"cache{len(augment)}", augment=augment,
-                                                         progress=False))
+        secs, _ = timed(
+            lambda: extract_dataset_features(
+                tasks, tmp / f"mfcc{len(augment)}.npz", tmp / f"cache{len(augment)}", augment=augment, progress=False
+            )
+        )
         label = "+".join(augment) or "none"
-        rows.append((f"ZCR/RMS/MFCC extraction, augmentation {label}, {len(tasks)} clips, {default_jobs()} processes",
-                     f"{len(tasks) / secs:.0f} clips/s ({secs:.1f} s)"))
+        rows.append(
+            (
+                f"ZCR/RMS/MFCC extraction, augmentation {label}, {len(tasks)} clips, {default_jobs()} processes",
+                f"{len(tasks) / secs:.0f} clips/s ({secs:.1f} s)",
+            )
+        )
     return rows
 
 
 def bench_faces(clips: list[Path]) -> list[tuple[str, str]]:
     from emo_utils.video.faces import clip_face_crops
+
     n_frames = 22
     secs, _ = timed(lambda: [clip_face_crops(str(c), n_frames) for c in clips])
-    return [(f"frame sampling + Haar face detection + crops, {len(clips)} clips x {n_frames} frames, 1 process",
-             f"{len(clips) * n_frames / secs:.0f} frames/s")]
+    return [
+        (
+            f"frame sampling + Haar face detection + crops, {len(clips)} clips x {n_frames} frames, 1 process",
+            f"{len(clips) * n_frames / secs:.0f} frames/s",
+        )
+    ]
 
 
 def bench_backbones(tmp: Path, tasks: list[tuple[str, str]], clips: list[Path]) -> list[tuple[str, str]]:
@@ -87,6 +107,7 @@ def bench_backbones(tmp: Path, tasks: list[tuple[str, str]], clips: list[Path]) 
     from emo_utils.backbones import load_backbone
     from emo_utils.video.faces import clip_face_crops
     from emo_utils.video.vit import embed_faces
+
     rows = []
     waves = [trim_silence(load_audio(p)) for _, p in tasks[:32]]
     crops = np.concatenate([clip_face_crops(str(c))["rgb"] for c in clips[:2]])
@@ -98,8 +119,10 @@ def bench_backbones(tmp: Path, tasks: list[tuple[str, str]], clips: list[Path]) 
             continue
         label = "real weights" if not backbone.random_weights else "tiny random stand-in"
         if kind == "wav2vec2":
-            secs, _ = timed(lambda: [embed_batch(backbone, waves[i:i + 8]) for i in range(0, len(waves), 8)])
-            rows.append((f"wav2vec 2.0 embeddings ({label}), batches of 8, 1 thread", f"{len(waves) / secs:.1f} clips/s"))
+            secs, _ = timed(lambda: [embed_batch(backbone, waves[i : i + 8]) for i in range(0, len(waves), 8)])
+            rows.append(
+                (f"wav2vec 2.0 embeddings ({label}), batches of 8, 1 thread", f"{len(waves) / secs:.1f} clips/s")
+            )
         else:
             secs, _ = timed(lambda: embed_faces(backbone, crops))
             rows.append((f"ViT face embeddings ({label}), 1 thread", f"{len(crops) / secs:.1f} crops/s"))
@@ -108,18 +131,33 @@ def bench_backbones(tmp: Path, tasks: list[tuple[str, str]], clips: list[Path]) 
 
 def bench_workflow(data_root: Path, out: Path) -> list[tuple[str, str]]:
     """``emo workflow`` as a user runs it (a new Python process), cold and then with warm caches."""
-    command = [sys.executable, "-m", "emo_utils.cli", "workflow", "--data-root", str(data_root), "--out", str(out),
-               "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "emo_utils.cli",
+        "workflow",
+        "--data-root",
+        str(data_root),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     rows = []
     secs, _ = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
     metrics = json.loads((out / "metrics.json").read_text())
     (ROOT / "benchmarks" / "latest_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     shutil.copy(out / "report.md", ROOT / "benchmarks" / "latest_report.md")
-    rows.append((f"whole workflow `emo workflow --data-root {data_root.name}`, cold caches ({metrics['n_takes']} "
-                 f"takes; branches {', '.join(metrics['branches'])}; all fusion strategies; report)", f"{secs:.0f} s"))
+    rows.append(
+        (
+            f"whole workflow `emo workflow --data-root {data_root.name}`, cold caches ({metrics['n_takes']} "
+            f"takes; branches {', '.join(metrics['branches'])}; all fusion strategies; report)",
+            f"{secs:.0f} s",
+        )
+    )
     for name, m in metrics["branches"].items():
-        rows.append((f"  {name}: features + 6-fold training ({default_jobs()} folds at a time)",
-                     f"{m['wall_time_s']:.0f} s"))
+        rows.append(
+            (f"  {name}: features + 6-fold training ({default_jobs()} folds at a time)", f"{m['wall_time_s']:.0f} s")
+        )
     secs, _ = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
     rows.append(("whole workflow again, warm caches (same command)", f"{secs:.1f} s"))
     return rows
@@ -128,17 +166,26 @@ def bench_workflow(data_root: Path, out: Path) -> list[tuple[str, str]]:
 def bench_demo(tmp: Path, clip: Path) -> list[tuple[str, str]]:
     from emo_utils.inference import predict_file
     from emo_utils.workflow import WorkflowSettings, run_workflow
+
     run = tmp / "demo_run"
-    run_workflow(WorkflowSettings(data_root=None, out=run, demo_actors=6, epochs=3, progress=False,
-                                  fuse_random_weights=True))
+    run_workflow(
+        WorkflowSettings(data_root=None, out=run, demo_actors=6, epochs=3, progress=False, fuse_random_weights=True)
+    )
     first, _ = timed(lambda: predict_file(clip, run_dir=run))
     again = [timed(lambda: predict_file(clip, run_dir=run))[0] for _ in range(3)]
     result = predict_file(clip, run_dir=run)
-    what = (f"demo on {clip.name} ({probe(clip).duration_s:.1f} s, real face + real speech), branches "
-            f"{', '.join(result['fused_from'])}, stand-in backbones")
-    return [(f"{what}: first prediction (loads each branch's 6 fold models and the backbones; libraries "
-             "already imported)", f"{first:.2f} s"),
-            (f"{what}: next calls (models kept loaded; median of 3)", f"{float(np.median(again)):.2f} s")]
+    what = (
+        f"demo on {clip.name} ({probe(clip).duration_s:.1f} s, real face + real speech), branches "
+        f"{', '.join(result['fused_from'])}, stand-in backbones"
+    )
+    return [
+        (
+            f"{what}: first prediction (loads each branch's 6 fold models and the backbones; libraries "
+            "already imported)",
+            f"{first:.2f} s",
+        ),
+        (f"{what}: next calls (models kept loaded; median of 3)", f"{float(np.median(again)):.2f} s"),
+    ]
 
 
 def quote_in_readme(readme: Path, marker: str, text: str) -> None:
@@ -165,6 +212,7 @@ def main() -> None:
         tasks = [(t, p) for t, p in zip(manifest["take_id"], manifest["audio_path"]) if p]
         rows += bench_mfcc(tasks, tmp)
         from emo_utils.video.assemble import assemble_real_face_clips
+
         clips = assemble_real_face_clips(args.data_root, tmp / "faces", actors=(1, 2), takes_per_actor=2)
         rows += bench_faces(clips)
         rows += bench_backbones(tmp, tasks, clips)
@@ -183,7 +231,7 @@ def main() -> None:
     quote_in_readme(ROOT / "README.md", "benchmark", text)
     if not args.quick:
         report = (ROOT / "benchmarks" / "latest_report.md").read_text()
-        quote_in_readme(ROOT / "README.md", "results", report[report.index("Protocol:"):])
+        quote_in_readme(ROOT / "README.md", "results", report[report.index("Protocol:") :])
 
 
 if __name__ == "__main__":

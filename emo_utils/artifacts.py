@@ -125,6 +125,7 @@ def fusable(artifacts: dict[str, BranchArtifact], include_random: bool = False) 
     fusion would at best ignore them, at worst fit their noise)."""
     left_out = [name for name, a in artifacts.items() if a.random_weights and not include_random]
     if left_out:
-        log.warning("[fusion] left out (RANDOM stand-in weights; fuse_random_weights to include): %s",
-                    ", ".join(left_out))
+        log.warning(
+            "[fusion] left out (RANDOM stand-in weights; fuse_random_weights to include): %s", ", ".join(left_out)
+        )
     return {name: a for name, a in artifacts.items() if name not in left_out}

@@ -10,8 +10,8 @@ prints a loud warning, and every result computed from it is flagged ``random_wei
 from __future__ import annotations
 
 import functools
-import os
 import logging
+import os
 import socket
 import warnings
 from dataclasses import dataclass

@@ -25,9 +25,16 @@ from emo_utils.train import oof_frame
 BASELINE = "SVM (RBF, scikit-learn defaults) on pooled features"
 
 
-def svm_cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndarray, folds: np.ndarray,
-                       speaker_norm: str = "none", label_names: tuple[str, ...] = EMOTIONS, seed: int = 0,
-                       enrol_seed: int = 0) -> pd.DataFrame:
+def svm_cross_validate(
+    features: FeatureSet,
+    labels: np.ndarray,
+    actors: np.ndarray,
+    folds: np.ndarray,
+    speaker_norm: str = "none",
+    label_names: tuple[str, ...] = EMOTIONS,
+    seed: int = 0,
+    enrol_seed: int = 0,
+) -> pd.DataFrame:
     """Out-of-fold probabilities of an untuned RBF SVM on pooled features ``features.X`` (N, F).
 
     Every test fold is predicted by an SVM fitted on the other folds' actors; speaker normalisation follows
@@ -43,8 +50,10 @@ def svm_cross_validate(features: FeatureSet, labels: np.ndarray, actors: np.ndar
         per_class = np.bincount(y[train])
         calibration_folds = min(5, int(per_class[per_class > 0].min()))
         if calibration_folds < 2:
-            raise SettingsError(f"the SVM baseline needs 2 training clips per class to calibrate; a fold has "
-                                f"{per_class[per_class > 0].min()}")
+            raise SettingsError(
+                f"the SVM baseline needs 2 training clips per class to calibrate; a fold has "
+                f"{per_class[per_class > 0].min()}"
+            )
         svm = CalibratedClassifierCV(SVC(random_state=seed), cv=calibration_folds, ensemble=False)
         model = make_pipeline(StandardScaler(), svm)
         model.fit(X[train], y[train])

@@ -98,17 +98,32 @@ def _mfcc_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.features import extract_dataset_features
 
     folder = ctx.stage_dir("audio_mfcc", AUDIO_CODE, {"seed": ctx.seed})
-    return extract_dataset_features(ctx.audio_tasks(), folder / "features.npz", folder / "cache", n_jobs=ctx.n_jobs,
-                                    progress=ctx.progress, seed=ctx.seed)
+    return extract_dataset_features(
+        ctx.audio_tasks(),
+        folder / "features.npz",
+        folder / "cache",
+        n_jobs=ctx.n_jobs,
+        progress=ctx.progress,
+        seed=ctx.seed,
+    )
 
 
 def _wav2vec_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.audio.wav2vec import extract_wav2vec
 
-    folder = ctx.stage_dir("wav2vec", ("emo_utils.audio.wav2vec", "emo_utils.backbones", *AUDIO_CODE),
-                           {"model": ctx.wav2vec_model, "stand_ins": ctx.allow_stand_ins, "device": ctx.device})
-    return extract_wav2vec(ctx.audio_tasks(), folder / "wav2vec.npz", ctx.wav2vec_model,
-                           stand_in_dir=ctx.stand_in_dir("wav2vec2"), progress=ctx.progress, device=ctx.device)
+    folder = ctx.stage_dir(
+        "wav2vec",
+        ("emo_utils.audio.wav2vec", "emo_utils.backbones", *AUDIO_CODE),
+        {"model": ctx.wav2vec_model, "stand_ins": ctx.allow_stand_ins, "device": ctx.device},
+    )
+    return extract_wav2vec(
+        ctx.audio_tasks(),
+        folder / "wav2vec.npz",
+        ctx.wav2vec_model,
+        stand_in_dir=ctx.stand_in_dir("wav2vec2"),
+        progress=ctx.progress,
+        device=ctx.device,
+    )
 
 
 def _face_crops(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
@@ -122,20 +137,33 @@ def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.vit import extract_vit_embeddings
 
     _, rgb, skipped = _face_crops(ctx)
-    folder = ctx.stage_dir("vit", ("emo_utils.video.vit", "emo_utils.backbones", *FACE_CODE),
-                           {"model": ctx.vit_model, "stand_ins": ctx.allow_stand_ins, "crops": rgb.meta,
-                            "device": ctx.device})
-    return extract_vit_embeddings(rgb, folder / "vit.npz", ctx.vit_model, stand_in_dir=ctx.stand_in_dir("vit"),
-                                  progress=ctx.progress, device=ctx.device), skipped
+    folder = ctx.stage_dir(
+        "vit",
+        ("emo_utils.video.vit", "emo_utils.backbones", *FACE_CODE),
+        {"model": ctx.vit_model, "stand_ins": ctx.allow_stand_ins, "crops": rgb.meta, "device": ctx.device},
+    )
+    return extract_vit_embeddings(
+        rgb,
+        folder / "vit.npz",
+        ctx.vit_model,
+        stand_in_dir=ctx.stand_in_dir("vit"),
+        progress=ctx.progress,
+        device=ctx.device,
+    ), skipped
 
 
 def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.slowfast import ClipSettings, extract_clip_tensors
 
     folder = ctx.stage_dir("slowfast", ("emo_utils.video.slowfast", *FACE_CODE), {"clip": ClipSettings()})
-    return extract_clip_tensors(ctx.tasks("video_path"), folder / "clips.npz", folder / "cache", ClipSettings(),
-                                n_jobs=ctx.n_jobs,
-                                progress=ctx.progress)
+    return extract_clip_tensors(
+        ctx.tasks("video_path"),
+        folder / "clips.npz",
+        folder / "cache",
+        ClipSettings(),
+        n_jobs=ctx.n_jobs,
+        progress=ctx.progress,
+    )
 
 
 def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
@@ -187,8 +215,11 @@ def _slowfast_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
 
 
 def _au_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
-    raise MissingModalityError(media.name, "facial action units come from OpenFace, which this demo does not run "
-                               "on raw video", "use the face branches, or add the clip's OpenFace AU row")
+    raise MissingModalityError(
+        media.name,
+        "facial action units come from OpenFace, which this demo does not run on raw video",
+        "use the face branches, or add the clip's OpenFace AU row",
+    )
 
 
 # Sizes and regularisation of the MLP heads, chosen per test fold on inner folds (not by looking at test folds).
@@ -211,8 +242,14 @@ def _smile_features(ctx: FeatureContext, feature_set: str) -> tuple[FeatureSet, 
     from emo_utils.audio.opensmile_features import SmileParams, extract_smile_features
 
     folder = ctx.stage_dir(f"audio_{feature_set}", ("emo_utils.audio.opensmile_features", *AUDIO_CODE), {})
-    return extract_smile_features(ctx.audio_tasks(), folder / "features.npz", folder / "cache",
-                                  SmileParams(feature_set), n_jobs=ctx.n_jobs, progress=ctx.progress)
+    return extract_smile_features(
+        ctx.audio_tasks(),
+        folder / "features.npz",
+        folder / "cache",
+        SmileParams(feature_set),
+        n_jobs=ctx.n_jobs,
+        progress=ctx.progress,
+    )
 
 
 def _smile_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
@@ -240,31 +277,92 @@ def _fer_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
     return load_expression_model().predict(faces["rgb"]).embedding
 
 
-BRANCHES: dict[str, BranchSpec] = {spec.name: spec for spec in [
-    BranchSpec("audio_mfcc_cnn", "audio", ("audio_path", "video_path"), _mfcc_features, _mfcc_clip,
-               TrainConfig("audio_cnn1d", epochs=50, lr=1e-3, patience=10, weight_decay=1e-2,
-                           label_smoothing=0.1), _mean_std_over_time,
-               "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN"),
-    BranchSpec("audio_wav2vec_lstm", "audio", ("audio_path", "video_path"), _wav2vec_features, _wav2vec_clip,
-               TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6), _mean_over_time,
-               "wav2vec 2.0 frame embeddings into a bidirectional LSTM"),
-    BranchSpec("video_vit_cnn", "video", ("video_path",), _vit_features, _vit_clip,
-               TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6), _mean_over_time,
-               "22 Haar face crops -> ViT embeddings -> small 2-D CNN"),
-    BranchSpec("video_slowfast", "video", ("video_path",), _slowfast_features, _slowfast_clip,
-               TrainConfig("slowfast", epochs=8, lr=1e-3, patience=3, batch_size=16, standardize=False),
-               None, "SlowFast 3-D CNN on the frames", speaker_norm_applies=False),
-    BranchSpec("face_au", "video", ("au_path",), _au_features, _au_clip,
-               TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
-               "OpenFace facial action units (per-clip means) into an MLP",
-               candidates=MLP_CANDIDATES),
-    BranchSpec("audio_egemaps", "audio", ("audio_path", "video_path"), partial(_smile_features, feature_set="egemaps"),
-               _smile_clip, TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
-               "eGeMAPS v02 functionals (88 per utterance, openSMILE) into an MLP", candidates=MLP_CANDIDATES),
-    BranchSpec("audio_compare", "audio", ("audio_path", "video_path"), partial(_smile_features, feature_set="compare"),
-               _smile_clip, TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64), lambda X: X,
-               "ComParE 2016 functionals (6373 per utterance, openSMILE) into an MLP", candidates=MLP_CANDIDATES),
-    BranchSpec("video_fer", "video", ("video_path",), _fer_features, _fer_clip,
-               TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6), _mean_over_time,
-               "22 face crops -> pretrained FER2013 mini-Xception embeddings (128-d, real weights) -> small 2-D CNN"),
-]}
+BRANCHES: dict[str, BranchSpec] = {
+    spec.name: spec
+    for spec in [
+        BranchSpec(
+            "audio_mfcc_cnn",
+            "audio",
+            ("audio_path", "video_path"),
+            _mfcc_features,
+            _mfcc_clip,
+            TrainConfig("audio_cnn1d", epochs=50, lr=1e-3, patience=10, weight_decay=1e-2, label_smoothing=0.1),
+            _mean_std_over_time,
+            "ZCR + RMS + MFCC frames (noise/pitch augmentation) into a 1-D CNN",
+        ),
+        BranchSpec(
+            "audio_wav2vec_lstm",
+            "audio",
+            ("audio_path", "video_path"),
+            _wav2vec_features,
+            _wav2vec_clip,
+            TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6),
+            _mean_over_time,
+            "wav2vec 2.0 frame embeddings into a bidirectional LSTM",
+        ),
+        BranchSpec(
+            "video_vit_cnn",
+            "video",
+            ("video_path",),
+            _vit_features,
+            _vit_clip,
+            TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6),
+            _mean_over_time,
+            "22 Haar face crops -> ViT embeddings -> small 2-D CNN",
+        ),
+        BranchSpec(
+            "video_slowfast",
+            "video",
+            ("video_path",),
+            _slowfast_features,
+            _slowfast_clip,
+            TrainConfig("slowfast", epochs=8, lr=1e-3, patience=3, batch_size=16, standardize=False),
+            None,
+            "SlowFast 3-D CNN on the frames",
+            speaker_norm_applies=False,
+        ),
+        BranchSpec(
+            "face_au",
+            "video",
+            ("au_path",),
+            _au_features,
+            _au_clip,
+            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
+            lambda X: X,
+            "OpenFace facial action units (per-clip means) into an MLP",
+            candidates=MLP_CANDIDATES,
+        ),
+        BranchSpec(
+            "audio_egemaps",
+            "audio",
+            ("audio_path", "video_path"),
+            partial(_smile_features, feature_set="egemaps"),
+            _smile_clip,
+            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
+            lambda X: X,
+            "eGeMAPS v02 functionals (88 per utterance, openSMILE) into an MLP",
+            candidates=MLP_CANDIDATES,
+        ),
+        BranchSpec(
+            "audio_compare",
+            "audio",
+            ("audio_path", "video_path"),
+            partial(_smile_features, feature_set="compare"),
+            _smile_clip,
+            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
+            lambda X: X,
+            "ComParE 2016 functionals (6373 per utterance, openSMILE) into an MLP",
+            candidates=MLP_CANDIDATES,
+        ),
+        BranchSpec(
+            "video_fer",
+            "video",
+            ("video_path",),
+            _fer_features,
+            _fer_clip,
+            TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6),
+            _mean_over_time,
+            "22 face crops -> pretrained FER2013 mini-Xception embeddings (128-d, real weights) -> small 2-D CNN",
+        ),
+    ]
+}

@@ -1,4 +1,5 @@
 """The ``emo`` command: index a dataset, run the workflow, create a fusion config, run the demo."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ from emo_utils.errors import EmoError
 
 def _index(args: argparse.Namespace) -> int:
     from emo_utils.data.manifest import index_dataset, summarize
+
     manifest, log = index_dataset(args.root, strict=args.strict)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -24,13 +26,26 @@ def _index(args: argparse.Namespace) -> int:
 
 def _workflow(args: argparse.Namespace) -> int:
     from emo_utils.workflow import WorkflowSettings, run_workflow
+
     settings = WorkflowSettings(
-        data_root=Path(args.data_root) if args.data_root else None, out=Path(args.out),
-        branches=tuple(args.branches) if args.branches else None, folds=args.folds, fold_seed=args.fold_seed,
-        epochs=args.epochs, clip_limit=args.clip_limit, wav2vec_model=args.wav2vec_model, vit_model=args.vit_model,
-        allow_stand_ins=not args.no_stand_ins, fuse_random_weights=args.fuse_random_weights,
-        speaker_norm=args.speaker_norm, baselines=not args.no_baselines, seed=args.seed, n_jobs=args.jobs,
-        progress=not args.quiet, device=args.device)
+        data_root=Path(args.data_root) if args.data_root else None,
+        out=Path(args.out),
+        branches=tuple(args.branches) if args.branches else None,
+        folds=args.folds,
+        fold_seed=args.fold_seed,
+        epochs=args.epochs,
+        clip_limit=args.clip_limit,
+        wav2vec_model=args.wav2vec_model,
+        vit_model=args.vit_model,
+        allow_stand_ins=not args.no_stand_ins,
+        fuse_random_weights=args.fuse_random_weights,
+        speaker_norm=args.speaker_norm,
+        baselines=not args.no_baselines,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+        device=args.device,
+    )
     metrics = run_workflow(settings)
     print(f"metrics written to {Path(args.out) / 'metrics.json'} ({metrics['protocol']})")
     return 0
@@ -38,6 +53,7 @@ def _workflow(args: argparse.Namespace) -> int:
 
 def _fusion_config(args: argparse.Namespace) -> int:
     from emo_utils.fusion import FusionConfig, save_fusion_config
+
     weights = dict(args.weight or [])
     if args.video_weight is not None:
         weights.setdefault(args.video_branch, args.video_weight)
@@ -45,16 +61,20 @@ def _fusion_config(args: argparse.Namespace) -> int:
         weights.setdefault(args.audio_branch, args.audio_weight)
     if not weights:
         raise SystemExit("give weights: --video_weight 0.7 --audio_weight 0.3, or --weight BRANCH=W ...")
-    config = FusionConfig(branches=list(weights), weights=[float(w) for w in weights.values()], strategy="late",
-                          note=args.note)
+    config = FusionConfig(
+        branches=list(weights), weights=[float(w) for w in weights.values()], strategy="late", note=args.note
+    )
     path = save_fusion_config(config, args.out)
-    print(f"fusion config written to {path}: " + ", ".join(f"{b} {w:.2f}" for b, w in zip(config.branches,
-                                                                                          config.weights)))
+    print(
+        f"fusion config written to {path}: "
+        + ", ".join(f"{b} {w:.2f}" for b, w in zip(config.branches, config.weights))
+    )
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     from emo_utils.inference import predict_file, render_text
+
     result = predict_file(args.video, audio=args.audio, run_dir=args.run, config_path=args.config, enroll=args.enroll)
     print(json.dumps(result, indent=2) if args.json else render_text(result))
     return 0
@@ -62,6 +82,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _demo_data(args: argparse.Namespace) -> int:
     from emo_utils.synthetic.corpus import generate_demo_corpus
+
     root = generate_demo_corpus(Path(args.out), n_actors=args.actors, seed=args.seed)
     print(f"synthetic demo corpus in {root}")
     return 0
@@ -88,9 +109,16 @@ def _course(args: argparse.Namespace) -> int:
     from emo_utils.course import render_course
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its paths, kernel and parameter-parsing notes
-    course = render_course(args.out, notebooks=args.notebooks, data_root=args.data_root, clip_limit=args.clip_limit,
-                           epochs=args.epochs, n_actors=args.n_actors, extra=dict(args.parameter or []),
-                           summarize=not args.no_summary)
+    course = render_course(
+        args.out,
+        notebooks=args.notebooks,
+        data_root=args.data_root,
+        clip_limit=args.clip_limit,
+        epochs=args.epochs,
+        n_actors=args.n_actors,
+        extra=dict(args.parameter or []),
+        summarize=not args.no_summary,
+    )
     for r in course.notebooks:
         print(f"{r.source.name:32s} {'ok' if r.ok else 'FAILED':6s} {r.seconds:7.1f} s  {r.error}")
     print(f"course index: {course.index}")
@@ -99,6 +127,7 @@ def _course(args: argparse.Namespace) -> int:
 
 def _parameter(text: str) -> tuple[str, object]:
     import ast
+
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
@@ -115,9 +144,18 @@ def _finetune(args: argparse.Namespace) -> int:
 
     out = Path(args.out or args.run or "runs/latest")
     config = FinetuneConfig(
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
-        layer_decay=args.layer_decay, freeze_feature_encoder=not args.train_feature_encoder,
-        patience=args.patience, max_seconds=args.max_seconds, save_models=args.save_models, seed=args.seed)
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        head_lr=args.head_lr,
+        layer_decay=args.layer_decay,
+        freeze_feature_encoder=not args.train_feature_encoder,
+        patience=args.patience,
+        max_seconds=args.max_seconds,
+        save_models=args.save_models,
+        seed=args.seed,
+    )
     accelerator = make_accelerator(args.device, args.mixed_precision)
     with accelerator.main_process_first():  # the main process indexes (or generates) the data first
         if args.run:
@@ -126,46 +164,78 @@ def _finetune(args: argparse.Namespace) -> int:
             from emo_utils.workflow import WorkflowSettings, prepare_run
 
             settings = WorkflowSettings(
-                data_root=Path(args.data_root) if args.data_root else None, out=out, folds=args.folds,
-                clip_limit=args.clip_limit, demo_actors=args.actors, seed=args.seed, progress=not args.quiet)
+                data_root=Path(args.data_root) if args.data_root else None,
+                out=out,
+                folds=args.folds,
+                clip_limit=args.clip_limit,
+                demo_actors=args.actors,
+                seed=args.seed,
+                progress=not args.quiet,
+            )
             manifest = prepare_run(settings).manifest
-    result = finetune(manifest, out, config, accelerator, allow_stand_ins=not args.no_stand_ins,
-                      progress=not args.quiet)
+    result = finetune(
+        manifest, out, config, accelerator, allow_stand_ins=not args.no_stand_ins, progress=not args.quiet
+    )
     if accelerator.is_main_process:
         provenance = result.provenance
         data = "SYNTHETIC demo data" if provenance["synthetic"] else f"real data ({dataset_name(manifest)})"
         weights = "RANDOM stand-in weights (not a result)" if provenance["random_weights"] else provenance["model"]
         print(result.skipped.report())
-        print(format_metrics(provenance["branch"], metrics_from_table(result.oof), provenance["protocol"],
-                             f"{data}, {weights}; {provenance['processes']} process(es) on {provenance['device']}"))
+        print(
+            format_metrics(
+                provenance["branch"],
+                metrics_from_table(result.oof),
+                provenance["protocol"],
+                f"{data}, {weights}; {provenance['processes']} process(es) on {provenance['device']}",
+            )
+        )
         print(f"out-of-fold probabilities written to {result.folder}")
     return 0
 
 
 def _cross_corpus(args: argparse.Namespace) -> int:
     from emo_utils.cross_corpus import CrossCorpusSettings, run_cross_corpus, summary_frame
+
     settings = CrossCorpusSettings(
-        train_root=Path(args.train_root), test_root=Path(args.test_root), out=Path(args.out),
-        branches=tuple(args.branches), normalisations=tuple(args.normalisation), both_directions=not args.one_way,
-        within=not args.no_within, clips_per_class=args.clips_per_class, epochs=args.epochs, seed=args.seed,
-        n_jobs=args.jobs, progress=not args.quiet)
+        train_root=Path(args.train_root),
+        test_root=Path(args.test_root),
+        out=Path(args.out),
+        branches=tuple(args.branches),
+        normalisations=tuple(args.normalisation),
+        both_directions=not args.one_way,
+        within=not args.no_within,
+        clips_per_class=args.clips_per_class,
+        epochs=args.epochs,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+    )
     results = run_cross_corpus(settings)
     for metrics in results.values():
         print(metrics["protocol"])
     print(summary_frame(results).to_string(index=False, float_format="%.3f"))
     print(f"metrics written to {', '.join(str(Path(args.out) / d / 'metrics.json') for d in results)}")
 
+
 def _faces_eval(args: argparse.Namespace) -> int:
     from emo_utils.video.face_eval import evaluate_face_folder
 
     out = Path(args.out) if args.out else Path("runs") / "faces_eval" / Path(args.dir).resolve().name
     assume_crops = {"auto": None, "yes": True, "no": False}[args.crops]
-    result = evaluate_face_folder(args.dir, out, detector=args.detector, device=args.device,
-                                  calm_weight=args.calm_weight, assume_crops=assume_crops)
+    result = evaluate_face_folder(
+        args.dir,
+        out,
+        detector=args.detector,
+        device=args.device,
+        calm_weight=args.calm_weight,
+        assume_crops=assume_crops,
+    )
     m = result.metrics
     print(f"{m['model']}, {m['weights']} weights; {m['protocol']}")
-    print(f"accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, UAR {m['uar']:.3f} (n={m['n_clips']} of "
-          f"{m['n_images']} images; faces detected in {m['n_detected']}, detector {m['detector']})")
+    print(
+        f"accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, UAR {m['uar']:.3f} (n={m['n_clips']} of "
+        f"{m['n_images']} images; faces detected in {m['n_detected']}, detector {m['detector']})"
+    )
     print("recall: " + ", ".join(f"{e} {r:.2f}" for e, r in m["per_class_recall"].items()))
     print(result.skipped.report(out / "skipped.csv" if len(result.skipped) else None))
     print(f"predictions.csv, metrics.json and confusion.png written to {out}")
@@ -195,41 +265,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="dataset folder; without it a synthetic demo corpus is generated")
     p.add_argument("--out", default="runs/latest", help="output folder (stages cache here)")
     p.add_argument("--branches", nargs="+", help="branches to run (default: every one whose inputs exist)")
-    p.add_argument("--folds", type=_folds,
-                   help="number of gender-balanced actor folds (default: 6 of consecutive actors; EmoDB 5 of one "
-                   "male + one female speaker), or 'emobox' for the 6 RAVDESS folds the EmoBox benchmark publishes")
+    p.add_argument(
+        "--folds",
+        type=_folds,
+        help="number of gender-balanced actor folds (default: 6 of consecutive actors; EmoDB 5 of one "
+        "male + one female speaker), or 'emobox' for the 6 RAVDESS folds the EmoBox benchmark publishes",
+    )
     p.add_argument("--fold-seed", type=int, help="redraw which actors share a fold (default: consecutive)")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (balanced), for quick runs")
     p.add_argument("--wav2vec-model", default="facebook/wav2vec2-base", help="hub name or local folder")
     p.add_argument("--vit-model", default="google/vit-base-patch16-224-in21k", help="hub name or local folder")
-    p.add_argument("--no-stand-ins", action="store_true",
-                   help="fail when pretrained weights are missing instead of using random stand-ins")
-    p.add_argument("--fuse-random-weights", action="store_true",
-                   help="include branches built on random stand-in weights in fusion")
-    p.add_argument("--speaker-norm", type=_speaker_norm, default="none",
-                   help="none (default: no statistic of any test speaker), enrol:K (each test speaker normalised "
-                   "with K of its unlabelled clips, scored on the others) or all (TRANSDUCTIVE: every test "
-                   "speaker z-scored over all its clips; a lesson, not a result)")
+    p.add_argument(
+        "--no-stand-ins",
+        action="store_true",
+        help="fail when pretrained weights are missing instead of using random stand-ins",
+    )
+    p.add_argument(
+        "--fuse-random-weights", action="store_true", help="include branches built on random stand-in weights in fusion"
+    )
+    p.add_argument(
+        "--speaker-norm",
+        type=_speaker_norm,
+        default="none",
+        help="none (default: no statistic of any test speaker), enrol:K (each test speaker normalised "
+        "with K of its unlabelled clips, scored on the others) or all (TRANSDUCTIVE: every test "
+        "speaker z-scored over all its clips; a lesson, not a result)",
+    )
     p.add_argument("--no-baselines", action="store_true", help="skip the untuned SVM baseline of each branch")
-    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
-                   help="where the backbones extract features (auto: CUDA when available); models train on CPU")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("auto", "cpu", "cuda"),
+        help="where the backbones extract features (auto: CUDA when available); models train on CPU",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, help="processes for feature extraction and fold training (default: every "
-                   "core; the results do not depend on it)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="processes for feature extraction and fold training (default: every "
+        "core; the results do not depend on it)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_workflow)
 
-    p = sub.add_parser("cross-corpus", help="train each audio branch on one corpus, test on another (shared "
-                       "emotions), both directions, beside within-corpus accuracy")
+    p = sub.add_parser(
+        "cross-corpus",
+        help="train each audio branch on one corpus, test on another (shared "
+        "emotions), both directions, beside within-corpus accuracy",
+    )
     p.add_argument("--train-root", required=True, help="corpus A (e.g. ../shared/data/ravdess)")
     p.add_argument("--test-root", required=True, help="corpus B (e.g. ../shared/data/emodb)")
     p.add_argument("--out", default="runs/cross_corpus", help="output folder (features cache here)")
-    p.add_argument("--branches", nargs="+", default=["audio_mfcc_cnn", "audio_egemaps", "audio_compare"],
-                   help="audio branches")
-    p.add_argument("--normalisation", nargs="+", default=["none", "corpus"], choices=["none", "corpus"],
-                   help="none: training-corpus statistics only; corpus: each corpus z-scored with its own "
-                   "unlabelled feature statistics (transductive for the test corpus)")
+    p.add_argument(
+        "--branches", nargs="+", default=["audio_mfcc_cnn", "audio_egemaps", "audio_compare"], help="audio branches"
+    )
+    p.add_argument(
+        "--normalisation",
+        nargs="+",
+        default=["none", "corpus"],
+        choices=["none", "corpus"],
+        help="none: training-corpus statistics only; corpus: each corpus z-scored with its own "
+        "unlabelled feature statistics (transductive for the test corpus)",
+    )
     p.add_argument("--one-way", action="store_true", help="only train on --train-root and test on --test-root")
     p.add_argument("--no-within", action="store_true", help="skip the within-corpus cross-validation yardstick")
     p.add_argument("--clips-per-class", type=int, help="use at most this many clips of each emotion per corpus")
@@ -254,9 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", help="a separate audio file")
     p.add_argument("--run", help="workflow output folder whose trained branches to use (default: newest)")
     p.add_argument("--config", help="fusion config JSON (default: the run's)")
-    p.add_argument("--enroll", nargs="+", metavar="FILE",
-                   help="other unlabelled clips of the same person: branches trained with per-speaker "
-                   "normalisation normalise with them")
+    p.add_argument(
+        "--enroll",
+        nargs="+",
+        metavar="FILE",
+        help="other unlabelled clips of the same person: branches trained with per-speaker "
+        "normalisation normalise with them",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_demo)
 
@@ -273,37 +375,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (default: each notebook's)")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--n-actors", type=int, help="size of the synthetic demo corpus (default: each notebook's)")
-    p.add_argument("-p", "--parameter", type=_parameter, action="append", metavar="NAME=VALUE",
-                   help="another notebook parameter (repeatable), passed to the notebooks that declare it")
-    p.add_argument("--no-summary", action="store_true",
-                   help="do not write the run's metrics.json/report.md (the index's results table) after the notebooks")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        type=_parameter,
+        action="append",
+        metavar="NAME=VALUE",
+        help="another notebook parameter (repeatable), passed to the notebooks that declare it",
+    )
+    p.add_argument(
+        "--no-summary",
+        action="store_true",
+        help="do not write the run's metrics.json/report.md (the index's results table) after the notebooks",
+    )
     p.set_defaults(func=_course)
 
-    p = sub.add_parser("finetune", help="fine-tune wav2vec 2.0 / HuBERT / WavLM end to end, actors held out "
-                       "(runs under `accelerate launch` on several GPUs too)")
+    p = sub.add_parser(
+        "finetune",
+        help="fine-tune wav2vec 2.0 / HuBERT / WavLM end to end, actors held out "
+        "(runs under `accelerate launch` on several GPUs too)",
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data-root", help="dataset folder; without it (and without --run) the demo corpus")
     source.add_argument("--run", help="a workflow output folder: fine-tune on its manifest.csv and actor folds")
     p.add_argument("--out", help="run folder the branch is written to (default: --run, else runs/latest)")
     p.add_argument("--model", default="facebook/wav2vec2-base", help="hub name or local folder")
-    p.add_argument("--epochs", type=int, default=10, help="maximum epochs per fold (early stopping on validation "
-                   "actors)")
+    p.add_argument(
+        "--epochs", type=int, default=10, help="maximum epochs per fold (early stopping on validation actors)"
+    )
     p.add_argument("--batch-size", type=int, default=8, help="clips per process and step")
     p.add_argument("--lr", type=float, default=5e-5, help="learning rate of the top transformer layer")
     p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the classification head")
     p.add_argument("--layer-decay", type=float, help="layer-wise learning-rate decay, e.g. 0.8 (default: none)")
-    p.add_argument("--train-feature-encoder", action="store_true",
-                   help="also train the CNN feature encoder (frozen by default)")
+    p.add_argument(
+        "--train-feature-encoder", action="store_true", help="also train the CNN feature encoder (frozen by default)"
+    )
     p.add_argument("--patience", type=int, default=3, help="epochs without a lower validation loss before stopping")
     p.add_argument("--max-seconds", type=float, default=6.0, help="longer clips are cropped to this length")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA when available")
-    p.add_argument("--mixed-precision", default="auto", choices=("auto", "no", "bf16", "fp16"),
-                   help="auto: bf16 (or fp16) on CUDA, none on CPU")
+    p.add_argument(
+        "--mixed-precision",
+        default="auto",
+        choices=("auto", "no", "bf16", "fp16"),
+        help="auto: bf16 (or fp16) on CUDA, none on CPU",
+    )
     p.add_argument("--folds", type=_folds, default=6, help="actor folds (a number or 'emobox'; when indexing here)")
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (when indexing the data here)")
     p.add_argument("--actors", type=int, default=12, help="actors of the generated demo corpus")
-    p.add_argument("--no-stand-ins", action="store_true",
-                   help="fail when the weights are missing instead of using a random stand-in")
+    p.add_argument(
+        "--no-stand-ins",
+        action="store_true",
+        help="fail when the weights are missing instead of using a random stand-in",
+    )
     p.add_argument("--save-models", action="store_true", help="save every fold's chosen model (encoder + head)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -312,13 +435,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("faces-eval", help="score the pretrained face-expression model on a folder of labelled faces")
     p.add_argument("dir", help="folder with one sub-folder of images per class (FER2013 or RAVDESS emotion names)")
     p.add_argument("--out", help="output folder (default: runs/faces_eval/DIRNAME)")
-    p.add_argument("--detector", default="auto", choices=["auto", "mtcnn", "haar"],
-                   help="face detector for images that are not crops (auto: mtcnn where installed, else haar)")
-    p.add_argument("--crops", default="auto", choices=["auto", "yes", "no"],
-                   help="are the images face crops? auto: small square images are, others are searched for a face")
+    p.add_argument(
+        "--detector",
+        default="auto",
+        choices=["auto", "mtcnn", "haar"],
+        help="face detector for images that are not crops (auto: mtcnn where installed, else haar)",
+    )
+    p.add_argument(
+        "--crops",
+        default="auto",
+        choices=["auto", "yes", "no"],
+        help="are the images face crops? auto: small square images are, others are searched for a face",
+    )
     p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is available")
-    p.add_argument("--calm-weight", type=float, default=1.0,
-                   help="calm's score as a multiple of neutral's (FER has no calm; 0 gives calm nothing)")
+    p.add_argument(
+        "--calm-weight",
+        type=float,
+        default=1.0,
+        help="calm's score as a multiple of neutral's (FER has no calm; 0 gives calm nothing)",
+    )
     p.set_defaults(func=_faces_eval)
     return parser
 

@@ -1,4 +1,5 @@
 """Errors that name the offending file and say what to do, and a log of clips a stage skipped."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

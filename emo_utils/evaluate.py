@@ -1,12 +1,18 @@
 """The one metrics routine: accuracy, macro-F1, unweighted average recall, per-class scores."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, \
-    precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 from emo_utils.labels import EMOTIONS, labels_of, proba_columns
 
@@ -60,8 +66,10 @@ def classification_report_frame(table: pd.DataFrame) -> pd.DataFrame:
     y_true, y_pred = true_indices(usable), proba_matrix(usable).argmax(1)
     present = np.unique(y_true)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
-    return pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": s},
-                        index=pd.Index([labels[c] for c in present], name="emotion")).round(3)
+    return pd.DataFrame(
+        {"precision": p, "recall": r, "f1": f, "support": s},
+        index=pd.Index([labels[c] for c in present], name="emotion"),
+    ).round(3)
 
 
 def confusion(table: pd.DataFrame, normalize: bool = True) -> pd.DataFrame:
@@ -78,5 +86,7 @@ def confusion(table: pd.DataFrame, normalize: bool = True) -> pd.DataFrame:
 
 def format_metrics(name: str, metrics: dict[str, Any], protocol: str, provenance: str) -> str:
     """One printable line: the numbers with their protocol and whether data/weights were real."""
-    return (f"{name}: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
-            f"UAR {metrics['uar']:.3f} (n={metrics['n_clips']}; {protocol}; {provenance})")
+    return (
+        f"{name}: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
+        f"UAR {metrics['uar']:.3f} (n={metrics['n_clips']}; {protocol}; {provenance})"
+    )

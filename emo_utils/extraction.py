@@ -1,5 +1,6 @@
 """Run a per-clip extraction over a whole dataset: parallel, with a progress bar, resumable, and
 never stopped by one bad clip (each failure is logged with the file and the reason)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,6 +34,7 @@ def start_worker_server() -> multiprocessing.context.BaseContext:
     background: call this early), so every later worker starts in milliseconds.
     """
     from multiprocessing import forkserver
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOADED)
     forkserver.ensure_running()
@@ -96,9 +98,15 @@ class ShardCache:
         tmp.rename(self.dir / f"shard-{index:05d}.npz")
 
 
-def run_per_clip(tasks: Sequence[tuple[str, str]], fn: ClipFunction, cache_dir: str | Path, stage: str,
-                 n_jobs: int | None = None, shard_size: int = 64,
-                 progress: bool = True) -> tuple[dict[str, ClipOutput], SkipLog]:
+def run_per_clip(
+    tasks: Sequence[tuple[str, str]],
+    fn: ClipFunction,
+    cache_dir: str | Path,
+    stage: str,
+    n_jobs: int | None = None,
+    shard_size: int = 64,
+    progress: bool = True,
+) -> tuple[dict[str, ClipOutput], SkipLog]:
     """Apply ``fn(path)`` to each ``(clip_id, path)`` task and cache the outputs under ``cache_dir``.
 
     Finished clips are saved in shards as they complete, so an interrupted run resumes where it
@@ -141,9 +149,17 @@ def run_per_clip(tasks: Sequence[tuple[str, str]], fn: ClipFunction, cache_dir: 
     return {k: v for k, v in done.items() if k in wanted}, skipped
 
 
-def extract_feature_set(tasks: Sequence[tuple[str, str | Path]], fn: ClipFunction, out_npz: str | Path,
-                        cache_dir: str | Path, stage: str, settings: dict[str, Any], meta: dict[str, Any],
-                        n_jobs: int | None = None, progress: bool = True) -> tuple[FeatureSet, SkipLog]:
+def extract_feature_set(
+    tasks: Sequence[tuple[str, str | Path]],
+    fn: ClipFunction,
+    out_npz: str | Path,
+    cache_dir: str | Path,
+    stage: str,
+    settings: dict[str, Any],
+    meta: dict[str, Any],
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> tuple[FeatureSet, SkipLog]:
     """Per-clip features of every ``(clip_id, path)`` task stacked into a :class:`FeatureSet` at ``out_npz``.
 
     ``fn(path)`` returns ``{"X": ...}`` (plus ``"X_aug"`` for augmented copies). An existing ``out_npz``
@@ -160,8 +176,9 @@ def extract_feature_set(tasks: Sequence[tuple[str, str | Path]], fn: ClipFunctio
         if same_settings and set(wanted) <= set(saved.clip_ids):
             return saved.subset(wanted), SkipLog(stage)
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    outputs, skipped = run_per_clip(tasks, fn, Path(cache_dir) / f"{stage}-{key}", stage, n_jobs=n_jobs,
-                                    progress=progress)
+    outputs, skipped = run_per_clip(
+        tasks, fn, Path(cache_dir) / f"{stage}-{key}", stage, n_jobs=n_jobs, progress=progress
+    )
     clip_ids = [clip_id for clip_id in wanted if clip_id in outputs]
     if not clip_ids:
         raise DataError(out_npz, f"none of the {len(tasks)} clips could be read", skipped.report())

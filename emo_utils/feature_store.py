@@ -2,6 +2,7 @@
 
 Every stage after the manifest reads and writes these, so data flows one way through the output folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,5 +61,9 @@ def save_features(path: str | Path, features: FeatureSet) -> Path:
 def load_features(path: str | Path) -> FeatureSet:
     """Read a feature file written by :func:`save_features`."""
     with np.load(path, allow_pickle=False) as data:
-        return FeatureSet(clip_ids=data["clip_ids"], X=data["X"], meta=json.loads(str(data["meta"])),
-                          X_aug=data["X_aug"] if "X_aug" in data.files else None)
+        return FeatureSet(
+            clip_ids=data["clip_ids"],
+            X=data["X"],
+            meta=json.loads(str(data["meta"])),
+            X_aug=data["X_aug"] if "X_aug" in data.files else None,
+        )

@@ -272,7 +272,10 @@ def _train_fold(
     config = inputs.config
     set_seed(config.seed + plan.outer)
     model = SpeechClassifier(
-        copy.deepcopy(inputs.pretrained), len(inputs.label_names), bool(inputs.processor.return_attention_mask), config.dropout
+        copy.deepcopy(inputs.pretrained),
+        len(inputs.label_names),
+        bool(inputs.processor.return_attention_mask),
+        config.dropout,
     )
     if config.freeze_feature_encoder:
         model.encoder.feature_extractor._freeze_parameters()
@@ -336,7 +339,11 @@ def _train_fold(
 
 
 def _save_model(
-    folder: Path, model: SpeechClassifier, processor: Any, config: FinetuneConfig, test_actors: list[str],
+    folder: Path,
+    model: SpeechClassifier,
+    processor: Any,
+    config: FinetuneConfig,
+    test_actors: list[str],
     labels: tuple[str, ...],
 ) -> None:
     """The fold's chosen model: the encoder as a ``from_pretrained`` folder, the head beside it."""

@@ -53,8 +53,15 @@ class BranchStack:
 
     def rows(self, mask: np.ndarray) -> BranchStack:
         """The stack restricted to the clips where ``mask`` is True."""
-        return BranchStack(self.branches, self.clip_ids[mask], self.actors[mask], self.folds[mask], self.y[mask],
-                           self.P[:, mask], self.labels)
+        return BranchStack(
+            self.branches,
+            self.clip_ids[mask],
+            self.actors[mask],
+            self.folds[mask],
+            self.y[mask],
+            self.P[:, mask],
+            self.labels,
+        )
 
 
 def stack_branches(tables: Mapping[str, pd.DataFrame]) -> BranchStack:
@@ -72,9 +79,15 @@ def stack_branches(tables: Mapping[str, pd.DataFrame]) -> BranchStack:
         aligned = table.set_index("clip_id").reindex(clips["clip_id"])
         P[b] = aligned[proba_columns(label_names)].to_numpy(dtype=float)
     position = {label: i for i, label in enumerate(label_names)}
-    return BranchStack(list(tables), clips["clip_id"].to_numpy(), clips["actor"].to_numpy(),
-                       clips["fold"].to_numpy(dtype=int), np.array([position[e] for e in clips["emotion"]]), P,
-                       label_names)
+    return BranchStack(
+        list(tables),
+        clips["clip_id"].to_numpy(),
+        clips["actor"].to_numpy(),
+        clips["fold"].to_numpy(dtype=int),
+        np.array([position[e] for e in clips["emotion"]]),
+        P,
+        label_names,
+    )
 
 
 def inner_stacks(tables: Mapping[str, pd.DataFrame]) -> dict[int, BranchStack]:
@@ -83,8 +96,9 @@ def inner_stacks(tables: Mapping[str, pd.DataFrame]) -> dict[int, BranchStack]:
     return {int(k): stack_branches({b: t[t["outer_fold"] == k] for b, t in tables.items()}) for k in folds}
 
 
-def stack_with_inner(tables: Mapping[str, pd.DataFrame], inner_tables: Mapping[str, pd.DataFrame | None]
-                     ) -> tuple[BranchStack, dict[int, BranchStack] | None]:
+def stack_with_inner(
+    tables: Mapping[str, pd.DataFrame], inner_tables: Mapping[str, pd.DataFrame | None]
+) -> tuple[BranchStack, dict[int, BranchStack] | None]:
     """The branches' stack and, when every branch saved nested predictions, the per-fold inner stacks."""
     stack = stack_branches(tables)
     if any(inner_tables.get(name) is None for name in tables):
@@ -217,20 +231,39 @@ class Strategy:
     uses_weights: bool = False
 
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
-    Strategy("late_equal", "mean of the branches' probabilities",
-             lambda P, p: weighted_average(P, np.ones(len(P)))),
-    Strategy("late_fixed", "weighted mean with given weights", lambda P, p: weighted_average(P, p["weights"]),
-             uses_weights=True),
-    Strategy("late_learned", "weighted mean, weights learned on the training actors",
-             lambda P, p: weighted_average(P, p["weights"]), lambda s: {"weights": learn_weights(s.P, s.y)}),
-    Strategy("product", "weighted geometric mean (the product rule)", lambda P, p: weighted_product(P, p["weights"]),
-             uses_weights=True),
-    Strategy("stacking", "logistic regression on the branches' log-probabilities", _apply_stacking, _fit_stacking),
-    Strategy("dynamic", "per-clip weights from each calibrated branch's confidence",
-             lambda P, p: dynamic_fusion(P, p["temperatures"]),
-             lambda s: {"temperatures": np.array([fit_temperature(s.P[b], s.y) for b in range(len(s.P))])}),
-]}
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in [
+        Strategy(
+            "late_equal", "mean of the branches' probabilities", lambda P, p: weighted_average(P, np.ones(len(P)))
+        ),
+        Strategy(
+            "late_fixed",
+            "weighted mean with given weights",
+            lambda P, p: weighted_average(P, p["weights"]),
+            uses_weights=True,
+        ),
+        Strategy(
+            "late_learned",
+            "weighted mean, weights learned on the training actors",
+            lambda P, p: weighted_average(P, p["weights"]),
+            lambda s: {"weights": learn_weights(s.P, s.y)},
+        ),
+        Strategy(
+            "product",
+            "weighted geometric mean (the product rule)",
+            lambda P, p: weighted_product(P, p["weights"]),
+            uses_weights=True,
+        ),
+        Strategy("stacking", "logistic regression on the branches' log-probabilities", _apply_stacking, _fit_stacking),
+        Strategy(
+            "dynamic",
+            "per-clip weights from each calibrated branch's confidence",
+            lambda P, p: dynamic_fusion(P, p["temperatures"]),
+            lambda s: {"temperatures": np.array([fit_temperature(s.P[b], s.y) for b in range(len(s.P))])},
+        ),
+    ]
+}
 EARLY = "early"  # one model on the concatenated pooled features: trained by early_fusion, not fitted here
 DEFAULT_STRATEGIES = ("late_equal", "late_learned", "product", "stacking", "dynamic", EARLY)
 
@@ -244,8 +277,9 @@ class FusionResult:
     fitted: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def fuse_cross_validated(stack: BranchStack, strategy: str, weights: np.ndarray | None = None,
-                         inner: Mapping[int, BranchStack] | None = None) -> FusionResult:
+def fuse_cross_validated(
+    stack: BranchStack, strategy: str, weights: np.ndarray | None = None, inner: Mapping[int, BranchStack] | None = None
+) -> FusionResult:
     """Fuse ``stack`` with ``strategy``; anything learned for test fold k is fitted on training actors only.
 
     ``inner`` (from :func:`inner_stacks`) gives, per test fold, its training actors' predictions by models
@@ -260,8 +294,11 @@ def fuse_cross_validated(stack: BranchStack, strategy: str, weights: np.ndarray 
         params = {"weights": _normalise(np.ones(len(stack.branches)) if weights is None else weights)}
         return FusionResult(strategy, spec.apply(stack.P, params), {-1: {"weights": params["weights"].tolist()}})
     if inner is None:
-        log.warning("fusion %s fitted without nested predictions: the fit for each test fold uses models that saw "
-                    "that fold's actors", strategy)
+        log.warning(
+            "fusion %s fitted without nested predictions: the fit for each test fold uses models that saw "
+            "that fold's actors",
+            strategy,
+        )
     proba = np.full(stack.P.shape[1:], np.nan)
     fitted: dict[int, dict[str, Any]] = {}
     for fold in np.unique(stack.folds):
@@ -269,8 +306,9 @@ def fuse_cross_validated(stack: BranchStack, strategy: str, weights: np.ndarray 
         train = inner[int(fold)] if inner is not None else stack.rows(~test)
         params = spec.fit(train)
         proba[test] = spec.apply(stack.P[:, test], params)
-        fitted[int(fold)] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in params.items()
-                             if k != "model"}
+        fitted[int(fold)] = {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in params.items() if k != "model"
+        }
     return FusionResult(strategy, proba, fitted)
 
 
@@ -289,8 +327,11 @@ def joint_features(pooled: Mapping[str, FeatureSet]) -> FeatureSet:
     """Early fusion's input: the branches' pooled feature vectors side by side, for the clips having all."""
     common = sorted(set.intersection(*(set(f.clip_ids) for f in pooled.values())))
     blocks = [f.subset(common).X.reshape(len(common), -1) for f in pooled.values()]
-    return FeatureSet(np.array(common), np.concatenate(blocks, axis=1).astype(np.float32),
-                      {"kind": "early_fusion", "branches": list(pooled)})
+    return FeatureSet(
+        np.array(common),
+        np.concatenate(blocks, axis=1).astype(np.float32),
+        {"kind": "early_fusion", "branches": list(pooled)},
+    )
 
 
 def above_chance(table: pd.DataFrame, alpha: float = 0.001) -> tuple[bool, str]:
@@ -304,8 +345,10 @@ def above_chance(table: pd.DataFrame, alpha: float = 0.001) -> tuple[bool, str]:
     hits = round(metrics["accuracy"] * metrics["n_clips"])
     p = binomtest(hits, metrics["n_clips"], chance, alternative="greater").pvalue if metrics["n_clips"] else 1.0
     verdict = p < alpha
-    why = (f"out-of-fold accuracy {metrics['accuracy']:.2f} vs chance {chance:.2f} "
-           f"(n={metrics['n_clips']}, one-sided binomial p={p:.2g}{' <' if verdict else ' >='} {alpha})")
+    why = (
+        f"out-of-fold accuracy {metrics['accuracy']:.2f} vs chance {chance:.2f} "
+        f"(n={metrics['n_clips']}, one-sided binomial p={p:.2g}{' <' if verdict else ' >='} {alpha})"
+    )
     return verdict, why
 
 
@@ -341,12 +384,19 @@ def deployment_config(tables: Mapping[str, pd.DataFrame], note: str = "") -> Fus
     trusted = [name for name, (ok, _) in verdicts.items() if ok] or list(tables)
     stack = stack_branches({name: tables[name] for name in trusted})
     learned = dict(zip(trusted, learn_weights(stack.P, stack.y) if len(trusted) > 1 else [1.0]))
-    reasons = {name: ("used: " if name in trusted else "weight 0, not above chance: ") + why
-               for name, (_, why) in verdicts.items()}
+    reasons = {
+        name: ("used: " if name in trusted else "weight 0, not above chance: ") + why
+        for name, (_, why) in verdicts.items()
+    }
     if not any(ok for ok, _ in verdicts.values()):
         note += " NO branch is clearly above chance: every prediction of this config is close to guessing."
-    return FusionConfig(list(tables), [learned.get(name, 0.0) for name in tables], labels=list(stack.labels),
-                        note=note.strip(), reasons=reasons)
+    return FusionConfig(
+        list(tables),
+        [learned.get(name, 0.0) for name in tables],
+        labels=list(stack.labels),
+        note=note.strip(),
+        reasons=reasons,
+    )
 
 
 def save_fusion_config(config: FusionConfig, path: str | Path) -> Path:
@@ -364,8 +414,11 @@ def load_fusion_config(path: str | Path) -> FusionConfig:
         raise DataError(path, "fusion config not found", "create one with scripts/create_emotion_fusion.py")
     data = json.loads(path.read_text())
     if data.get("version") != CONFIG_VERSION:
-        raise DataError(path, f"fusion config version {data.get('version')} is not {CONFIG_VERSION}",
-                        "re-create it with scripts/create_emotion_fusion.py")
+        raise DataError(
+            path,
+            f"fusion config version {data.get('version')} is not {CONFIG_VERSION}",
+            "re-create it with scripts/create_emotion_fusion.py",
+        )
     unknown = set(data.get("labels", [])) - set(CANONICAL_EMOTIONS)
     if unknown:
         raise DataError(path, f"unknown labels {sorted(unknown)}", "re-create the fusion config")

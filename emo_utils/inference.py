@@ -5,6 +5,7 @@ actor-held-out models) to the clip; the branches are fused with the run's late-f
 :func:`emo_utils.fusion.weighted_average`. A missing modality (no audio track, no face) is reported with its
 reason and the clip is fused from what it has.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,8 +32,9 @@ def latest_run(runs_dir: str | Path = DEFAULT_RUNS_DIR) -> Path:
     """The most recently finished workflow run (a folder with metrics.json) under ``runs_dir``."""
     runs = sorted(Path(runs_dir).glob("**/metrics.json"), key=lambda p: p.stat().st_mtime)
     if not runs:
-        raise DataError(runs_dir, "no finished workflow run found",
-                        "run ./run_fusion_workflow.sh first, or pass --run DIR")
+        raise DataError(
+            runs_dir, "no finished workflow run found", "run ./run_fusion_workflow.sh first, or pass --run DIR"
+        )
     return runs[-1].parent
 
 
@@ -60,8 +62,11 @@ class BranchPredictor:
         for fold_model in self.models:
             if actor in fold_model.test_actors:
                 return fold_model
-        raise DataError(self.folder, f"no fold model of branch {self.name} held out actor {actor}",
-                        "evaluate only clips of the run's own actors, or predict with the fold ensemble")
+        raise DataError(
+            self.folder,
+            f"no fold model of branch {self.name} held out actor {actor}",
+            "evaluate only clips of the run's own actors, or predict with the fold ensemble",
+        )
 
     def _normalise(self, fold_model: FoldModel, x: np.ndarray, enrolment: np.ndarray | None) -> np.ndarray:
         """A model trained on per-speaker normalised features sees the new speaker normalised with its
@@ -73,8 +78,9 @@ class BranchPredictor:
         assert fold_model.population is not None
         return fold_model.population(x).numpy()
 
-    def predict_inputs(self, x: np.ndarray, actor: str | None = None, enrolment: np.ndarray | None = None
-                       ) -> np.ndarray:
+    def predict_inputs(
+        self, x: np.ndarray, actor: str | None = None, enrolment: np.ndarray | None = None
+    ) -> np.ndarray:
         """Probabilities (N, L) for model inputs ``x``: the mean over the fold models, or, with ``actor``,
         only the fold model that held that actor out (honest evaluation on the run's own clips)."""
         models = self.models if actor is None else [self.held_out_model(actor)]
@@ -98,8 +104,9 @@ def load_predictor(folder: str | Path) -> BranchPredictor:
     return _cached_predictor(str(Path(folder).resolve()), signature)
 
 
-def predict_media(media: ClipMedia, run: Path, config: FusionConfig, enrolment: list[ClipMedia] | None = None
-                  ) -> dict[str, Any]:
+def predict_media(
+    media: ClipMedia, run: Path, config: FusionConfig, enrolment: list[ClipMedia] | None = None
+) -> dict[str, Any]:
     """Fused prediction for one clip's media with a run's branches and a late-fusion config (JSON-ready)."""
     modalities: dict[str, dict[str, Any]] = {}
     available: dict[str, np.ndarray] = {}
@@ -119,29 +126,45 @@ def predict_media(media: ClipMedia, run: Path, config: FusionConfig, enrolment: 
             entry["probabilities"] = dict(zip(predictor.labels, available[branch].round(4).tolist()))
             entry["random_weights"] = predictor.random_weights
             if predictor.speaker_norm.per_actor and not enrolment:
-                notes.append(f"{branch}: trained with per-speaker normalisation; without enrolment clips "
-                             "(--enroll) one clip of a new person is normalised with the training population's "
-                             "statistics instead (less accurate)")
+                notes.append(
+                    f"{branch}: trained with per-speaker normalisation; without enrolment clips "
+                    "(--enroll) one clip of a new person is normalised with the training population's "
+                    "statistics instead (less accurate)"
+                )
         except EmoError as exc:
             entry["missing"] = str(exc)
     if not available:
-        raise DataError(media.name, "no modality could be used: " + "; ".join(
-            f"{b}: {m['missing']}" for b, m in modalities.items()), "check that the clip has a face and sound")
+        raise DataError(
+            media.name,
+            "no modality could be used: " + "; ".join(f"{b}: {m['missing']}" for b, m in modalities.items()),
+            "check that the clip has a face and sound",
+        )
     names = list(available)
     weights = np.array([config.weight_of(b) for b in names])
     shares = weights / weights.sum()
     fused = weighted_average(np.stack([available[b] for b in names])[:, None], weights)[0]
     for branch, share in zip(names, shares):
         modalities[branch]["contribution"] = dict(zip(config.labels, (share * available[branch]).round(4).tolist()))
-    return {"video": media.video, "audio": media.audio, "run": str(run),
-            "prediction": config.labels[int(np.argmax(fused))],
-            "probabilities": dict(zip(config.labels, np.round(fused, 4).tolist())), "modalities": modalities,
-            "fused_from": sorted(available), "notes": notes,
-            "enrolment_clips": len(enrolment or [])}
+    return {
+        "video": media.video,
+        "audio": media.audio,
+        "run": str(run),
+        "prediction": config.labels[int(np.argmax(fused))],
+        "probabilities": dict(zip(config.labels, np.round(fused, 4).tolist())),
+        "modalities": modalities,
+        "fused_from": sorted(available),
+        "notes": notes,
+        "enrolment_clips": len(enrolment or []),
+    }
 
 
-def predict_file(video: str | Path | None, audio: str | Path | None = None, run_dir: str | Path | None = None,
-                 config_path: str | Path | None = None, enroll: list[str | Path] | None = None) -> dict[str, Any]:
+def predict_file(
+    video: str | Path | None,
+    audio: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    config_path: str | Path | None = None,
+    enroll: list[str | Path] | None = None,
+) -> dict[str, Any]:
     """Fused prediction for one clip, with every modality's probabilities and contribution (JSON-ready).
 
     ``enroll``: other unlabelled clips of the same person; branches trained with per-speaker normalisation
@@ -153,8 +176,10 @@ def predict_file(video: str | Path | None, audio: str | Path | None = None, run_
     run = Path(run_dir) if run_dir else latest_run()
     config = load_fusion_config(config_path or run / "fusion" / "fusion_config.json")
     media = ClipMedia(video=str(video) if video else None, audio=str(audio) if audio else None)
-    enrolment = [ClipMedia(video=str(p)) if Path(p).suffix.lower() in VIDEO_SUFFIXES else ClipMedia(audio=str(p))
-                 for p in enroll or []]
+    enrolment = [
+        ClipMedia(video=str(p)) if Path(p).suffix.lower() in VIDEO_SUFFIXES else ClipMedia(audio=str(p))
+        for p in enroll or []
+    ]
     return predict_media(media, run, config, enrolment or None)
 
 
@@ -167,8 +192,9 @@ def render_text(result: dict[str, Any]) -> str:
             continue
         top = max(entry["probabilities"], key=entry["probabilities"].get)
         flag = "  [RANDOM stand-in weights]" if entry.get("random_weights") else ""
-        lines.append(f"  {branch:<20} weight {entry['weight']:.2f}  top: {top} "
-                     f"({entry['probabilities'][top]:.2f}){flag}")
+        lines.append(
+            f"  {branch:<20} weight {entry['weight']:.2f}  top: {top} ({entry['probabilities'][top]:.2f}){flag}"
+        )
     probs = result["probabilities"]
     lines.append("fused: " + ", ".join(f"{e} {p:.2f}" for e, p in sorted(probs.items(), key=lambda kv: -kv[1])[:3]))
     lines.append(f"PREDICTION: {result['prediction']} (fused from {', '.join(result['fused_from'])})")
@@ -182,6 +208,7 @@ def plot_prediction(result: dict[str, Any]) -> Any:
     import pandas as pd
 
     from emo_utils.plotting import use_style
+
     use_style()
     rows = {b: e["probabilities"] for b, e in result["modalities"].items() if "probabilities" in e}
     contrib = pd.DataFrame({b: e["contribution"] for b, e in result["modalities"].items() if "contribution" in e})

@@ -3,6 +3,7 @@
 A run uses the labels its data has, in canonical order (:func:`run_labels`): 8 on RAVDESS, 6 on CREMA-D,
 7 on EmoDB (its six shared emotions plus ``bored``, which no other corpus has).
 """
+
 from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")

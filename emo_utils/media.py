@@ -3,6 +3,7 @@
 Frames for the video branches are read with OpenCV (``emo_utils.video.frames``); this module handles
 what OpenCV cannot: writing an mp4 that carries a real audio track, and reading that track back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,11 @@ def _open(path: str | Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot be read as audio/video ({exc.__class__.__name__})",
-                        "the file is corrupt or not a media file; re-download it or remove it") from exc
+        raise DataError(
+            path,
+            f"cannot be read as audio/video ({exc.__class__.__name__})",
+            "the file is corrupt or not a media file; re-download it or remove it",
+        ) from exc
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -67,11 +71,15 @@ def read_audio_track(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """
     with _open(path) as container:
         if not container.streams.audio:
-            raise MissingModalityError(path, "has no audio track",
-                                       "pass the audio separately (--audio FILE) or use a clip with sound")
+            raise MissingModalityError(
+                path, "has no audio track", "pass the audio separately (--audio FILE) or use a clip with sound"
+            )
         stream = container.streams.audio[0]
-        expected = (int(round(float(stream.duration * stream.time_base) * sample_rate))
-                    if stream.duration and stream.time_base else None)
+        expected = (
+            int(round(float(stream.duration * stream.time_base) * sample_rate))
+            if stream.duration and stream.time_base
+            else None
+        )
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
         try:
@@ -88,8 +96,14 @@ def read_audio_track(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     return samples[:expected] if expected else samples  # AAC pads its last frame
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None = None,
-                sample_rate: int = 16000, crf: int = 23) -> Path:
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: float,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    crf: int = 23,
+) -> Path:
     """Write RGB ``frames`` (T, H, W, 3 uint8) as H.264 mp4, with mono ``audio`` (float in [-1, 1]) as AAC."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +130,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndar
             samples = np.clip(np.asarray(audio, dtype=np.float32).reshape(1, -1), -1.0, 1.0)
             frame_size = astream.codec_context.frame_size or 1024
             for start in range(0, samples.shape[1], frame_size):
-                chunk = np.ascontiguousarray(samples[:, start:start + frame_size])
+                chunk = np.ascontiguousarray(samples[:, start : start + frame_size])
                 aframe = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
                 aframe.sample_rate = sample_rate
                 aframe.pts = start

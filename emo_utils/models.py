@@ -3,6 +3,7 @@
 Sizes follow the reference design (../shared/reference/srihari-bhaskaran-2024-late-fusion.md) as
 parameters; the defaults are scaled down so that 6-fold training runs on a 2-core CPU in minutes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -23,24 +24,35 @@ class AudioCNN1D(nn.Module):
     non-padded frames (utterance statistics, the classic speech-emotion features) beside the conv output.
     """
 
-    def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (32, 32, 64, 64, 64),
-                 dense: int = 128, kernel_size: int = 5, dropout: float = 0.5, stats_skip: bool = True,
-                 n_classes: int = N_CLASSES) -> None:
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        channels: Sequence[int] = (32, 32, 64, 64, 64),
+        dense: int = 128,
+        kernel_size: int = 5,
+        dropout: float = 0.5,
+        stats_skip: bool = True,
+        n_classes: int = N_CLASSES,
+    ) -> None:
         super().__init__()
         n_frames, n_features = input_shape
         layers: list[nn.Module] = []
         in_ch = n_features
         for i, out_ch in enumerate(channels):
-            layers += [nn.Conv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2), nn.BatchNorm1d(out_ch),
-                       nn.ReLU()]
+            layers += [
+                nn.Conv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2),
+                nn.BatchNorm1d(out_ch),
+                nn.ReLU(),
+            ]
             if i < 3:
                 layers.append(nn.MaxPool1d(2))
             in_ch = out_ch
         self.conv = nn.Sequential(*layers)
         self.stats_skip = stats_skip
         width = 2 * in_ch + (2 * n_features if stats_skip else 0)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, dense), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(dense, n_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(width, dense), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dense, n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv(x.transpose(1, 2))
@@ -61,8 +73,15 @@ class SequenceLSTM(nn.Module):
     emotion changes slower than phones, and the LSTM, the slowest model here on a CPU, runs 3x faster.
     """
 
-    def __init__(self, input_shape: Sequence[int], hidden: int = 64, layers: int = 1, dropout: float = 0.3,
-                 time_pool: int = 3, n_classes: int = N_CLASSES) -> None:
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        hidden: int = 64,
+        layers: int = 1,
+        dropout: float = 0.3,
+        time_pool: int = 3,
+        n_classes: int = N_CLASSES,
+    ) -> None:
         super().__init__()
         _, n_features = input_shape
         self.pool = nn.AvgPool1d(time_pool, ceil_mode=True) if time_pool > 1 else nn.Identity()
@@ -80,8 +99,14 @@ class FrameEmbeddingCNN2D(nn.Module):
     Reference design: conv 32 and 64 filters, dense 128 -> 64 -> 8.
     """
 
-    def __init__(self, input_shape: Sequence[int], filters: Sequence[int] = (32, 64), dense: Sequence[int] = (128, 64),
-                 dropout: float = 0.3, n_classes: int = N_CLASSES) -> None:
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        filters: Sequence[int] = (32, 64),
+        dense: Sequence[int] = (128, 64),
+        dropout: float = 0.3,
+        n_classes: int = N_CLASSES,
+    ) -> None:
         super().__init__()
         n_frames, dim = input_shape
         layers: list[nn.Module] = []
@@ -105,8 +130,13 @@ class FrameEmbeddingCNN2D(nn.Module):
 class MLP(nn.Module):
     """Dense network on a feature vector (B, F): facial AUs, early-fusion concatenations."""
 
-    def __init__(self, input_shape: Sequence[int], hidden: Sequence[int] = (128, 64), dropout: float = 0.3,
-                 n_classes: int = N_CLASSES) -> None:
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        hidden: Sequence[int] = (128, 64),
+        dropout: float = 0.3,
+        n_classes: int = N_CLASSES,
+    ) -> None:
         super().__init__()
         (width,) = input_shape
         layers: list[nn.Module] = []

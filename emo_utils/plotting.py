@@ -1,4 +1,5 @@
 """One figure style for every notebook and report: confusion matrices, learning curves, bar charts."""
+
 from __future__ import annotations
 
 import textwrap
@@ -13,8 +14,14 @@ import seaborn as sns
 from emo_utils.evaluate import confusion, metrics_from_table
 from emo_utils.labels import EMOTIONS
 
-STYLE = {"figure.dpi": 100, "savefig.dpi": 120, "axes.titlesize": 10, "axes.labelsize": 9,
-         "xtick.labelsize": 8, "ytick.labelsize": 8}
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 120,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+}
 
 
 def use_style() -> None:
@@ -39,8 +46,7 @@ def plot_confusion(table: pd.DataFrame, title: str, ax: plt.Axes | None = None) 
     cm = confusion(table)
     ax.imshow(cm.to_numpy(), cmap="Blues", vmin=0, vmax=1)
     for (i, j), value in np.ndenumerate(cm.to_numpy()):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                color="white" if value > 0.6 else "black")
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value > 0.6 else "black")
     ax.set_xticks(range(len(cm.columns)), cm.columns, rotation=90)
     ax.set_yticks(range(len(cm.index)), cm.index)
     ax.grid(False)
@@ -83,8 +89,9 @@ def plot_learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def plot_metric_bars(metrics: Mapping[str, Mapping[str, float]], title: str,
-                     keys: tuple[str, ...] = ("accuracy", "macro_f1", "uar")) -> plt.Figure:
+def plot_metric_bars(
+    metrics: Mapping[str, Mapping[str, float]], title: str, keys: tuple[str, ...] = ("accuracy", "macro_f1", "uar")
+) -> plt.Figure:
     """Grouped bars of accuracy / macro-F1 / UAR per branch or strategy."""
     use_style()
     frame = pd.DataFrame({name: {k: m[k] for k in keys} for name, m in metrics.items()}).T
@@ -123,13 +130,23 @@ def plot_pipeline() -> plt.Figure:
     n = len(PIPELINE_STAGES)
     for i, (name, text) in enumerate(PIPELINE_STAGES):
         x = i / n + 0.01
-        ax.add_patch(plt.Rectangle((x, 0.15), 0.78 / n, 0.7, facecolor=sns.color_palette("pastel")[i],
-                                   edgecolor="0.3", transform=ax.transAxes))
-        ax.text(x + 0.39 / n, 0.72, name, ha="center", va="center", weight="bold", fontsize=10,
-                transform=ax.transAxes)
+        ax.add_patch(
+            plt.Rectangle(
+                (x, 0.15),
+                0.78 / n,
+                0.7,
+                facecolor=sns.color_palette("pastel")[i],
+                edgecolor="0.3",
+                transform=ax.transAxes,
+            )
+        )
+        ax.text(x + 0.39 / n, 0.72, name, ha="center", va="center", weight="bold", fontsize=10, transform=ax.transAxes)
         ax.text(x + 0.39 / n, 0.42, text, ha="center", va="center", fontsize=7.5, transform=ax.transAxes)
         if i < n - 1:
             ax.text(x + 0.89 / n, 0.5, "\u2192", ha="center", va="center", fontsize=20, transform=ax.transAxes)
-    ax.set_title("index -> features -> train each branch (actors held out) -> fuse -> report   "
-                 "(every stage caches under one output folder)", fontsize=10)
+    ax.set_title(
+        "index -> features -> train each branch (actors held out) -> fuse -> report   "
+        "(every stage caches under one output folder)",
+        fontsize=10,
+    )
     return fig

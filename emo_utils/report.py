@@ -59,6 +59,12 @@ def write_report(metrics: dict[str, Any], out: str | Path) -> None:
     bars = {**metrics["branches"], **{f"fusion {s}": m for s, m in metrics["fusion"].items()}}
     save_figure(plot_metric_bars(bars, title), out / "figures" / "metrics.png")
     data = SYNTHETIC_DATA if metrics["synthetic"] else "real"
-    lines = [f"# Results: {metrics['dataset']}", "", f"Protocol: {metrics['protocol']}.", f"Data: {data}.", "",
-             *results_table(metrics)]
+    lines = [
+        f"# Results: {metrics['dataset']}",
+        "",
+        f"Protocol: {metrics['protocol']}.",
+        f"Data: {data}.",
+        "",
+        *results_table(metrics),
+    ]
     (out / "report.md").write_text("\n".join(lines) + "\n")

@@ -66,8 +66,10 @@ class SpeakerNorm:
         if self.mode == "none":
             return "speaker norm none: no test-speaker statistics"
         if self.mode == "enrol":
-            return (f"speaker norm enrol:{self.k}: each test speaker normalised with {self.k} unlabelled clips "
-                    "of its own, scored on its other clips")
+            return (
+                f"speaker norm enrol:{self.k}: each test speaker normalised with {self.k} unlabelled clips "
+                "of its own, scored on its other clips"
+            )
         return "speaker norm all: TRANSDUCTIVE, each test speaker z-scored over all its clips (a lesson, not a result)"
 
 
@@ -130,8 +132,9 @@ def normalise_per_actor(X: np.ndarray, actors: np.ndarray) -> np.ndarray:
     return out
 
 
-def normalise_enrolled(X: np.ndarray, actors: np.ndarray, enrol_rank: np.ndarray, k: int,
-                       prior_variance: np.ndarray) -> np.ndarray:
+def normalise_enrolled(
+    X: np.ndarray, actors: np.ndarray, enrol_rank: np.ndarray, k: int, prior_variance: np.ndarray
+) -> np.ndarray:
     """Every actor z-scored with the statistics of its ``k`` enrolment clips (``enrol_rank < k``)."""
     out = np.zeros(X.shape, dtype=np.float32)
     for actor in np.unique(actors):
@@ -146,8 +149,15 @@ def training_inputs(X: np.ndarray, actors: np.ndarray, norm: SpeakerNorm) -> np.
     return normalise_per_actor(X, actors) if norm.per_actor else X
 
 
-def test_inputs(X: np.ndarray, actors: np.ndarray, enrol_rank: np.ndarray, test_rows: np.ndarray,
-                train_rows: np.ndarray, norm: SpeakerNorm, train_side: np.ndarray) -> np.ndarray:
+def test_inputs(
+    X: np.ndarray,
+    actors: np.ndarray,
+    enrol_rank: np.ndarray,
+    test_rows: np.ndarray,
+    train_rows: np.ndarray,
+    norm: SpeakerNorm,
+    train_side: np.ndarray,
+) -> np.ndarray:
     """What the test actors (``test_rows``) look like to a model trained on ``train_rows``.
 
     ``none``: as they are. ``all``: z-scored over all their clips (``train_side``). ``enrol:K``: z-scored with

@@ -1,5 +1,6 @@
 """The one training routine every branch uses: actor-independent cross-validation that saves
 out-of-fold class probabilities per clip, learning curves, and one checkpoint per fold."""
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,14 @@ from emo_utils.errors import SettingsError
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS, proba_columns
 from emo_utils.models import build_model
-from emo_utils.speaker_norm import (SpeakerNorm, enrolment_order, normalise_per_actor, test_inputs,
-                                    training_inputs, within_actor_variance)
+from emo_utils.speaker_norm import (
+    SpeakerNorm,
+    enrolment_order,
+    normalise_per_actor,
+    test_inputs,
+    training_inputs,
+    within_actor_variance,
+)
 
 
 @dataclass
@@ -96,8 +103,9 @@ def predict_proba(model: nn.Module, X: np.ndarray, scaler: Standardizer, batch_s
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
 
 
-def _validation_score(model: nn.Module, X: np.ndarray, y: np.ndarray, scaler: Standardizer,
-                      batch_size: int) -> tuple[float, float]:
+def _validation_score(
+    model: nn.Module, X: np.ndarray, y: np.ndarray, scaler: Standardizer, batch_size: int
+) -> tuple[float, float]:
     """Negative log-likelihood and accuracy on the validation actors."""
     proba = predict_proba(model, X, scaler, batch_size)
     loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(proba) + 1e-9), torch.from_numpy(y)))
@@ -145,8 +153,9 @@ def fit_model(
             optimiser.step()
             total += loss.item() * len(rows)
         val_loss, val_acc = _validation_score(model, X_val, y_val, scaler, config.batch_size)
-        curve.append({"epoch": epoch, "train_loss": total / max(1, len(X_train)), "val_loss": val_loss,
-                      "val_accuracy": val_acc})
+        curve.append(
+            {"epoch": epoch, "train_loss": total / max(1, len(X_train)), "val_loss": val_loss, "val_accuracy": val_acc}
+        )
         if progress is not None:
             progress.set_postfix(epoch=epoch, val_acc=f"{val_acc:.2f}")
         if val_loss < best_loss - 1e-4:
@@ -177,19 +186,29 @@ class FoldPlan:
     inner: int | None = None
 
 
-def _split_validation(train_rows: np.ndarray, test_rows: np.ndarray, actors: np.ndarray, genders: np.ndarray,
-                      config: TrainConfig, seed: int, leaky_ok: bool) -> tuple[np.ndarray, np.ndarray]:
+def _split_validation(
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    actors: np.ndarray,
+    genders: np.ndarray,
+    config: TrainConfig,
+    seed: int,
+    leaky_ok: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """Fit and validation rows of one training set: validation actors drawn from the training actors only."""
     if leaky_ok:
         rng = np.random.default_rng(seed)
         val_rows = rng.choice(train_rows, size=max(2, len(train_rows) // 10), replace=False)
     else:
-        val_actors = pick_validation_actors(actors[train_rows], genders[train_rows], config.val_actors_per_gender,
-                                            seed=seed)
+        val_actors = pick_validation_actors(
+            actors[train_rows], genders[train_rows], config.val_actors_per_gender, seed=seed
+        )
         val_rows = train_rows[np.isin(actors[train_rows], list(val_actors))]
         if len(val_rows) == 0:
-            raise SettingsError(f"{len(np.unique(actors[train_rows]))} training actors leave none to hold out for "
-                                "early stopping; use fewer folds or more actors")
+            raise SettingsError(
+                f"{len(np.unique(actors[train_rows]))} training actors leave none to hold out for "
+                "early stopping; use fewer folds or more actors"
+            )
         check_no_actor_leak(actors[val_rows], actors[test_rows], "validation vs test")
     fit_rows = np.setdiff1d(train_rows, val_rows)
     if not leaky_ok:
@@ -198,22 +217,30 @@ def _split_validation(train_rows: np.ndarray, test_rows: np.ndarray, actors: np.
     return fit_rows, val_rows
 
 
-def plan_folds(folds: np.ndarray, actors: np.ndarray, genders: np.ndarray, config: TrainConfig,
-               leaky_ok: bool = False, nested: bool = False) -> list[FoldPlan]:
+def plan_folds(
+    folds: np.ndarray,
+    actors: np.ndarray,
+    genders: np.ndarray,
+    config: TrainConfig,
+    leaky_ok: bool = False,
+    nested: bool = False,
+) -> list[FoldPlan]:
     """One plan per test fold (and, with ``nested``, one per pair of test fold and inner training fold);
     every split is checked for actor leaks."""
     plans = []
     for fold, train_rows, test_rows in iter_folds(folds, actors, leaky_ok=leaky_ok):
-        fit_rows, val_rows = _split_validation(train_rows, test_rows, actors, genders, config, config.seed + fold,
-                                               leaky_ok)
+        fit_rows, val_rows = _split_validation(
+            train_rows, test_rows, actors, genders, config, config.seed + fold, leaky_ok
+        )
         plans.append(FoldPlan(fold, fit_rows, val_rows, test_rows))
         if not nested:
             continue
         for inner in np.unique(folds[train_rows]):
             inner_test = train_rows[folds[train_rows] == inner]
             inner_train = train_rows[folds[train_rows] != inner]
-            fit, val = _split_validation(inner_train, inner_test, actors, genders, config,
-                                         config.seed + 100 * (fold + 1) + int(inner), leaky_ok)
+            fit, val = _split_validation(
+                inner_train, inner_test, actors, genders, config, config.seed + 100 * (fold + 1) + int(inner), leaky_ok
+            )
             plans.append(FoldPlan(fold, fit, val, inner_test, int(inner)))
     return plans
 
@@ -255,9 +282,17 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
     X_fit = np.asarray(X[plan.fit_rows])
     X_fit_aug = np.asarray(data.X_aug[plan.fit_rows]) if data.X_aug is not None else None
     scaler = Standardizer.fit(X_fit, config.standardize)
-    model, curve = fit_model(X_fit, data.y[plan.fit_rows], np.asarray(X[plan.val_rows]), data.y[plan.val_rows],
-                             config, scaler, progress=progress, X_train_aug=X_fit_aug,
-                             n_classes=len(data.label_names))
+    model, curve = fit_model(
+        X_fit,
+        data.y[plan.fit_rows],
+        np.asarray(X[plan.val_rows]),
+        data.y[plan.val_rows],
+        config,
+        scaler,
+        progress=progress,
+        X_train_aug=X_fit_aug,
+        n_classes=len(data.label_names),
+    )
     norm = SpeakerNorm.parse(config.speaker_norm)
     train_rows = np.concatenate([plan.fit_rows, plan.val_rows])
 
@@ -272,10 +307,17 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
         raw_fit = np.asarray(data.X_raw[plan.fit_rows])
         per_actor = norm.per_actor
         checkpoint = save_checkpoint(
-            data.out_dir / f"fold{plan.outer}.pt", model, scaler, config, X.shape[1:], data.feature_meta,
-            sorted(set(data.actors[plan.test_rows])), data.label_names,
+            data.out_dir / f"fold{plan.outer}.pt",
+            model,
+            scaler,
+            config,
+            X.shape[1:],
+            data.feature_meta,
+            sorted(set(data.actors[plan.test_rows])),
+            data.label_names,
             population=Standardizer.fit(raw_fit) if per_actor else None,
-            within_actor_variance=within_actor_variance(raw_fit, data.actors[plan.fit_rows]) if per_actor else None)
+            within_actor_variance=within_actor_variance(raw_fit, data.actors[plan.fit_rows]) if per_actor else None,
+        )
     return FoldResult(plan, curve, proba, checkpoint, views)
 
 
@@ -287,8 +329,11 @@ def _load_worker_data(folder: str, data: FoldData) -> None:
     """Pool initializer: the arrays memory-mapped from ``folder`` (shared page cache, no copies)."""
     global _WORKER_DATA
     torch.set_num_threads(1)
-    arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r") for name in _ARRAYS
-              if (Path(folder) / f"{name}.npy").exists()}
+    arrays = {
+        name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r")
+        for name in _ARRAYS
+        if (Path(folder) / f"{name}.npy").exists()
+    }
     _WORKER_DATA = replace(data, X=arrays["X"], X_raw=arrays.get("X_raw", arrays["X"]), X_aug=arrays.get("X_aug"))
 
 
@@ -315,8 +360,14 @@ def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, ba
         return results
 
 
-def oof_frame(proba: np.ndarray, clip_ids: np.ndarray, actors: np.ndarray, folds: np.ndarray, y: np.ndarray,
-              label_names: tuple[str, ...]) -> pd.DataFrame:
+def oof_frame(
+    proba: np.ndarray,
+    clip_ids: np.ndarray,
+    actors: np.ndarray,
+    folds: np.ndarray,
+    y: np.ndarray,
+    label_names: tuple[str, ...],
+) -> pd.DataFrame:
     """The common out-of-fold table: clip_id, actor, fold, emotion and one probability column per label."""
     table = pd.DataFrame(proba, columns=proba_columns(label_names))
     table.insert(0, "clip_id", clip_ids)
@@ -364,8 +415,19 @@ def cross_validate(
     X_aug = features.X_aug
     if X_aug is not None and speaker_norm.per_actor:
         X_aug = np.stack([normalise_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
-    data = FoldData(X, features.X, X_aug, y, actors, enrol_rank, config, features.meta, tuple(label_names),
-                    Path(out_dir) if out_dir is not None else None, tuple(test_views))
+    data = FoldData(
+        X,
+        features.X,
+        X_aug,
+        y,
+        actors,
+        enrol_rank,
+        config,
+        features.meta,
+        tuple(label_names),
+        Path(out_dir) if out_dir is not None else None,
+        tuple(test_views),
+    )
     plans = plan_folds(folds, actors, genders, config, leaky_ok, nested)
     bar = tqdm(total=len(plans), desc=desc, unit="model", disable=not progress)
     if n_jobs > 1 and len(plans) > 1:
@@ -397,14 +459,27 @@ def cross_validate(
     table = oof_frame(oof, features.clip_ids, actors, folds, y, data.label_names)
     inner_oof = pd.concat(inner_tables, ignore_index=True) if inner_tables else None
     view_tables = {v: oof_frame(P, features.clip_ids, actors, folds, y, data.label_names) for v, P in views.items()}
-    return CVResult(oof=table, history=pd.DataFrame(history), checkpoints=sorted(checkpoints), inner_oof=inner_oof,
-                    views=view_tables)
+    return CVResult(
+        oof=table,
+        history=pd.DataFrame(history),
+        checkpoints=sorted(checkpoints),
+        inner_oof=inner_oof,
+        views=view_tables,
+    )
 
 
-def save_checkpoint(path: Path, model: nn.Module, scaler: Standardizer, config: TrainConfig,
-                    input_shape: tuple[int, ...], feature_meta: dict[str, Any], test_actors: list[str],
-                    label_names: tuple[str, ...] = EMOTIONS, population: Standardizer | None = None,
-                    within_actor_variance: np.ndarray | None = None) -> Path:
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    scaler: Standardizer,
+    config: TrainConfig,
+    input_shape: tuple[int, ...],
+    feature_meta: dict[str, Any],
+    test_actors: list[str],
+    label_names: tuple[str, ...] = EMOTIONS,
+    population: Standardizer | None = None,
+    within_actor_variance: np.ndarray | None = None,
+) -> Path:
     """Save everything needed to rebuild and apply the model to new clips.
 
     With per-actor normalisation, ``population`` holds the raw training features' statistics (a single
@@ -412,12 +487,22 @@ def save_checkpoint(path: Path, model: nn.Module, scaler: Standardizer, config: 
     training speaker (enrolment clips of a new speaker are shrunk towards it).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "mean": scaler.mean, "std": scaler.std,
-                "config": asdict(config), "input_shape": list(input_shape), "feature_meta": feature_meta,
-                "test_actors": test_actors, "labels": list(label_names),
-                "population_mean": None if population is None else population.mean,
-                "population_std": None if population is None else population.std,
-                "within_actor_variance": within_actor_variance}, path)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "mean": scaler.mean,
+            "std": scaler.std,
+            "config": asdict(config),
+            "input_shape": list(input_shape),
+            "feature_meta": feature_meta,
+            "test_actors": test_actors,
+            "labels": list(label_names),
+            "population_mean": None if population is None else population.mean,
+            "population_std": None if population is None else population.std,
+            "within_actor_variance": within_actor_variance,
+        },
+        path,
+    )
     return path
 
 
@@ -447,5 +532,13 @@ def load_checkpoint(path: str | Path) -> FoldModel:
     population = None
     if ckpt.get("population_mean") is not None:
         population = Standardizer(ckpt["population_mean"], ckpt["population_std"])
-    return FoldModel(model, Standardizer(ckpt["mean"], ckpt["std"]), config, labels, list(ckpt["test_actors"]),
-                     ckpt["feature_meta"], population, ckpt.get("within_actor_variance"))
+    return FoldModel(
+        model,
+        Standardizer(ckpt["mean"], ckpt["std"]),
+        config,
+        labels,
+        list(ckpt["test_actors"]),
+        ckpt["feature_meta"],
+        population,
+        ckpt.get("within_actor_variance"),
+    )

@@ -17,8 +17,12 @@ from emo_utils.evaluate import metrics_from_table
 
 def inner_scores(inner_oofs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Accuracy of each candidate (columns) on each test fold's training actors (rows: the test fold)."""
-    return pd.DataFrame({name: {int(k): metrics_from_table(rows)["accuracy"] for k, rows in inner.groupby("outer_fold")}
-                         for name, inner in inner_oofs.items()})
+    return pd.DataFrame(
+        {
+            name: {int(k): metrics_from_table(rows)["accuracy"] for k, rows in inner.groupby("outer_fold")}
+            for name, inner in inner_oofs.items()
+        }
+    )
 
 
 def choose_per_fold(inner_oofs: Mapping[str, pd.DataFrame]) -> dict[int, str]:
@@ -27,11 +31,13 @@ def choose_per_fold(inner_oofs: Mapping[str, pd.DataFrame]) -> dict[int, str]:
     return {int(fold): str(row.idxmax()) for fold, row in scores.iterrows()}
 
 
-def combine(oofs: Mapping[str, pd.DataFrame], inner_oofs: Mapping[str, pd.DataFrame], choice: Mapping[int, str]
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def combine(
+    oofs: Mapping[str, pd.DataFrame], inner_oofs: Mapping[str, pd.DataFrame], choice: Mapping[int, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The out-of-fold and inner tables of the chosen candidate of each test fold, in the original row order."""
     first = next(iter(oofs.values()))
     oof = pd.concat([oofs[choice[int(k)]][first["fold"] == k] for k in sorted(first["fold"].unique())])
-    inner = pd.concat([rows[rows["outer_fold"] == k] for k, name in choice.items()
-                       for rows in [inner_oofs[name]]], ignore_index=True)
+    inner = pd.concat(
+        [rows[rows["outer_fold"] == k] for k, name in choice.items() for rows in [inner_oofs[name]]], ignore_index=True
+    )
     return oof.loc[first.index], inner

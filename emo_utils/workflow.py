@@ -31,14 +31,24 @@ from emo_utils.artifacts import BranchArtifact, fusable, load_artifact, write_br
 from emo_utils.baselines import BASELINE, svm_cross_validate
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import describe_protocol, make_folds
-from emo_utils.devices import resolve_device
 from emo_utils.data.manifest import dataset_name, index_dataset, load_manifest, summarize
+from emo_utils.devices import resolve_device
 from emo_utils.errors import DataError, EmoError, SettingsError
 from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.extraction import default_jobs, start_worker_server
 from emo_utils.feature_store import FeatureSet
-from emo_utils.fusion import (DEFAULT_STRATEGIES, EARLY, STRATEGIES, deployment_config, fuse_cross_validated,
-                              joint_features, result_table, save_fusion_config, stack_branches, stack_with_inner)
+from emo_utils.fusion import (
+    DEFAULT_STRATEGIES,
+    EARLY,
+    STRATEGIES,
+    deployment_config,
+    fuse_cross_validated,
+    joint_features,
+    result_table,
+    save_fusion_config,
+    stack_branches,
+    stack_with_inner,
+)
 from emo_utils.labels import emotion_index, run_labels
 from emo_utils.report import provenance_line, write_report
 from emo_utils.speaker_norm import SpeakerNorm
@@ -122,25 +132,43 @@ def limit_takes(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
         return manifest
     actor_rank = manifest["actor"].rank(method="dense").astype(int)
     code = {e: i for i, e in enumerate(sorted(manifest["emotion"].unique()))}
-    by_emotion = manifest.assign(_e=manifest.groupby(["actor", "emotion"]).cumcount(),
-                                 _turn=(manifest["emotion"].map(code) + actor_rank) % len(code))
+    by_emotion = manifest.assign(
+        _e=manifest.groupby(["actor", "emotion"]).cumcount(),
+        _turn=(manifest["emotion"].map(code) + actor_rank) % len(code),
+    )
     by_emotion = by_emotion.sort_values(["actor", "_e", "_turn"])
     ranked = by_emotion.assign(_r=by_emotion.groupby("actor").cumcount()).sort_values(["_r", "actor"])
     return ranked.head(n).drop(columns=["_e", "_turn", "_r"]).sort_values(["actor", "take_id"]).reset_index(drop=True)
 
 
 def _manifest_key(settings: WorkflowSettings) -> str:
-    return stage_key({"data_root": str(settings.data_root) if settings.data_root else None,
-                      "clip_limit": settings.clip_limit, "folds": str(settings.folds), "fold_seed": settings.fold_seed,
-                      "demo_actors": settings.demo_actors, "seed": settings.seed}, code=MANIFEST_CODE)
+    return stage_key(
+        {
+            "data_root": str(settings.data_root) if settings.data_root else None,
+            "clip_limit": settings.clip_limit,
+            "folds": str(settings.folds),
+            "fold_seed": settings.fold_seed,
+            "demo_actors": settings.demo_actors,
+            "seed": settings.seed,
+        },
+        code=MANIFEST_CODE,
+    )
 
 
 def _describe(manifest: pd.DataFrame, settings: WorkflowSettings) -> Run:
     dataset = dataset_name(manifest)
-    scheme = "EmoBox folds" if settings.folds == "emobox" else (
-        f"folds redrawn with seed {settings.fold_seed}" if settings.fold_seed is not None else "")
-    protocol = describe_protocol(manifest["fold"].to_numpy(), manifest["actor"].to_numpy(), dataset,
-                                 speaker_norm=settings.norm.description, scheme=scheme)
+    scheme = (
+        "EmoBox folds"
+        if settings.folds == "emobox"
+        else (f"folds redrawn with seed {settings.fold_seed}" if settings.fold_seed is not None else "")
+    )
+    protocol = describe_protocol(
+        manifest["fold"].to_numpy(),
+        manifest["actor"].to_numpy(),
+        dataset,
+        speaker_norm=settings.norm.description,
+        scheme=scheme,
+    )
     return Run(settings, manifest, dataset, run_labels(manifest["emotion"]), protocol)
 
 
@@ -155,8 +183,9 @@ def prepare_run(settings: WorkflowSettings) -> Run:
     if root is None:
         from emo_utils.synthetic.corpus import generate_demo_corpus
 
-        root = generate_demo_corpus(settings.out / "demo_data", n_actors=settings.demo_actors, seed=settings.seed,
-                                    progress=settings.progress)
+        root = generate_demo_corpus(
+            settings.out / "demo_data", n_actors=settings.demo_actors, seed=settings.seed, progress=settings.progress
+        )
     log.info("indexing %s ...", root)
     manifest, skipped = index_dataset(root)
     manifest = limit_takes(manifest[manifest["vocal_channel"] == "speech"], settings.clip_limit)
@@ -173,8 +202,17 @@ def prepare_run(settings: WorkflowSettings) -> Run:
 def feature_context(run: Run) -> FeatureContext:
     """What the feature builders need for this run."""
     s = run.settings
-    return FeatureContext(run.manifest, s.features_dir or s.out / "features", s.wav2vec_model, s.vit_model,
-                          s.allow_stand_ins, s.n_jobs, s.progress, s.seed, str(resolve_device(s.device)))
+    return FeatureContext(
+        run.manifest,
+        s.features_dir or s.out / "features",
+        s.wav2vec_model,
+        s.vit_model,
+        s.allow_stand_ins,
+        s.n_jobs,
+        s.progress,
+        s.seed,
+        str(resolve_device(s.device)),
+    )
 
 
 def branch_config(spec: BranchSpec, settings: WorkflowSettings) -> TrainConfig:
@@ -187,36 +225,75 @@ def _labels(run: Run, clip_ids: np.ndarray) -> np.ndarray:
     return np.array([emotion_index(e, run.labels) for e in run.rows(clip_ids)["emotion"]])
 
 
-def cross_validated_stage(run: Run, features: FeatureSet, config: TrainConfig, folder: Path, inputs: list[str],
-                          provenance: dict[str, Any], pooled: FeatureSet | None = None, nested: bool = True,
-                          desc: str = "train") -> BranchArtifact:
+def cross_validated_stage(
+    run: Run,
+    features: FeatureSet,
+    config: TrainConfig,
+    folder: Path,
+    inputs: list[str],
+    provenance: dict[str, Any],
+    pooled: FeatureSet | None = None,
+    nested: bool = True,
+    desc: str = "train",
+) -> BranchArtifact:
     """Actor-independent cross-validation of ``config`` on ``features``, saved as an artifact in ``folder``;
     loaded instead when its key (settings, training code, the feature stages it read) is unchanged."""
     rows = run.rows(features.clip_ids)
-    settings = {"train": asdict(config), "labels": run.labels, "nested": nested,
-                "clips": stable_hash(features.clip_ids.tolist()), "folds": stable_hash(rows["fold"].tolist())}
+    settings = {
+        "train": asdict(config),
+        "labels": run.labels,
+        "nested": nested,
+        "clips": stable_hash(features.clip_ids.tolist()),
+        "folds": stable_hash(rows["fold"].tolist()),
+    }
     key = stage_key(settings, code=(*TRAIN_CODE, *MODEL_CODE.get(config.model, ())), inputs=inputs)
     if is_current(folder, key, ("oof.csv", "provenance.json")):
         log.info("[%s] cached results in %s", desc, folder)
         return load_artifact(folder)
-    log.info("[%s] training: %s holds no results for these settings, code and features (%d clips, %d folds%s)",
-             desc, folder, len(features), rows["fold"].nunique(), ", nested" if nested else "")
-    result = cross_validate(features, _labels(run, features.clip_ids), rows["actor"].to_numpy(),
-                            rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, out_dir=folder, desc=desc,
-                            progress=run.settings.progress, n_jobs=run.settings.jobs, nested=nested,
-                            label_names=run.labels, enrol_seed=run.settings.seed)
+    log.info(
+        "[%s] training: %s holds no results for these settings, code and features (%d clips, %d folds%s)",
+        desc,
+        folder,
+        len(features),
+        rows["fold"].nunique(),
+        ", nested" if nested else "",
+    )
+    result = cross_validate(
+        features,
+        _labels(run, features.clip_ids),
+        rows["actor"].to_numpy(),
+        rows["gender"].to_numpy(),
+        rows["fold"].to_numpy(),
+        config,
+        out_dir=folder,
+        desc=desc,
+        progress=run.settings.progress,
+        n_jobs=run.settings.jobs,
+        nested=nested,
+        label_names=run.labels,
+        enrol_seed=run.settings.seed,
+    )
     write_branch_artifact(folder, result.oof, {**provenance, "train": asdict(config)}, pooled, result.inner_oof)
     result.history.to_csv(folder / "history.csv", index=False)
     mark_done(folder, key, settings)
     return load_artifact(folder)
 
 
-def _provenance(run: Run, spec: BranchSpec, features: FeatureSet, config: TrainConfig, n_skipped: int
-                ) -> dict[str, Any]:
-    return {"branch": spec.name, "modality": spec.modality, "description": spec.description,
-            "random_weights": features.random_weights, "speaker_norm": config.speaker_norm,
-            "synthetic": run.synthetic, "dataset": run.dataset, "protocol": run.protocol, "labels": run.labels,
-            "n_skipped": n_skipped}
+def _provenance(
+    run: Run, spec: BranchSpec, features: FeatureSet, config: TrainConfig, n_skipped: int
+) -> dict[str, Any]:
+    return {
+        "branch": spec.name,
+        "modality": spec.modality,
+        "description": spec.description,
+        "random_weights": features.random_weights,
+        "speaker_norm": config.speaker_norm,
+        "synthetic": run.synthetic,
+        "dataset": run.dataset,
+        "protocol": run.protocol,
+        "labels": run.labels,
+        "n_skipped": n_skipped,
+    }
 
 
 def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifact | None:
@@ -237,10 +314,17 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
     if spec.candidates:
         artifact = tuned_stage(run, spec, features, config, folder, list(ctx.stages_used), provenance, pooled)
     else:
-        artifact = cross_validated_stage(run, features, config, folder, list(ctx.stages_used), provenance, pooled,
-                                         nested=nested, desc=spec.name)
-    log.info(format_metrics(spec.name, metrics_from_table(artifact.oof), run.protocol,
-                            provenance_line(run.synthetic, artifact.random_weights)))
+        artifact = cross_validated_stage(
+            run, features, config, folder, list(ctx.stages_used), provenance, pooled, nested=nested, desc=spec.name
+        )
+    log.info(
+        format_metrics(
+            spec.name,
+            metrics_from_table(artifact.oof),
+            run.protocol,
+            provenance_line(run.synthetic, artifact.random_weights),
+        )
+    )
     if pooled is not None and run.settings.baselines:
         try:
             _run_baseline(run, spec, pooled, config, list(ctx.stages_used), provenance)
@@ -250,14 +334,34 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
     return artifact
 
 
-def tuned_stage(run: Run, spec: BranchSpec, features: FeatureSet, config: TrainConfig, folder: Path,
-                inputs: list[str], provenance: dict[str, Any], pooled: FeatureSet | None) -> BranchArtifact:
+def tuned_stage(
+    run: Run,
+    spec: BranchSpec,
+    features: FeatureSet,
+    config: TrainConfig,
+    folder: Path,
+    inputs: list[str],
+    provenance: dict[str, Any],
+    pooled: FeatureSet | None,
+) -> BranchArtifact:
     """The branch with its setting chosen per test fold among ``spec.candidates`` on inner folds (cached)."""
-    candidates = {name: cross_validated_stage(run, features, replace(config, **changes),
-                                              folder / "candidates" / name, inputs, provenance, desc=f"{spec.name} "
-                                              f"[{name}]") for name, changes in spec.candidates.items()}
-    key = stage_key({"candidates": sorted(spec.candidates)}, code=("emo_utils.tuning",),
-                    inputs=[f"{name}:{stage_key_of(a.folder)}" for name, a in candidates.items()])
+    candidates = {
+        name: cross_validated_stage(
+            run,
+            features,
+            replace(config, **changes),
+            folder / "candidates" / name,
+            inputs,
+            provenance,
+            desc=f"{spec.name} [{name}]",
+        )
+        for name, changes in spec.candidates.items()
+    }
+    key = stage_key(
+        {"candidates": sorted(spec.candidates)},
+        code=("emo_utils.tuning",),
+        inputs=[f"{name}:{stage_key_of(a.folder)}" for name, a in candidates.items()],
+    )
     if is_current(folder, key, ("oof.csv", "provenance.json")):
         return load_artifact(folder)
     inner = {name: a.inner_oof() for name, a in candidates.items()}
@@ -267,41 +371,77 @@ def tuned_stage(run: Run, spec: BranchSpec, features: FeatureSet, config: TrainC
         shutil.copy(candidates[name].folder / f"fold{fold}.pt", folder / f"fold{fold}.pt")
     shutil.copy(candidates[choice[min(choice)]].folder / "history.csv", folder / "history.csv")
     scores = inner_scores(inner).round(4)  # type: ignore[arg-type]
-    write_branch_artifact(folder, oof, {**provenance, "train": asdict(config), "candidates": spec.candidates,
-                                        "chosen_per_fold": choice, "inner_accuracy": scores.to_dict()},
-                          pooled, inner_oof)
-    log.info("[%s] setting chosen per test fold on inner folds: %s", spec.name,
-             ", ".join(f"fold {k}: {v}" for k, v in choice.items()))
+    write_branch_artifact(
+        folder,
+        oof,
+        {
+            **provenance,
+            "train": asdict(config),
+            "candidates": spec.candidates,
+            "chosen_per_fold": choice,
+            "inner_accuracy": scores.to_dict(),
+        },
+        pooled,
+        inner_oof,
+    )
+    log.info(
+        "[%s] setting chosen per test fold on inner folds: %s",
+        spec.name,
+        ", ".join(f"fold {k}: {v}" for k, v in choice.items()),
+    )
     mark_done(folder, key, {"candidates": spec.candidates})
     return load_artifact(folder)
 
 
-def _run_baseline(run: Run, spec: BranchSpec, pooled: FeatureSet, config: TrainConfig, inputs: list[str],
-                  provenance: dict[str, Any]) -> None:
+def _run_baseline(
+    run: Run, spec: BranchSpec, pooled: FeatureSet, config: TrainConfig, inputs: list[str], provenance: dict[str, Any]
+) -> None:
     """The branch's untuned SVM on its pooled features, same folds and speaker normalisation (cached)."""
     folder = run.settings.out / "baselines" / spec.name
     rows = run.rows(pooled.clip_ids)
-    settings = {"speaker_norm": config.speaker_norm, "seed": run.settings.seed, "labels": run.labels,
-                "folds": stable_hash(rows["fold"].tolist())}
+    settings = {
+        "speaker_norm": config.speaker_norm,
+        "seed": run.settings.seed,
+        "labels": run.labels,
+        "folds": stable_hash(rows["fold"].tolist()),
+    }
     key = stage_key(settings, code=("emo_utils.baselines", "emo_utils.speaker_norm"), inputs=inputs)
     if not is_current(folder, key, ("oof.csv",)):
-        oof = svm_cross_validate(pooled, _labels(run, pooled.clip_ids), rows["actor"].to_numpy(),
-                                 rows["fold"].to_numpy(), config.speaker_norm, run.labels, run.settings.seed,
-                                 run.settings.seed)
-        write_branch_artifact(folder, oof, {**provenance, "description": f"{BASELINE} of {spec.name}",
-                                            "baseline_of": spec.name})
+        oof = svm_cross_validate(
+            pooled,
+            _labels(run, pooled.clip_ids),
+            rows["actor"].to_numpy(),
+            rows["fold"].to_numpy(),
+            config.speaker_norm,
+            run.labels,
+            run.settings.seed,
+            run.settings.seed,
+        )
+        write_branch_artifact(
+            folder, oof, {**provenance, "description": f"{BASELINE} of {spec.name}", "baseline_of": spec.name}
+        )
         mark_done(folder, key, settings)
-    log.info(format_metrics(f"baseline SVM {spec.name}", metrics_from_table(load_artifact(folder).oof), run.protocol,
-                            provenance_line(run.synthetic, provenance["random_weights"])))
+    log.info(
+        format_metrics(
+            f"baseline SVM {spec.name}",
+            metrics_from_table(load_artifact(folder).oof),
+            run.protocol,
+            provenance_line(run.synthetic, provenance["random_weights"]),
+        )
+    )
 
 
-def fuse_artifacts(artifacts: dict[str, BranchArtifact], strategies: tuple[str, ...] = DEFAULT_STRATEGIES[:-1]
-                   ) -> dict[str, pd.DataFrame]:
+def fuse_artifacts(
+    artifacts: dict[str, BranchArtifact], strategies: tuple[str, ...] = DEFAULT_STRATEGIES[:-1]
+) -> dict[str, pd.DataFrame]:
     """Out-of-fold tables of each late strategy over the artifacts; learned ones fitted on nested predictions."""
-    stack, inner = stack_with_inner({n: a.oof for n, a in artifacts.items()},
-                                    {n: a.inner_oof() for n, a in artifacts.items()})
-    return {s: result_table(stack, fuse_cross_validated(stack, s, inner=inner if STRATEGIES[s].fit else None))
-            for s in strategies}
+    stack, inner = stack_with_inner(
+        {n: a.oof for n, a in artifacts.items()}, {n: a.inner_oof() for n, a in artifacts.items()}
+    )
+    return {
+        s: result_table(stack, fuse_cross_validated(stack, s, inner=inner if STRATEGIES[s].fit else None))
+        for s in strategies
+    }
 
 
 def early_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> BranchArtifact | None:
@@ -311,15 +451,28 @@ def early_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> BranchArtifa
     if len(usable) < 2:
         return None
     joint = joint_features(usable)
-    config = replace(EARLY_CONFIG, seed=run.settings.seed, epochs=run.settings.epochs or EARLY_CONFIG.epochs,
-                     speaker_norm=run.settings.speaker_norm)
+    config = replace(
+        EARLY_CONFIG,
+        seed=run.settings.seed,
+        epochs=run.settings.epochs or EARLY_CONFIG.epochs,
+        speaker_norm=run.settings.speaker_norm,
+    )
     inputs = [f"{name}:{stage_key_of(a.folder)}" for name, a in artifacts.items() if name in usable]
-    provenance = {"branch": EARLY, "modality": "audio+video", "description": "one MLP on "
-                  + " + ".join(usable) + " pooled features", "random_weights": False,
-                  "speaker_norm": config.speaker_norm, "synthetic": run.synthetic, "dataset": run.dataset,
-                  "protocol": run.protocol, "labels": run.labels, "fuses": list(usable)}
-    return cross_validated_stage(run, joint, config, run.settings.out / "fusion" / EARLY, inputs, provenance,
-                                 nested=False, desc="early fusion")
+    provenance = {
+        "branch": EARLY,
+        "modality": "audio+video",
+        "description": "one MLP on " + " + ".join(usable) + " pooled features",
+        "random_weights": False,
+        "speaker_norm": config.speaker_norm,
+        "synthetic": run.synthetic,
+        "dataset": run.dataset,
+        "protocol": run.protocol,
+        "labels": run.labels,
+        "fuses": list(usable),
+    }
+    return cross_validated_stage(
+        run, joint, config, run.settings.out / "fusion" / EARLY, inputs, provenance, nested=False, desc="early fusion"
+    )
 
 
 def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict[str, Any]]:
@@ -339,11 +492,21 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
         (folder / strategy).mkdir(parents=True, exist_ok=True)
         table.to_csv(folder / strategy / "oof.csv", index=False)
         results[strategy] = {**metrics_from_table(table), "branches": list(fused)}
-        log.info(format_metrics(f"fusion {strategy}", results[strategy], run.protocol,
-                                provenance_line(run.synthetic, any(a.random_weights for a in fused.values()))))
-    config = deployment_config({name: a.oof for name, a in fused.items()}, note=(
-        "weights learned on all actors' out-of-fold predictions, for the demo; the evaluation in metrics.json "
-        f"fitted them per test fold on nested predictions of training actors only ({run.protocol})"))
+        log.info(
+            format_metrics(
+                f"fusion {strategy}",
+                results[strategy],
+                run.protocol,
+                provenance_line(run.synthetic, any(a.random_weights for a in fused.values())),
+            )
+        )
+    config = deployment_config(
+        {name: a.oof for name, a in fused.items()},
+        note=(
+            "weights learned on all actors' out-of-fold predictions, for the demo; the evaluation in metrics.json "
+            f"fitted them per test fold on nested predictions of training actors only ({run.protocol})"
+        ),
+    )
     save_fusion_config(config, folder / "fusion_config.json")
     for name, why in config.reasons.items():
         log.info("[demo config] %s: %s", name, why)
@@ -414,15 +577,31 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
             artifacts[name] = artifact
             timings[name] = round(time.perf_counter() - branch_started, 1)
     fusion = run_fusion(run, artifacts)
-    metrics = {"protocol": run.protocol, "speaker_norm": settings.speaker_norm, "folds": str(settings.folds),
-               "fold_seed": settings.fold_seed, "seed": settings.seed, "dataset": run.dataset,
-               "synthetic": run.synthetic, "n_takes": int(len(run.manifest)), "labels": list(run.labels),
-               "branches": {n: {**metrics_from_table(a.oof), "random_weights": a.random_weights,
-                                "speaker_norm": a.provenance.get("speaker_norm"), "description":
-                                a.provenance.get("description", ""), "wall_time_s": timings[n],
-                                "n_skipped": a.provenance.get("n_skipped", 0)} for n, a in artifacts.items()},
-               "baselines": baseline_metrics(run, list(artifacts)) if settings.baselines else {},
-               "fusion": fusion, "wall_time_s": round(time.perf_counter() - started, 1)}
+    metrics = {
+        "protocol": run.protocol,
+        "speaker_norm": settings.speaker_norm,
+        "folds": str(settings.folds),
+        "fold_seed": settings.fold_seed,
+        "seed": settings.seed,
+        "dataset": run.dataset,
+        "synthetic": run.synthetic,
+        "n_takes": int(len(run.manifest)),
+        "labels": list(run.labels),
+        "branches": {
+            n: {
+                **metrics_from_table(a.oof),
+                "random_weights": a.random_weights,
+                "speaker_norm": a.provenance.get("speaker_norm"),
+                "description": a.provenance.get("description", ""),
+                "wall_time_s": timings[n],
+                "n_skipped": a.provenance.get("n_skipped", 0),
+            }
+            for n, a in artifacts.items()
+        },
+        "baselines": baseline_metrics(run, list(artifacts)) if settings.baselines else {},
+        "fusion": fusion,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
     (settings.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if artifacts:
         write_report(metrics, settings.out)

@@ -6,6 +6,7 @@
 
 Weights are normalised and saved with the branch names and label order; the demo and notebooks load it.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Predict the emotion in a video file with a workflow run's trained branches and fusion config.
 
-    python scripts/demo_fusion_model.py --video path/to/video.mp4 [--audio speech.wav] [--run runs/latest] [--json]
+python scripts/demo_fusion_model.py --video path/to/video.mp4 [--audio speech.wav] [--run runs/latest] [--json]
 """
+
 from __future__ import annotations
 
 import sys

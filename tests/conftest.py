@@ -1,4 +1,5 @@
 """Shared fixtures: where the real RAVDESS material lies, and a small generated demo corpus."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Clips assembled from real RAVDESS faces and speech, and the bad clips users hit."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +36,7 @@ def _best_correlation(decoded: np.ndarray, source: np.ndarray) -> float:
     best = -1.0
     for lag in range(MAX_LAG + 1):
         n = min(len(source), len(decoded) - lag)
-        best = max(best, float(np.corrcoef(decoded[lag:lag + n], source[:n])[0, 1]))
+        best = max(best, float(np.corrcoef(decoded[lag : lag + n], source[:n])[0, 1]))
         if best > 0.99:
             break
     return best

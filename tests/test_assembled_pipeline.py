@@ -1,6 +1,7 @@
 """The pixel-video branches and the demo end to end on clips assembled from REAL actor faces and REAL
 speech (the shared RAVDESS material has no videos). The faces do not act the emotion, so accuracy here
 means nothing; the test checks that every stage runs and that the demo explains its prediction."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,16 @@ def assembled_run(shared_ravdess: Path, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("assembled")
     clips = assemble_real_face_clips(shared_ravdess, root / "data", actors=(1, 2, 3, 4, 5, 6), takes_per_actor=3)
     out = root / "run"
-    run_workflow(WorkflowSettings(data_root=root / "data", out=out, epochs=1, progress=False, fuse_random_weights=True,
-                                  branches=("audio_mfcc_cnn", "video_vit_cnn", "video_slowfast")))
+    run_workflow(
+        WorkflowSettings(
+            data_root=root / "data",
+            out=out,
+            epochs=1,
+            progress=False,
+            fuse_random_weights=True,
+            branches=("audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"),
+        )
+    )
     return out, clips
 
 
@@ -37,8 +46,9 @@ def test_video_branches_train_on_real_faces(assembled_run: tuple[Path, list[Path
 @pytest.mark.shared_data
 def test_demo_on_a_real_face_clip_and_on_bad_clips(assembled_run: tuple[Path, list[Path]], tmp_path: Path) -> None:
     out, clips = assembled_run
-    config = save_fusion_config(FusionConfig(["audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"], [1, 1, 1]),
-                                tmp_path / "equal.json")
+    config = save_fusion_config(
+        FusionConfig(["audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"], [1, 1, 1]), tmp_path / "equal.json"
+    )
     result = predict_file(clips[0], run_dir=out, config_path=config)
     assert set(result["fused_from"]) == {"audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"}
     bad = make_bad_clips(tmp_path)

@@ -1,4 +1,5 @@
 """Frame features (ZCR/RMS/MFCC + deltas), augmentation, and the cached, resumable dataset extraction."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,15 @@ import soundfile as sf
 
 from emo_utils.audio import features
 from emo_utils.audio.augment import add_noise, augment, phase_vocoder, pitch_shift
-from emo_utils.audio.features import (FeatureParams, clip_features, deltas, extract_dataset_features, fix_frames,
-                                      frame_features, trim_silence)
+from emo_utils.audio.features import (
+    FeatureParams,
+    clip_features,
+    deltas,
+    extract_dataset_features,
+    fix_frames,
+    frame_features,
+    trim_silence,
+)
 from emo_utils.errors import DataError
 from emo_utils.feature_store import load_features
 
@@ -31,7 +39,7 @@ def f0_hz(y: np.ndarray) -> float:
     """Frequency of the strongest spectral peak, refined by parabolic interpolation."""
     spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y)), n=8 * len(y)))
     i = int(np.argmax(spectrum))
-    a, b, c = np.log(spectrum[i - 1:i + 2])
+    a, b, c = np.log(spectrum[i - 1 : i + 2])
     return (i + 0.5 * (a - c) / (a - 2 * b + c)) * SR / (8 * len(y))
 
 
@@ -40,8 +48,9 @@ def write_clips(folder: Path, n: int) -> list[tuple[str, str]]:
     tasks = []
     for i in range(n):
         path = folder / f"clip{i}.wav"
-        y = np.concatenate([np.zeros(SR // 4, np.float32), voiced(1.0 + 0.5 * i, 120 + 20 * i, i),
-                            np.zeros(SR // 4, np.float32)])
+        y = np.concatenate(
+            [np.zeros(SR // 4, np.float32), voiced(1.0 + 0.5 * i, 120 + 20 * i, i), np.zeros(SR // 4, np.float32)]
+        )
         sf.write(path, y, SR, subtype="FLOAT")
         tasks.append((f"c{i}", str(path)))
     return tasks
@@ -55,7 +64,7 @@ def test_frame_features_equal_librosa() -> None:
     assert x.dtype == np.float32 and x.shape == (1 + len(y) // params.hop_length, len(params.feature_names))
     kwargs = {"n_fft": params.n_fft, "hop_length": params.hop_length}
     mfcc = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=params.n_mfcc, n_mels=params.n_mels, **kwargs).T
-    np.testing.assert_allclose(x[:, 2:2 + params.n_mfcc], mfcc, atol=1e-2)
+    np.testing.assert_allclose(x[:, 2 : 2 + params.n_mfcc], mfcc, atol=1e-2)
     rms = librosa.feature.rms(y=y, frame_length=params.n_fft, hop_length=params.hop_length, pad_mode="constant")
     np.testing.assert_allclose(x[:, 1], rms[0], rtol=1e-4, atol=1e-6)
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=params.n_fft, hop_length=params.hop_length)
@@ -114,7 +123,7 @@ def test_add_noise_hits_the_snr_exactly(snr_db: float) -> None:
     y = voiced(1.0)
     noisy = add_noise(y, snr_db, np.random.default_rng(0))
     noise = noisy.astype(np.float64) - y
-    measured = 10 * np.log10(np.mean(y.astype(np.float64) ** 2) / np.mean(noise ** 2))
+    measured = 10 * np.log10(np.mean(y.astype(np.float64) ** 2) / np.mean(noise**2))
     assert noisy.dtype == np.float32 and measured == pytest.approx(snr_db, abs=0.01)
     assert abs(np.mean(noise) / np.std(noise)) < 0.05  # zero-mean Gaussian
 
@@ -142,14 +151,15 @@ def test_augment_kinds() -> None:
     for kind in ("noise", "pitch", "both"):
         out = augment(y, SR, kind, np.random.default_rng(0))
         assert out.shape == y.shape and np.isfinite(out).all() and not np.allclose(out, y)
-    np.testing.assert_array_equal(augment(y, SR, "both", np.random.default_rng(5)),
-                                  augment(y, SR, "both", np.random.default_rng(5)))
+    np.testing.assert_array_equal(
+        augment(y, SR, "both", np.random.default_rng(5)), augment(y, SR, "both", np.random.default_rng(5))
+    )
     with pytest.raises(ValueError, match="unknown augmentation"):
         augment(y, SR, "reverb", np.random.default_rng(0))
 
 
 def test_clip_features_augmentation_is_seeded_and_kept_apart(tmp_path: Path) -> None:
-    (_, path), = write_clips(tmp_path, 1)
+    ((_, path),) = write_clips(tmp_path, 1)
     clean = clip_features(path)
     first = clip_features(path, augment_kinds=("noise", "pitch"), seed=3)
     again = clip_features(path, augment_kinds=("noise", "pitch"), seed=3)
@@ -187,8 +197,9 @@ def test_extract_dataset_features_writes_skips_and_reuses(tmp_path: Path, monkey
     assert list(reused.clip_ids) == ["c0", "c1"]
     np.testing.assert_array_equal(reused.X, result.X[:2])
     monkeypatch.undo()
-    plain, _ = extract_dataset_features(tasks[:2], tmp_path / "out" / "plain.npz", tmp_path / "cache", augment=(),
-                                        n_jobs=1, progress=False)
+    plain, _ = extract_dataset_features(
+        tasks[:2], tmp_path / "out" / "plain.npz", tmp_path / "cache", augment=(), n_jobs=1, progress=False
+    )
     assert plain.X_aug is None and plain.meta["augment"] == []
     np.testing.assert_array_equal(plain.X, result.X[:2])
     with pytest.raises(DataError, match="none of the 1 clips"):

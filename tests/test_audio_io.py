@@ -1,4 +1,5 @@
 """load_audio: formats, channel mixing, resampling, and a clear error for every kind of unusable file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_truncated_wav_is_detected(tmp_path: Path, wav_16k: Path) -> None:
     """libsndfile reads a WAV cut mid-data without complaint; the RIFF size gives it away."""
     data = wav_16k.read_bytes()
     cut = tmp_path / "cut.wav"
-    cut.write_bytes(data[:len(data) // 2])
+    cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="truncated") as err:
         load_audio(cut)
     assert str(cut) in str(err.value)

@@ -38,11 +38,11 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from test_course import kernels_import_this_checkout, local_links, write_failing_notebook  # noqa: F401
 
-from emo_utils.course import render_course
-from emo_utils.evaluate import confusion
 from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
 from emo_utils.analysis.widgets import STRATEGY_LABELS
 from emo_utils.artifacts import fusable, load_branches
+from emo_utils.course import render_course
+from emo_utils.evaluate import confusion
 from emo_utils.workflow import WorkflowSettings, run_workflow
 
 pytestmark = pytest.mark.browser

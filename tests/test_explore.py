@@ -1,4 +1,5 @@
 """Exploration helpers of notebooks 01-04: tables, durations, spectrograms, feature curves, projections, grids."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,9 +32,18 @@ def _close_figures():
 
 
 def _manifest(n_actors: int = 6, emotions: tuple[str, ...] = EMOTIONS, takes: int = 2) -> pd.DataFrame:
-    rows = [{"take_id": f"{a:02d}-{e}-{t}", "actor": f"ravdess_{a:02d}", "gender": "male" if a % 2 else "female",
-             "emotion": e, "video_path": ""}
-            for a in range(1, n_actors + 1) for e in emotions for t in range(takes)]
+    rows = [
+        {
+            "take_id": f"{a:02d}-{e}-{t}",
+            "actor": f"ravdess_{a:02d}",
+            "gender": "male" if a % 2 else "female",
+            "emotion": e,
+            "video_path": "",
+        }
+        for a in range(1, n_actors + 1)
+        for e in emotions
+        for t in range(takes)
+    ]
     manifest = pd.DataFrame(rows)
     manifest["fold"] = assign_actor_folds(manifest["actor"], manifest["gender"], min(3, n_actors))
     return manifest
@@ -203,8 +213,7 @@ def test_example_face_frame_prefers_a_video_then_actor_faces(tmp_path: Path, sha
 def test_check_clips_reports_ok_or_the_clear_error(tmp_path: Path):
     sf.write(tmp_path / "good.wav", 0.1 * np.sin(np.arange(SR) / 5).astype(np.float32), SR)
     (tmp_path / "empty.wav").write_bytes(b"")
-    table = explore.check_clips({"good": tmp_path / "good.wav", "empty": tmp_path / "empty.wav"},
-                                {"audio": load_audio})
+    table = explore.check_clips({"good": tmp_path / "good.wav", "empty": tmp_path / "empty.wav"}, {"audio": load_audio})
     assert table.loc["good", "audio"] == "ok"
     assert table.loc["empty", "audio"].startswith("DataError: ") and "empty.wav" in table.loc["empty", "audio"]
     assert "0 bytes" in table.loc["empty", "audio"]
@@ -237,9 +246,11 @@ def test_load_crema_d_names_logs_bad_names_and_needs_both_files(tmp_path: Path):
     with pytest.raises(DataError, match="SentenceFilenames.csv"):
         explore.load_crema_d_names(tmp_path)
     pd.DataFrame({"Stimulus_Number": [1, 2], "Filename": ["1001_IEO_NEU_XX", "1001_IEO_XXX_XX"]}).to_csv(
-        tmp_path / "SentenceFilenames.csv", index=False)
+        tmp_path / "SentenceFilenames.csv", index=False
+    )
     pd.DataFrame({"ActorID": [1001], "Age": [51], "Sex": ["Male"], "Race": ["x"], "Ethnicity": ["y"]}).to_csv(
-        tmp_path / "VideoDemographics.csv", index=False)
+        tmp_path / "VideoDemographics.csv", index=False
+    )
     clips, _, skipped = explore.load_crema_d_names(tmp_path)
     assert clips["take_id"].tolist() == ["1001_IEO_NEU_XX"] and clips["gender"].tolist() == ["male"]
     assert len(skipped) == 1 and "emotion" in skipped.rows[0]["reason"]

@@ -1,11 +1,18 @@
 """Speaker-independent folds: each actor in exactly one fold, gender-balanced, and leaks caught."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from emo_utils.data.folds import (assign_actor_folds, check_no_actor_leak, describe_protocol, iter_folds,
-                                  pick_validation_actors, random_clip_folds)
+from emo_utils.data.folds import (
+    assign_actor_folds,
+    check_no_actor_leak,
+    describe_protocol,
+    iter_folds,
+    pick_validation_actors,
+    random_clip_folds,
+)
 from emo_utils.errors import ActorLeakError
 
 ACTORS = np.repeat([f"ravdess_{i:02d}" for i in range(1, 25)], 60)
@@ -50,7 +57,8 @@ def test_random_clip_split_leaks_and_says_so() -> None:
     assert len(list(iter_folds(folds, ACTORS, leaky_ok=True))) == 6
     assert "LEAKY" in describe_protocol(folds, ACTORS, "RAVDESS", leaky=True)
     assert describe_protocol(assign_actor_folds(ACTORS, GENDERS), ACTORS, "RAVDESS").startswith(
-        "6-fold actor-independent (RAVDESS, 24 actors, 4 held out per fold; speaker norm none")
+        "6-fold actor-independent (RAVDESS, 24 actors, 4 held out per fold; speaker norm none"
+    )
 
 
 def test_validation_actors_one_per_gender() -> None:

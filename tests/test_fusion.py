@@ -1,4 +1,5 @@
 """Fusion maths: weighted averages, missing modalities, learned weights fitted without test actors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,18 @@ import pytest
 
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
-from emo_utils.fusion import (FusionConfig, confidence, fuse_cross_validated, learn_weights, load_fusion_config,
-                              result_table, save_fusion_config, stack_branches, weighted_average, weighted_product)
+from emo_utils.fusion import (
+    FusionConfig,
+    confidence,
+    fuse_cross_validated,
+    learn_weights,
+    load_fusion_config,
+    result_table,
+    save_fusion_config,
+    stack_branches,
+    weighted_average,
+    weighted_product,
+)
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 
 
@@ -49,8 +60,9 @@ def test_a_clip_missing_a_branch_is_fused_from_what_it_has() -> None:
     missing = table["clip_id"].isin(audio["clip_id"].iloc[200:])
     assert (table.loc[missing, "fused_from"] == "audio").all()
     assert (table.loc[~missing, "fused_from"] == "audio+video").all()
-    np.testing.assert_allclose(table.loc[missing, list(PROBA_COLUMNS)].to_numpy(),
-                               audio.iloc[200:][list(PROBA_COLUMNS)].to_numpy())
+    np.testing.assert_allclose(
+        table.loc[missing, list(PROBA_COLUMNS)].to_numpy(), audio.iloc[200:][list(PROBA_COLUMNS)].to_numpy()
+    )
 
 
 def test_learned_weights_prefer_the_better_branch_and_ignore_test_folds() -> None:

@@ -1,4 +1,5 @@
 """Fusion analyses on branch artifacts: loading a run's branches, weight sweeps, per-emotion gains."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emo_utils.analysis.fusion_analysis import (FusionInputs, audio_weight_sweep, evaluate_weights, pair_confusion,
-                                                per_class_gain, plot_audio_weight_sweep, plot_per_class_gain)
+from emo_utils.analysis.fusion_analysis import (
+    FusionInputs,
+    audio_weight_sweep,
+    evaluate_weights,
+    pair_confusion,
+    per_class_gain,
+    plot_audio_weight_sweep,
+    plot_per_class_gain,
+)
 from emo_utils.artifacts import BranchArtifact, fusable, load_branches, write_branch_artifact
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
@@ -63,15 +71,20 @@ def inner_table(table: pd.DataFrame, seed: int) -> pd.DataFrame:
 def make_artifacts(run: Path, random: tuple[str, ...] = ()) -> dict[str, BranchArtifact]:
     """:func:`make_tables` saved as branch artifacts of a run (with nested predictions)."""
     for seed, (name, table) in enumerate(make_tables().items()):
-        write_branch_artifact(run / "branches" / name, table, {"branch": name, "random_weights": name in random},
-                              inner_oof=inner_table(table, seed))
+        write_branch_artifact(
+            run / "branches" / name,
+            table,
+            {"branch": name, "random_weights": name in random},
+            inner_oof=inner_table(table, seed),
+        )
     return load_branches(run)
 
 
 def test_load_branches_reads_each_artifact_and_its_random_weights_flag(tmp_path: Path) -> None:
     tables = make_tables()
-    write_branch_artifact(tmp_path / "branches" / "audio_wav2vec_lstm", tables["audio_mfcc_cnn"],
-                          {"random_weights": True})
+    write_branch_artifact(
+        tmp_path / "branches" / "audio_wav2vec_lstm", tables["audio_mfcc_cnn"], {"random_weights": True}
+    )
     write_branch_artifact(tmp_path / "branches" / "face_au", tables["face_au"], {"random_weights": False})
     (tmp_path / "branches" / "video_slowfast").mkdir()  # interrupted: no results yet
     loaded = load_branches(tmp_path)

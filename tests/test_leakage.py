@@ -1,4 +1,5 @@
 """The leakage lesson: a random clip split scores higher than actors held out when actors are idiosyncratic."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,15 +7,16 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 
+from emo_utils.analysis.leakage import compare_protocols, plot_protocol_comparison
 from emo_utils.data.folds import LEAKY_PROTOCOL, assign_actor_folds
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS, emotion_index
-from emo_utils.analysis.leakage import compare_protocols, plot_protocol_comparison
 from emo_utils.train import TrainConfig, cross_validate
 
 
-def _idiosyncratic_actors(n_actors: int = 6, per_class: int = 4, dim: int = 16,
-                          seed: int = 0) -> tuple[FeatureSet, pd.DataFrame]:
+def _idiosyncratic_actors(
+    n_actors: int = 6, per_class: int = 4, dim: int = 16, seed: int = 0
+) -> tuple[FeatureSet, pd.DataFrame]:
     """Each actor has a strong offset and their own way of expressing each emotion; the shared cue is weak."""
     rng = np.random.default_rng(seed)
     shared = rng.normal(scale=0.3, size=(len(EMOTIONS), dim))
@@ -25,8 +27,14 @@ def _idiosyncratic_actors(n_actors: int = 6, per_class: int = 4, dim: int = 16,
         for c, emotion in enumerate(EMOTIONS):
             for k in range(per_class):
                 X.append(offset + own[c] + shared[c] + rng.normal(scale=0.5, size=dim))
-                records.append({"take_id": f"t{a:02d}-{c}-{k}", "actor": f"a{a:02d}",
-                                "gender": "male" if a % 2 else "female", "emotion": emotion})
+                records.append(
+                    {
+                        "take_id": f"t{a:02d}-{c}-{k}",
+                        "actor": f"a{a:02d}",
+                        "gender": "male" if a % 2 else "female",
+                        "emotion": emotion,
+                    }
+                )
     rows = pd.DataFrame(records)
     rows["fold"] = assign_actor_folds(rows["actor"], rows["gender"], 3)
     return FeatureSet(rows["take_id"], np.array(X, dtype=np.float32), {"kind": "toy"}), rows
@@ -77,8 +85,15 @@ def test_rows_must_be_aligned_with_the_features() -> None:
 def test_an_existing_held_out_table_replaces_training_that_protocol_again(comparison: pd.DataFrame) -> None:
     features, rows = _idiosyncratic_actors()
     config = TrainConfig("mlp", {"hidden": (64,)}, epochs=40, patience=40, batch_size=32, lr=1e-2)
-    held_out = cross_validate(features, rows["emotion"].map(emotion_index).to_numpy(), rows["actor"].to_numpy(),
-                              rows["gender"].to_numpy(), rows["fold"].to_numpy(), config, progress=False).oof
+    held_out = cross_validate(
+        features,
+        rows["emotion"].map(emotion_index).to_numpy(),
+        rows["actor"].to_numpy(),
+        rows["gender"].to_numpy(),
+        rows["fold"].to_numpy(),
+        config,
+        progress=False,
+    ).oof
     reused = compare_protocols(features, rows, config, n_folds=3, progress=False, held_out=held_out)
     pd.testing.assert_frame_equal(reused, comparison)
     with pytest.raises(ValueError, match="clip_id"):

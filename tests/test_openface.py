@@ -1,4 +1,5 @@
 """OpenFace loaders on the real RAVDESS AU table and per-frame landmark files, and on malformed files."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,8 +12,18 @@ from matplotlib import pyplot as plt
 
 from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError
-from emo_utils.video.openface import (AU_COLUMNS, AU_INTENSITY, AU_PRESENCE, au_feature_matrix, au_time_series,
-                                      landmarks_2d, load_au_means, load_openface_frames, plot_au_time_series)
+from emo_utils.video.openface import (
+    AU_COLUMNS,
+    AU_INTENSITY,
+    AU_PRESENCE,
+    au_feature_matrix,
+    au_time_series,
+    landmarks_2d,
+    load_au_means,
+    load_openface_frames,
+    plot_au_time_series,
+)
+
 
 @pytest.fixture(scope="module")
 def au_table(shared_ravdess: Path) -> pd.DataFrame:
@@ -62,8 +73,9 @@ def test_happy_clips_pull_the_lip_corners_more_than_sad_ones(happy_sad_frames: d
 
 
 @pytest.mark.shared_data
-def test_frame_files_agree_with_the_per_clip_table(happy_sad_frames: dict[str, pd.DataFrame],
-                                                   au_table: pd.DataFrame) -> None:
+def test_frame_files_agree_with_the_per_clip_table(
+    happy_sad_frames: dict[str, pd.DataFrame], au_table: pd.DataFrame
+) -> None:
     ids = list(happy_sad_frames)
     frame_means = np.stack([happy_sad_frames[c][list(AU_COLUMNS)].mean().to_numpy() for c in ids])
     table = au_table.set_index("file_name").loc[ids, list(AU_COLUMNS)].to_numpy()
@@ -113,10 +125,13 @@ def test_raw_openface_layout_with_spaces_loads(happy_sad_frames: dict[str, pd.Da
     np.testing.assert_allclose(landmarks_2d(loaded), landmarks_2d(frames))
 
 
-@pytest.mark.parametrize("content", [
-    "clip_id,AU01_r,AU02_r\n01-01-01-01-01-01-01,0.1,0.2\n",  # not the AU columns
-    "",  # empty file
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "clip_id,AU01_r,AU02_r\n01-01-01-01-01-01-01,0.1,0.2\n",  # not the AU columns
+        "",  # empty file
+    ],
+)
 def test_malformed_au_table_raises_data_error_naming_the_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "not_aus.csv"
     path.write_text(content)

@@ -77,29 +77,42 @@ def test_poisoning_a_test_actor_moves_no_other_test_actor(norm: str) -> None:
     victim = actors[folds == 0][0]
     poisoned = FeatureSet(features.clip_ids, features.X.copy(), features.meta)
     poisoned.X[actors == victim] = np.random.default_rng(1).normal(20, 5, poisoned.X[actors == victim].shape)
-    results = [cross_validate(f, y, actors, genders, folds, config, progress=False, nested=True)
-               for f in (features, poisoned)]
+    results = [
+        cross_validate(f, y, actors, genders, folds, config, progress=False, nested=True) for f in (features, poisoned)
+    ]
     others = (folds == 0) & (actors != victim)
     for result in results:
         assert result.inner_oof is not None
-    np.testing.assert_array_equal(results[0].oof[others][list(PROBA_COLUMNS)].to_numpy(),
-                                  results[1].oof[others][list(PROBA_COLUMNS)].to_numpy())
-    assert not np.allclose(results[0].oof[actors == victim][list(PROBA_COLUMNS)].to_numpy(),
-                           results[1].oof[actors == victim][list(PROBA_COLUMNS)].to_numpy(), equal_nan=True)
+    np.testing.assert_array_equal(
+        results[0].oof[others][list(PROBA_COLUMNS)].to_numpy(), results[1].oof[others][list(PROBA_COLUMNS)].to_numpy()
+    )
+    assert not np.allclose(
+        results[0].oof[actors == victim][list(PROBA_COLUMNS)].to_numpy(),
+        results[1].oof[actors == victim][list(PROBA_COLUMNS)].to_numpy(),
+        equal_nan=True,
+    )
     fused = []
     for result in results:
         tables = {"a": result.oof, "b": result.oof.assign(**{c: result.oof[c] ** 2 for c in PROBA_COLUMNS})}
         inner = {"a": result.inner_oof, "b": result.inner_oof}
         stack = stack_branches(tables)
         fused.append(result_table(stack, fuse_cross_validated(stack, "stacking", inner=inner_stacks(inner))))
-    np.testing.assert_array_equal(fused[0][others][list(PROBA_COLUMNS)].to_numpy(),
-                                  fused[1][others][list(PROBA_COLUMNS)].to_numpy())
+    np.testing.assert_array_equal(
+        fused[0][others][list(PROBA_COLUMNS)].to_numpy(), fused[1][others][list(PROBA_COLUMNS)].to_numpy()
+    )
 
 
 def test_enrol_leaves_the_enrolment_clips_unscored() -> None:
     features, y, actors, genders, folds = _toy()
-    result = cross_validate(features, y, actors, genders, folds,
-                            TrainConfig("mlp", {"hidden": (16,)}, epochs=2, speaker_norm="enrol:4"), progress=False)
+    result = cross_validate(
+        features,
+        y,
+        actors,
+        genders,
+        folds,
+        TrainConfig("mlp", {"hidden": (16,)}, epochs=2, speaker_norm="enrol:4"),
+        progress=False,
+    )
     assert len(scored(result.oof)) == len(y) - 4 * 12
     rank = enrolment_order(features.clip_ids, actors)
     assert result.oof.loc[rank < 4, PROBA_COLUMNS[0]].isna().all()
@@ -107,8 +120,9 @@ def test_enrol_leaves_the_enrolment_clips_unscored() -> None:
 
 def test_nested_inner_predictions_never_come_from_a_model_that_saw_the_outer_fold() -> None:
     features, y, actors, genders, folds = _toy()
-    result = cross_validate(features, y, actors, genders, folds, TrainConfig("mlp", epochs=2), progress=False,
-                            nested=True)
+    result = cross_validate(
+        features, y, actors, genders, folds, TrainConfig("mlp", epochs=2), progress=False, nested=True
+    )
     inner = result.inner_oof
     assert len(inner) == 2 * len(y)  # every clip, once for each of the two test folds it trains for
     for outer, rows in inner.groupby("outer_fold"):
@@ -151,8 +165,12 @@ def test_actor_folds_agree_with_scikit_learns_group_constraint() -> None:
 
 
 def test_limit_takes_deals_round_robin_over_actors_and_emotions() -> None:
-    rows = [{"actor": a, "emotion": e, "take_id": f"{a}-{e}-{r}"} for a in ("01", "02", "03")
-            for e in ("happy", "sad", "angry", "neutral") for r in range(3)]
+    rows = [
+        {"actor": a, "emotion": e, "take_id": f"{a}-{e}-{r}"}
+        for a in ("01", "02", "03")
+        for e in ("happy", "sad", "angry", "neutral")
+        for r in range(3)
+    ]
     manifest = pd.DataFrame(rows)
     chosen = limit_takes(manifest, 12)
     assert chosen["actor"].value_counts().tolist() == [4, 4, 4]
@@ -182,10 +200,19 @@ def test_demo_config_gives_a_chance_level_branch_weight_zero_and_says_why() -> N
 
 def test_settings_are_chosen_per_test_fold_on_inner_folds_only() -> None:
     features, y, actors, genders, folds = _toy()
-    runs = {name: cross_validate(features, y, actors, genders, folds, TrainConfig("mlp", {"hidden": hidden},
-                                                                                  epochs=epochs), progress=False,
-                                 nested=True)
-            for name, hidden, epochs in (("tiny", (4,), 1), ("fit", (32,), 8))}
+    runs = {
+        name: cross_validate(
+            features,
+            y,
+            actors,
+            genders,
+            folds,
+            TrainConfig("mlp", {"hidden": hidden}, epochs=epochs),
+            progress=False,
+            nested=True,
+        )
+        for name, hidden, epochs in (("tiny", (4,), 1), ("fit", (32,), 8))
+    }
     inner = {name: r.inner_oof for name, r in runs.items()}
     choice = choose_per_fold(inner)
     scores = inner_scores(inner)

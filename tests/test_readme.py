@@ -1,4 +1,5 @@
 """The README quotes the latest benchmark output and the latest real-data results as they were measured."""
+
 from __future__ import annotations
 
 from conftest import REPO_ROOT

@@ -1,4 +1,5 @@
 """The robustness curve on a tiny trained run: seeded noise, held-out fold models, fusion, skipped clips."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,15 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emo_utils.analysis.robustness import balanced_clips, noisy_waveform, plot_robustness, robustness_curve
+from emo_utils.artifacts import load_branch
+from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import FusionConfig, load_fusion_config, save_fusion_config, weighted_average
-from emo_utils.artifacts import load_branch
-from emo_utils.clip_media import ClipMedia
 from emo_utils.inference import BranchPredictor
-from emo_utils.train import predict_proba
 from emo_utils.labels import PROBA_COLUMNS
-from emo_utils.analysis.robustness import balanced_clips, noisy_waveform, plot_robustness, robustness_curve
+from emo_utils.train import predict_proba
 
 matplotlib.use("Agg")
 
@@ -30,8 +31,11 @@ def robustness_run(tiny_run: tuple[Path, dict], tmp_path_factory: pytest.TempPat
     """The shared tiny run's audio MFCC and face AU branches, with a fusion config that weights both (the
     config the workflow learns from so tiny a run may zero a branch)."""
     run = tmp_path_factory.mktemp("robustness") / "run"
-    shutil.copytree(tiny_run[0], run, ignore=shutil.ignore_patterns(
-        "features", "demo_data", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast"))
+    shutil.copytree(
+        tiny_run[0],
+        run,
+        ignore=shutil.ignore_patterns("features", "demo_data", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast"),
+    )
     save_fusion_config(FusionConfig(list(BRANCH_NAMES), [0.6, 0.4]), run / "fusion" / "fusion_config.json")
     return run
 
@@ -84,14 +88,16 @@ def test_each_clip_is_scored_by_the_fold_model_that_held_its_actor_out(robustnes
 def test_fused_curve_is_late_fusion_of_noisy_audio_with_the_unchanged_face_probabilities(robustness_run: Path) -> None:
     result = robustness_curve(robustness_run, snr_levels=(None, 5.0), max_clips=8, progress=False)
     config = load_fusion_config(robustness_run / "fusion" / "fusion_config.json")
-    assert result.fusion_weights == {"audio_mfcc_cnn": 0.6, "face_au": 0.4} == dict(zip(config.branches,
-                                                                                       config.weights))
+    assert (
+        result.fusion_weights == {"audio_mfcc_cnn": 0.6, "face_au": 0.4} == dict(zip(config.branches, config.weights))
+    )
     face = load_branch(robustness_run, "face_au").oof.set_index("clip_id")
     for _snr, level in result.predictions.groupby("snr"):
         audio = level[level["model"] == "audio_mfcc_cnn"].set_index("clip_id")
         fused = level[level["model"] == "fused"].set_index("clip_id").loc[audio.index]
-        P = np.stack([audio[list(PROBA_COLUMNS)].to_numpy(float),
-                      face.loc[audio.index, list(PROBA_COLUMNS)].to_numpy(float)])
+        P = np.stack(
+            [audio[list(PROBA_COLUMNS)].to_numpy(float), face.loc[audio.index, list(PROBA_COLUMNS)].to_numpy(float)]
+        )
         expected = weighted_average(P, np.array([config.weight_of("audio_mfcc_cnn"), config.weight_of("face_au")]))
         np.testing.assert_allclose(fused[list(PROBA_COLUMNS)].to_numpy(float), expected, atol=1e-9)
     reference = result.curve[result.curve["model"] == "fused without audio"]

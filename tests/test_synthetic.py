@@ -1,4 +1,5 @@
 """The generated demo corpus: layout and naming, media streams, reproducibility, and the designed cues."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,12 +15,20 @@ from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError
 from emo_utils.labels import EMOTIONS
 from emo_utils.media import probe, read_audio_track
-from emo_utils.synthetic import (AU_TABLE, SYNTHETIC_NOTICE, corpus_parameters, expression_track,
-                                 face_identity, generate_demo_corpus, is_synthetic_root, render_clip,
-                                 synthesize_speech)
+from emo_utils.synthetic import (
+    AU_TABLE,
+    SYNTHETIC_NOTICE,
+    corpus_parameters,
+    expression_track,
+    face_identity,
+    generate_demo_corpus,
+    is_synthetic_root,
+    render_clip,
+    synthesize_speech,
+)
 from emo_utils.synthetic.face import AU_INDEX
-from emo_utils.video.openface import AU_COLUMNS
 from emo_utils.synthetic.voice import SAMPLE_RATE
+from emo_utils.video.openface import AU_COLUMNS
 
 TINY = {"n_actors": 2, "takes_per_emotion": 1, "duration_s": 1.0, "fps": 10, "frame_size": 96, "seed": 0}
 
@@ -45,7 +54,7 @@ def test_layout_and_names_parse(tiny_corpus):
     assert {n.emotion for n in names} == set(EMOTIONS)
     assert {n.gender for n in names} == {"male", "female"}
     assert all(p.parent.name == f"Actor_{p.stem[-2:]}" for p in mp4s + wavs)
-    assert [p.stem[3:] for p in mp4s] == [p.stem[3:] for p in wavs]      # same takes in both modalities
+    assert [p.stem[3:] for p in mp4s] == [p.stem[3:] for p in wavs]  # same takes in both modalities
     neutral = [n for n in names if n.emotion == "neutral"]
     assert all(n.intensity == "normal" for n in neutral)
 
@@ -58,7 +67,7 @@ def test_mp4_has_video_and_speech(tiny_corpus):
     assert (info.width, info.height) == (96, 96)
     audio = read_audio_track(path, SAMPLE_RATE)
     assert abs(len(audio) - SAMPLE_RATE) < 0.1 * SAMPLE_RATE
-    assert np.sqrt(np.mean(audio ** 2)) > 0.01                         # it carries the speech, not silence
+    assert np.sqrt(np.mean(audio**2)) > 0.01  # it carries the speech, not silence
 
 
 def test_wav_format(tiny_corpus):
@@ -89,14 +98,14 @@ def test_marker_and_skip(tiny_corpus):
     assert {k: corpus_parameters(tiny_corpus)[k] for k in TINY} == TINY
     wav = next(tiny_corpus.glob("Actor_01/03-*.wav"))
     before = wav.stat().st_mtime_ns
-    _generate(tiny_corpus)                                              # complete: nothing rewritten
+    _generate(tiny_corpus)  # complete: nothing rewritten
     assert wav.stat().st_mtime_ns == before
 
 
 def test_reproducible_and_seed_dependent(tmp_path):
     small = {"n_actors": 1, "duration_s": 0.6, "frame_size": 64}
     a = _generate(tmp_path / "a", **small)
-    b = _generate(tmp_path / "b", **small, workers=2)                    # worker count does not matter
+    b = _generate(tmp_path / "b", **small, workers=2)  # worker count does not matter
     c = _generate(tmp_path / "c", **small, seed=1)
     wav_a, wav_b, wav_c = _wavs(a), _wavs(b), _wavs(c)
     assert wav_a.keys() == wav_b.keys() == wav_c.keys()
@@ -112,8 +121,10 @@ def test_reproducible_and_seed_dependent(tmp_path):
 
 def test_frames_are_deterministic():
     identity = face_identity(3)
-    clips = [render_clip(expression_track("happy", 6, np.random.default_rng(5)), identity, 64,
-                         np.random.default_rng(6)) for _ in range(2)]
+    clips = [
+        render_clip(expression_track("happy", 6, np.random.default_rng(5)), identity, 64, np.random.default_rng(6))
+        for _ in range(2)
+    ]
     assert clips[0].shape == (6, 64, 64, 3) and clips[0].dtype == np.uint8
     assert np.array_equal(clips[0], clips[1])
 
@@ -134,15 +145,15 @@ def test_haar_finds_the_drawn_faces():
             rng = np.random.default_rng([actor, k])
             track = expression_track(emotion, 30, rng, "strong", speech_envelope=np.abs(np.sin(np.arange(30))))
             for frame in render_clip(track, identity, 128, rng)[::5]:
-                faces = cascade.detectMultiScale(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), scaleFactor=1.1,
-                                                 minNeighbors=5)
+                faces = cascade.detectMultiScale(
+                    cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), scaleFactor=1.1, minNeighbors=5
+                )
                 found.append(len(faces) > 0)
     assert np.mean(found) >= 0.9, f"face found in only {np.mean(found):.0%} of the drawn frames"
 
 
 def _mean_au_track(emotion: str) -> np.ndarray:
-    return np.mean([expression_track(emotion, 30, np.random.default_rng(s)).mean(axis=0) for s in range(8)],
-                   axis=0)
+    return np.mean([expression_track(emotion, 30, np.random.default_rng(s)).mean(axis=0) for s in range(8)], axis=0)
 
 
 def test_face_cues_follow_design(tiny_corpus):
@@ -179,9 +190,9 @@ def _voice_measures(emotion: str, actor: int) -> np.ndarray:
 def test_voice_cues_follow_design():
     for actor in (1, 2):
         m = {e: _voice_measures(e, actor) for e in ("neutral", "calm", "fearful", "surprised")}
-        assert m["surprised"][0] > m["neutral"][0] + 1.0                 # higher pitch (semitones)
-        assert m["fearful"][1] > m["surprised"][1]                        # fear speaks faster
+        assert m["surprised"][0] > m["neutral"][0] + 1.0  # higher pitch (semitones)
+        assert m["fearful"][1] > m["surprised"][1]  # fear speaks faster
         # Acoustic difficulty by design: calm and neutral sound alike, fear and surprise do not.
         assert np.linalg.norm(m["calm"] - m["neutral"]) < np.linalg.norm(m["fearful"] - m["surprised"])
     male, female = _voice_measures("neutral", 1)[0], _voice_measures("neutral", 2)[0]
-    assert female > male + 6.0                                           # more than half an octave apart
+    assert female > male + 6.0  # more than half an octave apart

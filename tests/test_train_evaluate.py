@@ -1,4 +1,5 @@
 """The one training routine, the metrics routine and checkpoints, on small separable data."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_protocol import _toy as toy_with_speakers
 
 from emo_utils.data.folds import assign_actor_folds, random_clip_folds
 from emo_utils.errors import ActorLeakError
@@ -13,11 +15,11 @@ from emo_utils.evaluate import classification_report_frame, compute_metrics, con
 from emo_utils.feature_store import FeatureSet, load_features, save_features
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 from emo_utils.train import TrainConfig, cross_validate, load_checkpoint, predict_proba
-from test_protocol import _toy as toy_with_speakers
 
 
-def _toy(n_per_actor: int = 16, n_actors: int = 6, seed: int = 0) -> tuple[FeatureSet, np.ndarray, np.ndarray,
-                                                                              np.ndarray]:
+def _toy(
+    n_per_actor: int = 16, n_actors: int = 6, seed: int = 0
+) -> tuple[FeatureSet, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     actors = np.repeat([f"a{i:02d}" for i in range(1, n_actors + 1)], n_per_actor)
     genders = np.array(["male" if int(a[1:]) % 2 else "female" for a in actors])
@@ -31,8 +33,16 @@ def _toy(n_per_actor: int = 16, n_actors: int = 6, seed: int = 0) -> tuple[Featu
 def test_cross_validate_gives_every_clip_one_out_of_fold_prediction(tmp_path: Path) -> None:
     features, y, actors, genders = _toy()
     folds = assign_actor_folds(actors, genders, 3)
-    result = cross_validate(features, y, actors, genders, folds, TrainConfig("mlp", epochs=25, patience=25),
-                            out_dir=tmp_path, progress=False)
+    result = cross_validate(
+        features,
+        y,
+        actors,
+        genders,
+        folds,
+        TrainConfig("mlp", epochs=25, patience=25),
+        out_dir=tmp_path,
+        progress=False,
+    )
     oof = result.oof
     assert list(oof.columns[:4]) == ["clip_id", "actor", "fold", "emotion"]
     assert oof[list(PROBA_COLUMNS)].notna().all().all()
@@ -43,17 +53,23 @@ def test_cross_validate_gives_every_clip_one_out_of_fold_prediction(tmp_path: Pa
     fold_model = load_checkpoint(result.checkpoints[0])
     test_rows = folds == 0
     assert set(fold_model.test_actors) == set(actors[test_rows]) and fold_model.labels == EMOTIONS
-    np.testing.assert_allclose(predict_proba(fold_model.model, features.X[test_rows], fold_model.scaler),
-                               oof.loc[test_rows, list(PROBA_COLUMNS)].to_numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        predict_proba(fold_model.model, features.X[test_rows], fold_model.scaler),
+        oof.loc[test_rows, list(PROBA_COLUMNS)].to_numpy(),
+        rtol=1e-4,
+        atol=1e-6,
+    )
 
 
 def test_folds_trained_in_parallel_processes_match_one_process(tmp_path: Path) -> None:
     features, y, actors, genders, folds = toy_with_speakers()
     config = TrainConfig("mlp", epochs=6, patience=6, speaker_norm="enrol:2")
-    serial = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "one", progress=False,
-                            nested=True)
-    parallel = cross_validate(features, y, actors, genders, folds, config, out_dir=tmp_path / "two",
-                              progress=False, n_jobs=2, nested=True)
+    serial = cross_validate(
+        features, y, actors, genders, folds, config, out_dir=tmp_path / "one", progress=False, nested=True
+    )
+    parallel = cross_validate(
+        features, y, actors, genders, folds, config, out_dir=tmp_path / "two", progress=False, n_jobs=2, nested=True
+    )
     pd.testing.assert_frame_equal(serial.oof, parallel.oof, rtol=1e-5)
     pd.testing.assert_frame_equal(serial.inner_oof, parallel.inner_oof, rtol=1e-5)
     pd.testing.assert_frame_equal(serial.history, parallel.history, rtol=1e-5)

@@ -1,16 +1,17 @@
 """The fusion panel, driven headless: its numbers are the pure function's, and it saves a fusion config."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
 import pytest
+from test_fusion_analysis import make_artifacts, make_tables
 
 from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
 from emo_utils.analysis.widgets import FusionPanel
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import load_fusion_config
-from test_fusion_analysis import make_artifacts, make_tables
 
 matplotlib.use("Agg")
 
@@ -24,12 +25,17 @@ def inputs(tmp_path: Path) -> FusionInputs:
 
 @pytest.fixture
 def panel(tmp_path: Path) -> FusionPanel:
-    return FusionPanel(make_artifacts(tmp_path / "run"), PROTOCOL, provenance="SYNTHETIC test tables",
-                       config_path=tmp_path / "panel_config.json")
+    return FusionPanel(
+        make_artifacts(tmp_path / "run"),
+        PROTOCOL,
+        provenance="SYNTHETIC test tables",
+        config_path=tmp_path / "panel_config.json",
+    )
 
 
-def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(panel: FusionPanel,
-                                                                          inputs: FusionInputs) -> None:
+def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(
+    panel: FusionPanel, inputs: FusionInputs
+) -> None:
     stack = inputs
     assert set(panel.sliders) == {"audio_mfcc_cnn", "face_au"}
     assert panel.last_metrics == evaluate_weights(stack, [1.0, 1.0], "late_fixed")[0]
@@ -43,8 +49,9 @@ def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(panel:
     assert panel.last_metrics is None and "cannot fuse" in panel.summary
 
 
-def test_strategy_menu_switches_rules_and_locks_the_sliders_for_fitted_ones(panel: FusionPanel,
-                                                                           inputs: FusionInputs) -> None:
+def test_strategy_menu_switches_rules_and_locks_the_sliders_for_fitted_ones(
+    panel: FusionPanel, inputs: FusionInputs
+) -> None:
     stack = inputs
     panel.sliders["face_au"].value = 0.4
     panel.strategy.value = "product"

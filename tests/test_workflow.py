@@ -1,4 +1,5 @@
 """The whole workflow on a tiny synthetic corpus: stages, caching, metrics.json, the CLI, the demo."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT, TINY_RUN
+
 from emo_utils import stage_cache
 from emo_utils.artifacts import fusable, load_branch, load_branches
 from emo_utils.branches import BRANCHES as BRANCH_SPECS
@@ -27,8 +28,15 @@ BRANCHES = tuple(BRANCH_SPECS)  # every branch of the registry runs by default
 
 
 def _without_times(metrics: dict) -> dict:
-    return {k: ({n: {kk: vv for kk, vv in m.items() if kk != "wall_time_s"} for n, m in v.items()}
-                if isinstance(v, dict) else v) for k, v in metrics.items() if k != "wall_time_s"}
+    return {
+        k: (
+            {n: {kk: vv for kk, vv in m.items() if kk != "wall_time_s"} for n, m in v.items()}
+            if isinstance(v, dict)
+            else v
+        )
+        for k, v in metrics.items()
+        if k != "wall_time_s"
+    }
 
 
 def test_workflow_writes_every_stage_and_labels_its_numbers(tiny_run: tuple[Path, dict]) -> None:
@@ -107,8 +115,11 @@ def test_demo_loads_a_branch_once_and_again_after_retraining(tiny_run: tuple[Pat
 def test_the_same_command_gives_identical_numbers(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
     """Training from scratch in a fresh folder gives the shared run's numbers to the last digit."""
     _, first = tiny_run
-    again = run_workflow(WorkflowSettings(data_root=None, out=tmp_path, progress=False,
-                                          branches=("audio_mfcc_cnn", "face_au"), **TINY_RUN))
+    again = run_workflow(
+        WorkflowSettings(
+            data_root=None, out=tmp_path, progress=False, branches=("audio_mfcc_cnn", "face_au"), **TINY_RUN
+        )
+    )
     for name in ("audio_mfcc_cnn", "face_au"):
         assert _without_times(again)["branches"][name] == _without_times(first)["branches"][name]
         assert again["baselines"][f"SVM {name}"] == first["baselines"][f"SVM {name}"]
@@ -124,55 +135,94 @@ def test_demo_on_bad_input_names_the_file(tiny_run: tuple[Path, dict], tmp_path:
         predict_file(tmp_path / "missing.mp4", run_dir=out)
 
 
-def test_cli_index_fusion_config_and_demo_json(tiny_run: tuple[Path, dict], tmp_path: Path,
-                                              capsys: pytest.CaptureFixture) -> None:
+def test_cli_index_fusion_config_and_demo_json(
+    tiny_run: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out, _ = tiny_run
     assert emo(["index", str(out / "demo_data"), "--out", str(tmp_path / "m.csv")]) == 0
     assert "SYNTHETIC" in capsys.readouterr().out
-    assert emo(["fusion-config", "--video_weight", "0.7", "--audio_weight", "0.3", "--video-branch",
-                "video_slowfast", "--audio-branch", "audio_mfcc_cnn", "--out", str(tmp_path / "c.json")]) == 0
+    assert (
+        emo(
+            [
+                "fusion-config",
+                "--video_weight",
+                "0.7",
+                "--audio_weight",
+                "0.3",
+                "--video-branch",
+                "video_slowfast",
+                "--audio-branch",
+                "audio_mfcc_cnn",
+                "--out",
+                str(tmp_path / "c.json"),
+            ]
+        )
+        == 0
+    )
     config = json.loads((tmp_path / "c.json").read_text())
     assert config["weights"] == [0.7, 0.3] and config["branches"] == ["video_slowfast", "audio_mfcc_cnn"]
     video = next((out / "demo_data").glob("Actor_02/01-*.mp4"))
     capsys.readouterr()
-    assert emo(["demo", "--video", str(video), "--run", str(out), "--config", str(tmp_path / "c.json"),
-                "--json"]) == 0
+    assert emo(["demo", "--video", str(video), "--run", str(out), "--config", str(tmp_path / "c.json"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["modalities"]) == {"video_slowfast", "audio_mfcc_cnn"}
     assert emo(["index", str(tmp_path / "nowhere")]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("script", ["extract_wav2vec_features.py", "create_emotion_fusion.py",
-                                    "demo_fusion_model.py"])
+@pytest.mark.parametrize("script", ["extract_wav2vec_features.py", "create_emotion_fusion.py", "demo_fusion_model.py"])
 def test_scripts_have_help(script: str) -> None:
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / script), "--help"], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / script), "--help"], capture_output=True, text=True, check=True
+    )
     assert "usage" in done.stdout
 
 
 def test_extract_wav2vec_script_on_stand_in(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
     out, _ = tiny_run
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "extract_wav2vec_features.py"),
-                           "--data-root", str(out / "demo_data"), "--out", str(tmp_path / "w2v.npz"),
-                           "--allow-stand-in"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "extract_wav2vec_features.py"),
+            "--data-root",
+            str(out / "demo_data"),
+            "--out",
+            str(tmp_path / "w2v.npz"),
+            "--allow-stand-in",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "RANDOM stand-in" in done.stdout and (tmp_path / "w2v.npz").is_file()
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "extract_wav2vec_features.py"),
-                           "--data-root", str(out / "demo_data"), "--out", str(tmp_path / "x.npz"),
-                           "--model", "no-such-org/no-such-model"], capture_output=True, text=True,
-                          env={"HF_HUB_OFFLINE": "1", "PATH": ""})
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "extract_wav2vec_features.py"),
+            "--data-root",
+            str(out / "demo_data"),
+            "--out",
+            str(tmp_path / "x.npz"),
+            "--model",
+            "no-such-org/no-such-model",
+        ],
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
+    )
     assert done.returncode == 2 and "not on this machine" in done.stderr
 
 
 def test_workflow_script_help() -> None:
-    done = subprocess.run(["bash", str(REPO_ROOT / "run_fusion_workflow.sh"), "--help"], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "run_fusion_workflow.sh"), "--help"], capture_output=True, text=True, check=True
+    )
     assert "--data-root" in done.stdout
 
 
 def test_editing_a_feature_module_invalidates_exactly_the_stages_below_it(
-        tiny_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "run"
     shutil.copytree(tiny_run[0], out)
 
@@ -181,13 +231,17 @@ def test_editing_a_feature_module_invalidates_exactly_the_stages_below_it(
 
     before, features_before = stage_keys(), {p.name for p in (out / "features").iterdir()}
     real_source = stage_cache.module_source
-    monkeypatch.setattr(stage_cache, "module_source", lambda module: real_source(module) + (
-        "\n# an edit" if module == "emo_utils.audio.opensmile_features" else ""))
+    monkeypatch.setattr(
+        stage_cache,
+        "module_source",
+        lambda module: real_source(module) + ("\n# an edit" if module == "emo_utils.audio.opensmile_features" else ""),
+    )
     run_workflow(WorkflowSettings(data_root=None, out=out, progress=False, **TINY_RUN))
     after = stage_keys()
     changed = {stage for stage in after if before.get(stage) != after[stage]}
     smile = {"audio_egemaps", "audio_compare"}
     assert changed == {f"{kind}/{name}" for kind in ("branches", "baselines") for name in smile} | {
-        f"branches/{name}/candidates/{c}" for name in smile for c in BRANCH_SPECS[name].candidates} | {"fusion/early"}
+        f"branches/{name}/candidates/{c}" for name in smile for c in BRANCH_SPECS[name].candidates
+    } | {"fusion/early"}
     new_features = {p.name for p in (out / "features").iterdir()} - features_before
     assert {name.rsplit("-", 1)[0] for name in new_features} == {"audio_egemaps", "audio_compare"}

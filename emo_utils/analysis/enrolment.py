@@ -47,17 +47,29 @@ def _branch_tables(run: Run, name: str, ks: tuple[int, ...]) -> dict[str, pd.Dat
     rows = run.rows(features.clip_ids)
     labels = np.array([emotion_index(e, run.labels) for e in rows["emotion"]])
     args = (features, labels, rows["actor"].to_numpy(), rows["gender"].to_numpy(), rows["fold"].to_numpy())
-    kwargs = {"progress": run.settings.progress, "n_jobs": run.settings.jobs, "label_names": run.labels,
-              "enrol_seed": run.settings.seed}
+    kwargs = {
+        "progress": run.settings.progress,
+        "n_jobs": run.settings.jobs,
+        "label_names": run.labels,
+        "enrol_seed": run.settings.seed,
+    }
     config = branch_config(spec, run.settings)
     if config.speaker_norm == "none":
         none = load_branch(run.settings.out, name).oof  # the run's own held-out results: the same model
     else:
         none = cross_validate(*args, replace(config, speaker_norm="none"), desc=f"{name} none", **kwargs).oof
-    per_speaker = cross_validate(*args, replace(config, speaker_norm="all"), desc=f"{name} per speaker",
-                                 test_views=tuple(f"enrol:{k}" for k in ks), **kwargs)
-    return {"0 (none)": none, **{str(k): per_speaker.views[f"enrol:{k}"] for k in ks},
-            "all (transductive)": per_speaker.oof}
+    per_speaker = cross_validate(
+        *args,
+        replace(config, speaker_norm="all"),
+        desc=f"{name} per speaker",
+        test_views=tuple(f"enrol:{k}" for k in ks),
+        **kwargs,
+    )
+    return {
+        "0 (none)": none,
+        **{str(k): per_speaker.views[f"enrol:{k}"] for k in ks},
+        "all (transductive)": per_speaker.oof,
+    }
 
 
 def enrolment_curve(run: Run, names: Sequence[str], ks: Sequence[int] = ENROLMENT_KS) -> pd.DataFrame:
@@ -83,8 +95,15 @@ def enrolment_curve(run: Run, names: Sequence[str], ks: Sequence[int] = ENROLMEN
             point_tables[FUSED] = result_table(stack, fuse_cross_validated(stack, "late_equal"))
         for model, table in point_tables.items():
             m = metrics_from_table(table)
-            records.append({"clips": point, "model": model, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                            "n_clips": m["n_clips"]})
+            records.append(
+                {
+                    "clips": point,
+                    "model": model,
+                    "accuracy": m["accuracy"],
+                    "macro_f1": m["macro_f1"],
+                    "n_clips": m["n_clips"],
+                }
+            )
     log.info("enrolment curve scored on %d clips (those outside every enrolment draw)", len(scored_clips))
     return pd.DataFrame(records)
 
@@ -99,7 +118,11 @@ def plot_enrolment_curve(curve: pd.DataFrame, title: str) -> plt.Figure:
         ax.plot(points, rows["accuracy"], marker="o", label=model, linewidth=2.4 if model == FUSED else 1.4)
     ax.axvspan(len(points) - 1.5, len(points) - 0.5, color="firebrick", alpha=0.08, lw=0)
     draw_chance(ax)
-    ax.set(xlabel="unlabelled clips of the test speaker used for normalisation (K)", ylabel="accuracy",
-           ylim=(0, 1), title=wrap_title(title))
+    ax.set(
+        xlabel="unlabelled clips of the test speaker used for normalisation (K)",
+        ylabel="accuracy",
+        ylim=(0, 1),
+        title=wrap_title(title),
+    )
     ax.legend(fontsize=7, loc="lower right")
     return fig

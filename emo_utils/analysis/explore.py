@@ -3,6 +3,7 @@
 Every ``plot_*`` function applies the project style (:func:`emo_utils.plotting.use_style`) and returns a
 matplotlib figure; the notebooks show them, the tests check their axes and content.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,7 @@ def _label_order(labels: Sequence[str]) -> list[str]:
 
 # --- the manifest: who, what, how many ------------------------------------------------------------------
 
+
 def actor_table(manifest: pd.DataFrame) -> pd.DataFrame:
     """One row per actor: gender, number of takes and (when assigned) the actor's fold."""
     columns = ["gender", "fold"] if "fold" in manifest.columns else ["gender"]
@@ -61,9 +63,15 @@ def fold_table(manifest: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for fold, group in manifest.groupby("fold"):
         actors = group.drop_duplicates("actor")
-        rows.append({"fold": int(fold), "test actors": ", ".join(sorted(actors["actor"])),
-                     "male": int((actors["gender"] == "male").sum()),
-                     "female": int((actors["gender"] == "female").sum()), "takes": len(group)})
+        rows.append(
+            {
+                "fold": int(fold),
+                "test actors": ", ".join(sorted(actors["actor"])),
+                "male": int((actors["gender"] == "male").sum()),
+                "female": int((actors["gender"] == "female").sum()),
+                "takes": len(group),
+            }
+        )
     return pd.DataFrame(rows).set_index("fold")
 
 
@@ -75,8 +83,9 @@ def plot_class_balance(manifest: pd.DataFrame, title: str = "") -> Figure:
     counts.plot.bar(stacked=True, ax=ax_emotion, rot=30, color=[GENDER_COLOURS.get(g, "C7") for g in counts.columns])
     ax_emotion.set(xlabel="", ylabel="takes", title="takes per emotion")
     per_actor = actor_table(manifest)
-    ax_actor.bar(range(len(per_actor)), per_actor["takes"],
-                 color=[GENDER_COLOURS.get(g, "C7") for g in per_actor["gender"]])
+    ax_actor.bar(
+        range(len(per_actor)), per_actor["takes"], color=[GENDER_COLOURS.get(g, "C7") for g in per_actor["gender"]]
+    )
     ax_actor.set_xticks(range(len(per_actor)), [a.split("_")[-1] for a in per_actor.index], rotation=90)
     ax_actor.set(xlabel="actor", ylabel="takes", title="takes per actor (blue male, red female)")
     fig.suptitle(title or f"{len(manifest)} takes, {len(per_actor)} actors", fontsize=10)
@@ -84,6 +93,7 @@ def plot_class_balance(manifest: pd.DataFrame, title: str = "") -> Figure:
 
 
 # --- clip durations ------------------------------------------------------------------------------------
+
 
 def clip_durations(tasks: Sequence[tuple[str, str | Path]]) -> tuple[pd.Series, SkipLog]:
     """Duration in seconds of every ``(clip_id, path)``, read from the file header (nothing is decoded).
@@ -135,17 +145,20 @@ def plot_durations(durations: pd.Series, emotions: pd.Series | None = None, titl
 
 # --- one clip's sound -----------------------------------------------------------------------------------
 
+
 def log_mel_spectrogram(y: np.ndarray, sr: int, params: FeatureParams = FeatureParams()) -> np.ndarray:
     """(n_mels, frames) log-mel power in dB relative to the loudest bin, framed like the MFCC features."""
-    mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=sr, n_fft=params.n_fft,
-                                         hop_length=params.hop_length, n_mels=params.n_mels)
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(y, dtype=np.float32), sr=sr, n_fft=params.n_fft, hop_length=params.hop_length, n_mels=params.n_mels
+    )
     return librosa.power_to_db(mel, ref=np.max)
 
 
 def _show_spectrogram(ax: plt.Axes, y: np.ndarray, sr: int, title: str) -> AxesImage:
     spec = log_mel_spectrogram(y, sr)
-    image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0,
-                      extent=(0, len(y) / sr, 0, spec.shape[0]))
+    image = ax.imshow(
+        spec, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0, extent=(0, len(y) / sr, 0, spec.shape[0])
+    )
     ax.set(xlabel="time (s)", ylabel="mel band", title=title)
     ax.grid(False)
     return image
@@ -177,13 +190,15 @@ def plot_spectrograms(waveforms: Mapping[str, np.ndarray], sr: int, title: str =
 
 # --- frame features per emotion -------------------------------------------------------------------------
 
+
 def valid_frames(X: np.ndarray) -> np.ndarray:
     """Boolean mask (..., T) of real frames: False on the all-zero rows that ``fix_frames`` pads with."""
     return np.any(X != 0, axis=-1)
 
 
-def plot_clip_features(clips: Mapping[str, np.ndarray], feature_names: Sequence[str], frame_rate_hz: float,
-                       title: str = "") -> Figure:
+def plot_clip_features(
+    clips: Mapping[str, np.ndarray], feature_names: Sequence[str], frame_rate_hz: float, title: str = ""
+) -> Figure:
     """One row per clip (e.g. one per emotion): ZCR and RMS over time (left), its MFCCs as an image (right).
 
     Each MFCC is z-scored over the clip's frames, so the image shows how it moves, not its level.
@@ -192,8 +207,9 @@ def plot_clip_features(clips: Mapping[str, np.ndarray], feature_names: Sequence[
     names = list(feature_names)
     zcr, rms = names.index("zcr"), names.index("rms")
     mfcc = [i for i, n in enumerate(names) if n.startswith("mfcc_")]
-    fig, axes = plt.subplots(len(clips), 2, figsize=(11, 1.5 * len(clips) + 0.6), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.6]})
+    fig, axes = plt.subplots(
+        len(clips), 2, figsize=(11, 1.5 * len(clips) + 0.6), squeeze=False, gridspec_kw={"width_ratios": [1, 1.6]}
+    )
     real = {name: X[valid_frames(X)] for name, X in clips.items()}
     longest = max(len(X) for X in real.values()) / frame_rate_hz
     top = {i: 1.05 * max(float(X[:, i].max(initial=0.0)) for X in real.values()) or 1.0 for i in (zcr, rms)}
@@ -207,8 +223,15 @@ def plot_clip_features(clips: Mapping[str, np.ndarray], feature_names: Sequence[
         ax_rms.grid(False)
         coefficients = X[:, mfcc[1:]]
         z = (coefficients - coefficients.mean(axis=0)) / np.maximum(coefficients.std(axis=0), 1e-6)
-        ax_mfcc.imshow(z.T, origin="lower", aspect="auto", cmap="coolwarm", vmin=-3, vmax=3,
-                       extent=(0, len(X) / frame_rate_hz, 1, len(mfcc)))
+        ax_mfcc.imshow(
+            z.T,
+            origin="lower",
+            aspect="auto",
+            cmap="coolwarm",
+            vmin=-3,
+            vmax=3,
+            extent=(0, len(X) / frame_rate_hz, 1, len(mfcc)),
+        )
         ax_mfcc.grid(False)
         ax_mfcc.set(ylabel="MFCC", xlim=(0, longest))
     axes[0, 0].set_title("ZCR (blue, left axis) and RMS energy (orange, right axis)")
@@ -239,13 +262,18 @@ def mean_features(X: np.ndarray, labels: Sequence[str], feature_names: Sequence[
     """(labels, features): each feature averaged over every real frame of every clip of a label."""
     labels = np.asarray(labels)
     mask = valid_frames(X)
-    rows = {label: X[labels == label][mask[labels == label]].mean(axis=0)
-            for label in _label_order(labels)}
+    rows = {label: X[labels == label][mask[labels == label]].mean(axis=0) for label in _label_order(labels)}
     return pd.DataFrame(rows, index=list(feature_names)).T
 
 
-def plot_feature_curves(X: np.ndarray, emotions: Sequence[str], feature_names: Sequence[str],
-                        frame_rate_hz: float, title: str = "", n_mfcc_shown: int = 20) -> Figure:
+def plot_feature_curves(
+    X: np.ndarray,
+    emotions: Sequence[str],
+    feature_names: Sequence[str],
+    frame_rate_hz: float,
+    title: str = "",
+    n_mfcc_shown: int = 20,
+) -> Figure:
     """Per emotion: mean ZCR and RMS over time, and the mean MFCCs (z-scored across emotions) as a heatmap."""
     use_style()
     names = list(feature_names)
@@ -257,11 +285,16 @@ def plot_feature_curves(X: np.ndarray, emotions: Sequence[str], feature_names: S
             ax.plot(t, curves[emotion], label=emotion, linewidth=1)
         ax.set(xlabel="time from speech onset (s)", ylabel=label, title=f"mean {label} per emotion")
     axes[1].legend(fontsize=7, ncol=2)
-    mfcc = [n for n in names if n.startswith("mfcc_")][1:n_mfcc_shown + 1]
+    mfcc = [n for n in names if n.startswith("mfcc_")][1 : n_mfcc_shown + 1]
     means = mean_features(X, emotions, names)[mfcc]
     z = (means - means.mean()) / means.std(ddof=0).replace(0, 1)
-    sns.heatmap(z.set_axis([m.split("_")[1] for m in mfcc], axis=1), cmap="coolwarm", center=0, ax=axes[2],
-                cbar_kws={"label": "z-score across emotions"})
+    sns.heatmap(
+        z.set_axis([m.split("_")[1] for m in mfcc], axis=1),
+        cmap="coolwarm",
+        center=0,
+        ax=axes[2],
+        cbar_kws={"label": "z-score across emotions"},
+    )
     axes[2].set(xlabel="MFCC coefficient", ylabel="", title="mean MFCCs per emotion")
     if title:
         fig.suptitle(title, fontsize=10)
@@ -269,6 +302,7 @@ def plot_feature_curves(X: np.ndarray, emotions: Sequence[str], feature_names: S
 
 
 # --- embeddings in two dimensions -----------------------------------------------------------------------
+
 
 def project_2d(X: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     """(N, 2) projection of standardised ``X`` (N, D): ``"pca"`` or ``"tsne"`` (perplexity fitted to N)."""
@@ -296,8 +330,7 @@ def plot_projection(points: np.ndarray, colourings: Mapping[str, Sequence[str]],
             chosen = labels == label
             ax.scatter(points[chosen, 0], points[chosen, 1], s=14, color=colour, label=label, alpha=0.8)
         ax.set(title=f"coloured by {name}", xticks=[], yticks=[])
-        ax.legend(fontsize=6, ncol=1 + len(order) // 13, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                  markerscale=1.2)
+        ax.legend(fontsize=6, ncol=1 + len(order) // 13, loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=1.2)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -327,15 +360,20 @@ def neighbour_agreement(X: np.ndarray, groupings: Mapping[str, Sequence[str]]) -
 
 # --- images: frames, faces, crops -----------------------------------------------------------------------
 
-def plot_image_grid(images: Sequence[np.ndarray] | np.ndarray, titles: Sequence[str] | None = None,
-                    ncols: int = 11, size: float = 1.3, title: str = "") -> Figure:
+
+def plot_image_grid(
+    images: Sequence[np.ndarray] | np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 11,
+    size: float = 1.3,
+    title: str = "",
+) -> Figure:
     """Images in a grid: (H, W) arrays in grey, (H, W, 3) RGB as they are; ``titles`` label each one."""
     use_style()
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -385,12 +423,16 @@ def check_clips(paths: Mapping[str, str | Path], checks: Mapping[str, Callable[[
 
 # --- facial action units --------------------------------------------------------------------------------
 
+
 def au_means_by_emotion(au_table: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     """Mean AU intensity (``AUxx_r``) per emotion over the manifest's takes (rows of :func:`load_au_means`)."""
     joined = au_table.merge(manifest[["take_id", "emotion"]], on="take_id")
     if joined.empty:
-        raise DataError(au_table.attrs.get("path", "AU table"), "has no row for any take of the manifest",
-                        "check that the AU table belongs to this dataset")
+        raise DataError(
+            au_table.attrs.get("path", "AU table"),
+            "has no row for any take of the manifest",
+            "check that the AU table belongs to this dataset",
+        )
     means = joined.groupby("emotion")[list(AU_INTENSITY)].mean()
     return means.reindex(_ordered_emotions(means.index))
 
@@ -400,14 +442,22 @@ def plot_au_heatmap(means: pd.DataFrame, title: str = "") -> Figure:
     use_style()
     fig, ax = plt.subplots(figsize=(12, 3.8))
     labels = [f"{c[:4]} {AU_NAMES[c[:4]]}" for c in means.columns]
-    sns.heatmap(means.set_axis(labels, axis=1), annot=True, fmt=".1f", cmap="viridis", ax=ax,
-                annot_kws={"size": 7}, cbar_kws={"label": "mean intensity (0-5)"})
+    sns.heatmap(
+        means.set_axis(labels, axis=1),
+        annot=True,
+        fmt=".1f",
+        cmap="viridis",
+        ax=ax,
+        annot_kws={"size": 7},
+        cbar_kws={"label": "mean intensity (0-5)"},
+    )
     ax.set(xlabel="", ylabel="", title=title or "mean AU intensity per emotion")
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     return fig
 
 
 # --- CREMA-D metadata -----------------------------------------------------------------------------------
+
 
 def load_crema_d_names(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, SkipLog]:
     """Every CREMA-D clip name in ``folder/SentenceFilenames.csv`` parsed, and the actors' demographics.
@@ -419,8 +469,9 @@ def load_crema_d_names(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, 
     names_csv, demo_csv = folder / "SentenceFilenames.csv", folder / "VideoDemographics.csv"
     for path in (names_csv, demo_csv):
         if not path.is_file():
-            raise DataError(path, "not found", "pass the CREMA-D metadata folder (SentenceFilenames.csv, "
-                            "VideoDemographics.csv)")
+            raise DataError(
+                path, "not found", "pass the CREMA-D metadata folder (SentenceFilenames.csv, VideoDemographics.csv)"
+            )
     demographics = pd.read_csv(demo_csv).set_index("ActorID")
     genders = {str(actor): str(sex).lower() for actor, sex in demographics["Sex"].items()}
     skipped = SkipLog("crema-d names")

@@ -5,6 +5,7 @@ Pure functions on the branch artifacts the workflow writes (``out/branches/NAME/
 fusion behaves, but choosing the best point of it would tune on the test actors (``late_learned``
 in :func:`emo_utils.fusion.fuse_cross_validated` is the honest version, fitted per fold).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -36,8 +37,9 @@ class FusionInputs:
 
     @classmethod
     def from_artifacts(cls, artifacts: Mapping[str, BranchArtifact]) -> FusionInputs:
-        stack, inner = stack_with_inner({n: a.oof for n, a in artifacts.items()},
-                                        {n: a.inner_oof() for n, a in artifacts.items()})
+        stack, inner = stack_with_inner(
+            {n: a.oof for n, a in artifacts.items()}, {n: a.inner_oof() for n, a in artifacts.items()}
+        )
         return cls(stack, inner)
 
 
@@ -54,8 +56,9 @@ def weight_vector(stack: BranchStack, weights: Mapping[str, float] | Sequence[fl
     return vector
 
 
-def evaluate_weights(inputs: FusionInputs, weights: Mapping[str, float] | Sequence[float] | None,
-                     strategy: str = "late_fixed") -> tuple[dict[str, Any], pd.DataFrame]:
+def evaluate_weights(
+    inputs: FusionInputs, weights: Mapping[str, float] | Sequence[float] | None, strategy: str = "late_fixed"
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics and fused out-of-fold table of one fusion setting.
 
     ``late_fixed`` and ``product`` use ``weights`` (a branch with weight 0 is left out); the other strategies
@@ -83,8 +86,14 @@ def audio_weight_sweep(inputs: FusionInputs, audio_branches: Sequence[str], step
     for w in np.linspace(0.0, 1.0, steps):
         weights = {**{b: w / len(audio) for b in audio}, **{b: (1 - w) / len(others) for b in others}}
         metrics, _ = evaluate_weights(inputs, weights, "late_fixed")
-        rows.append({"audio_weight": round(float(w), 6), "accuracy": metrics["accuracy"],
-                     "macro_f1": metrics["macro_f1"], "n_clips": metrics["n_clips"]})
+        rows.append(
+            {
+                "audio_weight": round(float(w), 6),
+                "accuracy": metrics["accuracy"],
+                "macro_f1": metrics["macro_f1"],
+                "n_clips": metrics["n_clips"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -102,8 +111,7 @@ def per_class_gain(branch_tables: Mapping[str, pd.DataFrame], fused_table: pd.Da
     common = set.intersection(*(set(scored(t)["clip_id"]) for t in tables.values()))
     if not common:
         raise ValueError("no clip is predicted by every branch and the fused result")
-    f1 = {name: pd.Series(metrics_from_table(_scored(table, common))["per_class_f1"])
-          for name, table in tables.items()}
+    f1 = {name: pd.Series(metrics_from_table(_scored(table, common))["per_class_f1"]) for name, table in tables.items()}
     frame = pd.DataFrame(f1).reindex([e for e in labels_of(fused_table) if e in f1["fused"].index])
     branches = list(branch_tables)
     frame["best_branch"] = frame[branches].idxmax(axis=1)
@@ -123,8 +131,9 @@ def pair_confusion(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         row = {}
         for a, b in CONFUSABLE_PAIRS:
             in_pair = usable["emotion"].isin((a, b)).to_numpy()
-            swapped = ((usable["emotion"].to_numpy() == a) & (predicted == b)) | \
-                      ((usable["emotion"].to_numpy() == b) & (predicted == a))
+            swapped = ((usable["emotion"].to_numpy() == a) & (predicted == b)) | (
+                (usable["emotion"].to_numpy() == b) & (predicted == a)
+            )
             row[f"{a}<->{b}"] = float(swapped[in_pair].mean()) if in_pair.any() else np.nan
         rows[name] = row
     return pd.DataFrame(rows).T.round(3)
@@ -138,11 +147,17 @@ def plot_audio_weight_sweep(sweep: pd.DataFrame, title: str) -> plt.Figure:
     ax.plot(sweep["audio_weight"], sweep["macro_f1"], marker="s", label="macro-F1")
     draw_chance(ax)
     best = sweep.loc[sweep["accuracy"].idxmax()]
-    ax.annotate(f"best {best['accuracy']:.3f}\n(on the test actors: not a tuned result)",
-                (best["audio_weight"], best["accuracy"]), textcoords="offset points", xytext=(0, -34),
-                ha="center", fontsize=7)
-    ax.set(xlabel="audio weight (0: video/face only, 1: audio only)", ylabel="score", ylim=(0, 1),
-           title=wrap_title(title))
+    ax.annotate(
+        f"best {best['accuracy']:.3f}\n(on the test actors: not a tuned result)",
+        (best["audio_weight"], best["accuracy"]),
+        textcoords="offset points",
+        xytext=(0, -34),
+        ha="center",
+        fontsize=7,
+    )
+    ax.set(
+        xlabel="audio weight (0: video/face only, 1: audio only)", ylabel="score", ylim=(0, 1), title=wrap_title(title)
+    )
     ax.legend(fontsize=8, loc="upper left")
     return fig
 
@@ -159,7 +174,8 @@ def plot_per_class_gain(gain: pd.DataFrame, title: str) -> plt.Figure:
     for label in ax.get_xticklabels():
         if gain.loc[label.get_text(), "pair"]:
             label.set_fontweight("bold")
-    ax.set(ylim=(0, 1), ylabel="F1", title=wrap_title(f"{title}\nshaded: the fear/surprise and calm/neutral pairs", 110))
+    ax.set(
+        ylim=(0, 1), ylabel="F1", title=wrap_title(f"{title}\nshaded: the fear/surprise and calm/neutral pairs", 110)
+    )
     ax.legend(fontsize=7, ncol=2, loc="upper right")
     return fig
-

@@ -7,6 +7,7 @@ what a model gains by recognising the speakers rather than their emotions. The l
 this comparison only: it is returned with its LEAKY protocol text, drawn with a LEAKY label, and never
 written to ``metrics.json``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,9 +30,16 @@ SPLIT_LABELS = {False: "actors held out", True: "random clip split\n(LEAKY)"}
 METRIC_KEYS = ("accuracy", "macro_f1", "uar")
 
 
-def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainConfig, n_folds: int = 6,
-                      seed: int = 0, progress: bool = True, n_jobs: int | None = None,
-                      held_out: pd.DataFrame | None = None) -> pd.DataFrame:
+def compare_protocols(
+    features: FeatureSet,
+    rows: pd.DataFrame,
+    config: TrainConfig,
+    n_folds: int = 6,
+    seed: int = 0,
+    progress: bool = True,
+    n_jobs: int | None = None,
+    held_out: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Cross-validate ``config`` on ``features`` with actors held out, then with a LEAKY random clip split.
 
     ``rows`` are the manifest rows of ``features.clip_ids`` in the same order (columns actor, gender,
@@ -44,10 +52,13 @@ def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainCon
     missing = [c for c in ROWS_COLUMNS if c not in rows]
     if missing:
         raise ValueError(f"rows lack column(s) {', '.join(missing)}; pass the manifest rows of the features")
-    if len(rows) != len(features) or ("take_id" in rows and
-                                      (rows["take_id"].astype(str).to_numpy() != features.clip_ids).any()):
-        raise ValueError("rows are not aligned with features.clip_ids; use "
-                         "manifest.set_index('take_id').loc[features.clip_ids].reset_index()")
+    if len(rows) != len(features) or (
+        "take_id" in rows and (rows["take_id"].astype(str).to_numpy() != features.clip_ids).any()
+    ):
+        raise ValueError(
+            "rows are not aligned with features.clip_ids; use "
+            "manifest.set_index('take_id').loc[features.clip_ids].reset_index()"
+        )
     label_names = run_labels(rows["emotion"])
     labels = np.array([emotion_index(e, label_names) for e in rows["emotion"]])
     actors, genders = rows["actor"].to_numpy(), rows["gender"].to_numpy()
@@ -60,14 +71,31 @@ def compare_protocols(features: FeatureSet, rows: pd.DataFrame, config: TrainCon
         if held_out is not None and not leaky:
             oof = held_out
         else:
-            oof = cross_validate(features, labels, actors, genders, folds, config, leaky_ok=leaky, label_names=label_names,
-                                 desc=SPLIT_LABELS[leaky].replace("\n", " "), progress=progress,
-                                 n_jobs=n_jobs or default_jobs()).oof
+            oof = cross_validate(
+                features,
+                labels,
+                actors,
+                genders,
+                folds,
+                config,
+                leaky_ok=leaky,
+                label_names=label_names,
+                desc=SPLIT_LABELS[leaky].replace("\n", " "),
+                progress=progress,
+                n_jobs=n_jobs or default_jobs(),
+            ).oof
         metrics = metrics_from_table(oof)
-        records.append({"protocol": describe_protocol(folds, actors, dataset, leaky=leaky,
-                                                      speaker_norm=SpeakerNorm.parse(config.speaker_norm).description),
-                        "split": SPLIT_LABELS[leaky], "leaky": leaky,
-                        **{k: metrics[k] for k in METRIC_KEYS}, "n_clips": metrics["n_clips"]})
+        records.append(
+            {
+                "protocol": describe_protocol(
+                    folds, actors, dataset, leaky=leaky, speaker_norm=SpeakerNorm.parse(config.speaker_norm).description
+                ),
+                "split": SPLIT_LABELS[leaky],
+                "leaky": leaky,
+                **{k: metrics[k] for k in METRIC_KEYS},
+                "n_clips": metrics["n_clips"],
+            }
+        )
     return pd.DataFrame(records)
 
 
@@ -78,8 +106,15 @@ def plot_protocol_comparison(table: pd.DataFrame, title: str = "The same model, 
     width = 0.8 / len(METRIC_KEYS)
     x = np.arange(len(table))
     for k, key in enumerate(METRIC_KEYS):
-        bars = ax.bar(x + (k - (len(METRIC_KEYS) - 1) / 2) * width, table[key], width, label=key, color=f"C{k}",
-                      hatch=["//" if leaky else "" for leaky in table["leaky"]], edgecolor="white")
+        bars = ax.bar(
+            x + (k - (len(METRIC_KEYS) - 1) / 2) * width,
+            table[key],
+            width,
+            label=key,
+            color=f"C{k}",
+            hatch=["//" if leaky else "" for leaky in table["leaky"]],
+            edgecolor="white",
+        )
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, table["split"])
     for tick, leaky in zip(ax.get_xticklabels(), table["leaky"]):

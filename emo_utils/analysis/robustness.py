@@ -12,6 +12,7 @@ A branch trained with per-speaker normalisation (``--speaker-norm enrol:K`` or `
 normalised with the training population's statistics here (as the demo does without enrolment clips): its
 clean point can then differ from its out-of-fold accuracy. Under the default ``none`` the two agree.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,10 +24,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from emo_utils.artifacts import MISSING_RUN_HINT, load_branches
 from emo_utils.audio.augment import add_noise
 from emo_utils.audio.features import clip_rng
 from emo_utils.audio.io import load_audio
-from emo_utils.artifacts import MISSING_RUN_HINT, load_branches
 from emo_utils.branches import BRANCHES
 from emo_utils.clip_media import ClipMedia
 from emo_utils.data.manifest import load_manifest
@@ -79,24 +80,37 @@ def balanced_clips(rows: pd.DataFrame, n: int | None) -> pd.DataFrame:
     block = int(np.lcm(n_actors, n_emotions))
     slot = {(j % n_actors, (j % n_emotions + j // block) % n_emotions): j for j in range(n_actors * n_emotions)}
     actor_index = rows["actor"].map({a: i for i, a in enumerate(actors)})
-    order = rows.assign(_repeat=rows.groupby(["actor", "emotion"]).cumcount(), _slot=[
-        slot[(a, emotions.index(e))] for a, e in zip(actor_index, rows["emotion"])])
-    return order.sort_values(["_repeat", "_slot"]).head(n).drop(columns=["_repeat", "_slot"]).sort_values(
-        ["actor", "take_id"])
+    order = rows.assign(
+        _repeat=rows.groupby(["actor", "emotion"]).cumcount(),
+        _slot=[slot[(a, emotions.index(e))] for a, e in zip(actor_index, rows["emotion"])],
+    )
+    return (
+        order.sort_values(["_repeat", "_slot"])
+        .head(n)
+        .drop(columns=["_repeat", "_slot"])
+        .sort_values(["actor", "take_id"])
+    )
 
 
 def _audio_source(row: pd.Series) -> str:
     return row["audio_path"] or row["video_path"]
 
 
-def _fuse_level(level: pd.DataFrame, tables: dict[str, pd.DataFrame], weights: dict[str, float],
-                model: str) -> pd.DataFrame:
+def _fuse_level(
+    level: pd.DataFrame, tables: dict[str, pd.DataFrame], weights: dict[str, float], model: str
+) -> pd.DataFrame:
     """Late fusion of one SNR level's audio predictions with the other branches' out-of-fold probabilities."""
     audio = {m: rows.set_index("clip_id") for m, rows in level.groupby("model")}
     clips = level.drop_duplicates("clip_id").set_index("clip_id")
     columns = proba_columns(labels_of(level))
-    P = np.stack([(audio[b] if b in audio else tables[b].set_index("clip_id")).reindex(clips.index)[
-        columns].to_numpy(dtype=float) for b in weights])
+    P = np.stack(
+        [
+            (audio[b] if b in audio else tables[b].set_index("clip_id"))
+            .reindex(clips.index)[columns]
+            .to_numpy(dtype=float)
+            for b in weights
+        ]
+    )
     fused = pd.DataFrame(weighted_average(P, np.array(list(weights.values()))), columns=columns, index=clips.index)
     return clips[["actor", "emotion", "snr"]].join(fused).reset_index().assign(model=model)
 
@@ -105,14 +119,27 @@ def _scores(predictions: pd.DataFrame, random_weights: dict[str, bool]) -> pd.Da
     rows = []
     for (snr, model), table in predictions.groupby(["snr", "model"], sort=False):
         metrics = metrics_from_table(table)
-        rows.append({"snr": snr, "model": model, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                     "n_clips": metrics["n_clips"], "random_weights": random_weights.get(model, False)})
+        rows.append(
+            {
+                "snr": snr,
+                "model": model,
+                "accuracy": metrics["accuracy"],
+                "macro_f1": metrics["macro_f1"],
+                "n_clips": metrics["n_clips"],
+                "random_weights": random_weights.get(model, False),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = DEFAULT_SNR_LEVELS,
-                     max_clips: int | None = None, include_random: bool = False, seed: int = 0,
-                     progress: bool = True) -> RobustnessResult:
+def robustness_curve(
+    run_dir: str | Path,
+    snr_levels: Sequence[float | None] = DEFAULT_SNR_LEVELS,
+    max_clips: int | None = None,
+    include_random: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> RobustnessResult:
     """Accuracy of every trained audio branch (and of the fused result) at each SNR level.
 
     Audio branches built on random stand-in weights are left out unless ``include_random`` or the fusion
@@ -132,14 +159,23 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     if config_path.is_file():
         config = load_fusion_config(config_path)
         weights = {b: w for b, w in zip(config.branches, config.weights) if b in tables and w > 0}
-    audio = [name for name in tables if artifacts[name].provenance.get("modality") == "audio" and name in BRANCHES
-             and (include_random or name in weights or not artifacts[name].random_weights)]
+    audio = [
+        name
+        for name in tables
+        if artifacts[name].provenance.get("modality") == "audio"
+        and name in BRANCHES
+        and (include_random or name in weights or not artifacts[name].random_weights)
+    ]
     if not audio:
-        raise DataError(run / "branches", "no trained audio branch (without random stand-in weights)",
-                        MISSING_RUN_HINT + "; include_random=True also scores stand-in branches")
+        raise DataError(
+            run / "branches",
+            "no trained audio branch (without random stand-in weights)",
+            MISSING_RUN_HINT + "; include_random=True also scores stand-in branches",
+        )
     predicted = set.intersection(*(set(tables[name]["clip_id"]) for name in audio))
-    rows = manifest[manifest["take_id"].isin(predicted) & ((manifest["audio_path"] != "") |
-                                                           (manifest["video_path"] != ""))]
+    rows = manifest[
+        manifest["take_id"].isin(predicted) & ((manifest["audio_path"] != "") | (manifest["video_path"] != ""))
+    ]
     rows = balanced_clips(rows, max_clips)
     predictors = {name: BranchPredictor(artifacts[name]) for name in audio}
     columns = proba_columns(labels_of(tables[audio[0]]))
@@ -159,8 +195,16 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
                 except EmoError as exc:
                     skipped.add(row["take_id"], _audio_source(row), f"{name} at {snr_label(snr)}: {exc}")
                     continue
-                records.append({"clip_id": row["take_id"], "actor": row["actor"], "emotion": row["emotion"],
-                                "snr": snr_label(snr), "model": name, **dict(zip(columns, proba))})
+                records.append(
+                    {
+                        "clip_id": row["take_id"],
+                        "actor": row["actor"],
+                        "emotion": row["emotion"],
+                        "snr": snr_label(snr),
+                        "model": name,
+                        **dict(zip(columns, proba)),
+                    }
+                )
     if not records:
         raise DataError(run, "no clip could be scored for the robustness curve", skipped.report())
     predictions = pd.DataFrame(records)
@@ -168,9 +212,17 @@ def robustness_curve(run_dir: str | Path, snr_levels: Sequence[float | None] = D
     without_audio = {b: w for b, w in weights.items() if artifacts[b].provenance.get("modality") != "audio"}
     if without_audio:
         fusions[WITHOUT_AUDIO] = without_audio
-    predictions = pd.concat([predictions, *(_fuse_level(level, tables, w, model) for model, w in fusions.items()
-                                            for _, level in predictions.groupby("snr", sort=False))],
-                            ignore_index=True)
+    predictions = pd.concat(
+        [
+            predictions,
+            *(
+                _fuse_level(level, tables, w, model)
+                for model, w in fusions.items()
+                for _, level in predictions.groupby("snr", sort=False)
+            ),
+        ],
+        ignore_index=True,
+    )
     flags = {name: artifacts[name].random_weights for name in audio}
     return RobustnessResult(predictions, _scores(predictions, flags), skipped, weights)
 
@@ -185,10 +237,10 @@ def plot_robustness(curve: pd.DataFrame, title: str) -> plt.Figure:
         random = bool(rows["random_weights"].any())
         label = model + (" (RANDOM stand-in weights: not a result)" if random else "")
         style = "-." if model == WITHOUT_AUDIO else "--" if random else "-"
-        ax.plot(levels, rows["accuracy"], marker="o", label=label, linewidth=2.6 if model == FUSED else 1.4,
-                linestyle=style)
+        ax.plot(
+            levels, rows["accuracy"], marker="o", label=label, linewidth=2.6 if model == FUSED else 1.4, linestyle=style
+        )
     draw_chance(ax)
-    ax.set(xlabel="signal-to-noise ratio of the audio", ylabel="accuracy", ylim=(0, 1),
-           title=wrap_title(title))
+    ax.set(xlabel="signal-to-noise ratio of the audio", ylabel="accuracy", ylim=(0, 1), title=wrap_title(title))
     ax.legend(fontsize=7, loc="upper right")
     return fig

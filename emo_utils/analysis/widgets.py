@@ -5,6 +5,7 @@ The numbers come from :func:`emo_utils.analysis.fusion_analysis.evaluate_weights
 panel shows is what the tests check. Weights chosen by hand while looking at test-fold results are
 tuned on the test actors: use them for the demo, never as an evaluation result.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -40,21 +41,39 @@ class FusionPanel:
     ``config_path`` (load it in the demo with ``emo demo --config FILE``).
     """
 
-    def __init__(self, artifacts: Mapping[str, BranchArtifact], protocol: str, provenance: str = "",
-                 config_path: str | Path = "fusion_config_panel.json") -> None:
+    def __init__(
+        self,
+        artifacts: Mapping[str, BranchArtifact],
+        protocol: str,
+        provenance: str = "",
+        config_path: str | Path = "fusion_config_panel.json",
+    ) -> None:
         self.inputs = FusionInputs.from_artifacts(artifacts)
         self.stack = self.inputs.stack
         self.protocol, self.provenance = protocol, provenance
         self.config_path = Path(config_path)
-        self.sliders = {b: widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description=b,
-                                               continuous_update=False, style={"description_width": "160px"},
-                                               layout=widgets.Layout(width="420px"))
-                        for b in self.stack.branches}
-        self.strategy = widgets.Dropdown(options=[(label, key) for key, label in STRATEGY_LABELS.items()],
-                                         value="late_fixed", description="strategy",
-                                         layout=widgets.Layout(width="420px"))
-        self.save_button = widgets.Button(description="save config", icon="save",
-                                          tooltip="write the slider weights as a late-fusion config")
+        self.sliders = {
+            b: widgets.FloatSlider(
+                value=1.0,
+                min=0.0,
+                max=1.0,
+                step=0.05,
+                description=b,
+                continuous_update=False,
+                style={"description_width": "160px"},
+                layout=widgets.Layout(width="420px"),
+            )
+            for b in self.stack.branches
+        }
+        self.strategy = widgets.Dropdown(
+            options=[(label, key) for key, label in STRATEGY_LABELS.items()],
+            value="late_fixed",
+            description="strategy",
+            layout=widgets.Layout(width="420px"),
+        )
+        self.save_button = widgets.Button(
+            description="save config", icon="save", tooltip="write the slider weights as a late-fusion config"
+        )
         self.status = widgets.Label()
         self.output = widgets.Output()
         self.last_metrics: dict[str, Any] | None = None
@@ -64,8 +83,9 @@ class FusionPanel:
         for control in [*self.sliders.values(), self.strategy]:
             control.observe(self.update, names="value")
         self.save_button.on_click(self._on_save)
-        self.widget = widgets.VBox([*self.sliders.values(), self.strategy,
-                                    widgets.HBox([self.save_button, self.status]), self.output])
+        self.widget = widgets.VBox(
+            [*self.sliders.values(), self.strategy, widgets.HBox([self.save_button, self.status]), self.output]
+        )
         self.update()
 
     @property
@@ -122,9 +142,13 @@ class FusionPanel:
         chosen = {b: w for b, w in self.weights.items() if w > 0}
         if not chosen:
             raise ValueError("every weight is zero: nothing to save")
-        config = FusionConfig(list(chosen), list(chosen.values()), strategy="late",
-                              note=f"weights set by hand in the fusion panel while viewing test-fold results "
-                                   f"({self.protocol}): for the demo, not an evaluation")
+        config = FusionConfig(
+            list(chosen),
+            list(chosen.values()),
+            strategy="late",
+            note=f"weights set by hand in the fusion panel while viewing test-fold results "
+            f"({self.protocol}): for the demo, not an evaluation",
+        )
         path = save_fusion_config(config, self.config_path)
         self.status.value = f"saved {path}"
         return path

@@ -2,6 +2,7 @@
 
 Augmented copies are for training only; features of test clips always come from the clean waveform.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -61,8 +62,9 @@ def pitch_shift(y: np.ndarray, sr: int, n_steps: float, n_fft: int = PITCH_N_FFT
     rate = 2.0 ** (-n_steps / 12.0)
     hop = n_fft // 4
     stft = librosa.stft(y, n_fft=n_fft, hop_length=hop)
-    stretched = librosa.istft(phase_vocoder(stft, rate, hop), hop_length=hop, n_fft=n_fft,
-                              length=int(round(len(y) / rate)))
+    stretched = librosa.istft(
+        phase_vocoder(stft, rate, hop), hop_length=hop, n_fft=n_fft, length=int(round(len(y) / rate))
+    )
     shifted = soxr.resample(stretched, sr / rate, sr, quality="HQ")
     return librosa.util.fix_length(shifted, size=len(y)).astype(np.float32)
 

@@ -5,6 +5,7 @@ STFT that the mel filterbank and the DCT turn into MFCCs (the same values as ``l
 without re-framing the signal once per feature). Leading/trailing silence is trimmed first and every
 clip is centre-cropped or zero-padded to ``max_frames`` so a dataset stacks to (N, T, F).
 """
+
 from __future__ import annotations
 
 import zlib
@@ -54,7 +55,7 @@ class FeatureParams:
     @property
     def feature_names(self) -> list[str]:
         mfcc = [f"mfcc_{i}" for i in range(self.n_mfcc)]
-        prefixes = ["", "d_", "dd_"][:self.delta_order + 1]
+        prefixes = ["", "d_", "dd_"][: self.delta_order + 1]
         return ["zcr", "rms"] + [prefix + name for prefix in prefixes for name in mfcc]
 
 
@@ -74,8 +75,9 @@ def deltas(x: np.ndarray, width: int = 2) -> np.ndarray:
     """Regression deltas along time (axis 0) over +-``width`` frames, edges repeated (HTK's formula)."""
     padded = np.pad(x, ((width, width), (0, 0)), mode="edge")
     n = len(x)
-    numerator = sum(k * (padded[width + k:width + k + n] - padded[width - k:width - k + n])
-                    for k in range(1, width + 1))
+    numerator = sum(
+        k * (padded[width + k : width + k + n] - padded[width - k : width - k + n]) for k in range(1, width + 1)
+    )
     return numerator / (2 * sum(k * k for k in range(1, width + 1)))
 
 
@@ -103,7 +105,7 @@ def trim_silence(y: np.ndarray, top_db: float = 30.0, frame_length: int = 640, h
     kept = np.flatnonzero(loud > -top_db)
     if kept.size == 0:
         return y[:0]
-    return y[kept[0] * hop_length:min(len(y), (kept[-1] + 1) * hop_length)]
+    return y[kept[0] * hop_length : min(len(y), (kept[-1] + 1) * hop_length)]
 
 
 def frame_features(y: np.ndarray, params: FeatureParams = FeatureParams()) -> np.ndarray:
@@ -119,7 +121,7 @@ def frame_features(y: np.ndarray, params: FeatureParams = FeatureParams()) -> np
     spectrum = scipy.fft.rfft(frames * window, axis=1)
     power = np.square(spectrum.real) + np.square(spectrum.imag)
     log_mel = power_to_db((mel_basis @ power.T).T)
-    mfcc = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, :params.n_mfcc]
+    mfcc = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, : params.n_mfcc]
     parts = [zcr[:, None], rms[:, None], mfcc]
     for _ in range(params.delta_order):
         parts.append(deltas(parts[-1]))
@@ -130,7 +132,7 @@ def fix_frames(x: np.ndarray, max_frames: int) -> np.ndarray:
     """``x`` (T, ...) centre-cropped or zero-padded at the end to exactly ``max_frames`` rows."""
     if len(x) >= max_frames:
         start = (len(x) - max_frames) // 2
-        return x[start:start + max_frames]
+        return x[start : start + max_frames]
     return np.pad(x, [(0, max_frames - len(x))] + [(0, 0)] * (x.ndim - 1))
 
 
@@ -145,8 +147,9 @@ def waveform_features(y: np.ndarray, params: FeatureParams = FeatureParams()) ->
     return fix_frames(frame_features(y, params), params.max_frames)
 
 
-def clip_features(path: str | Path, params: FeatureParams = FeatureParams(), augment_kinds: Sequence[str] = (),
-                  seed: int = 0) -> dict[str, np.ndarray]:
+def clip_features(
+    path: str | Path, params: FeatureParams = FeatureParams(), augment_kinds: Sequence[str] = (), seed: int = 0
+) -> dict[str, np.ndarray]:
     """Features of one clip: ``{"X": (T, F)}`` plus ``"X_aug": (K, T, F)`` when ``augment_kinds`` are given.
 
     The waveform is loaded, trimmed, then augmented (so noise covers speech, not the trimmed silence),
@@ -161,16 +164,25 @@ def clip_features(path: str | Path, params: FeatureParams = FeatureParams(), aug
     out = {"X": fixed_features(y)}
     if augment_kinds:
         name = Path(path).name
-        out["X_aug"] = np.stack([
-            fixed_features(augment_waveform(y, params.sample_rate, kind, clip_rng(seed, name, kind)))
-            for kind in augment_kinds])
+        out["X_aug"] = np.stack(
+            [
+                fixed_features(augment_waveform(y, params.sample_rate, kind, clip_rng(seed, name, kind)))
+                for kind in augment_kinds
+            ]
+        )
     return out
 
 
-def extract_dataset_features(tasks: Sequence[tuple[str, str | Path]], out_npz: str | Path, cache_dir: str | Path,
-                             augment: Sequence[str] = ("noise", "pitch"), n_jobs: int | None = None,
-                             progress: bool = True, seed: int = 0,
-                             params: FeatureParams = FeatureParams()) -> tuple[FeatureSet, SkipLog]:
+def extract_dataset_features(
+    tasks: Sequence[tuple[str, str | Path]],
+    out_npz: str | Path,
+    cache_dir: str | Path,
+    augment: Sequence[str] = ("noise", "pitch"),
+    n_jobs: int | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    params: FeatureParams = FeatureParams(),
+) -> tuple[FeatureSet, SkipLog]:
     """Frame features of every ``(clip_id, path)`` task, saved to ``out_npz`` as a :class:`FeatureSet`.
 
     ``X`` is (N, T, F) from the clean clips; ``X_aug`` (N, K, T, F) holds one augmented copy per kind in
@@ -183,7 +195,11 @@ def extract_dataset_features(tasks: Sequence[tuple[str, str | Path]], out_npz: s
     if unknown:
         raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; expected some of {AUGMENT_KINDS}")
     settings = {"params": asdict(params), "augment": list(augment), "seed": seed}
-    meta = {"kind": "frame_features", "feature_names": params.feature_names, "sample_rate": params.sample_rate,
-            "frame_rate_hz": params.sample_rate / params.hop_length}
+    meta = {
+        "kind": "frame_features",
+        "feature_names": params.feature_names,
+        "sample_rate": params.sample_rate,
+        "frame_rate_hz": params.sample_rate / params.hop_length,
+    }
     fn = partial(clip_features, params=params, augment_kinds=tuple(augment), seed=seed)
     return extract_feature_set(tasks, fn, out_npz, cache_dir, STAGE, settings, meta, n_jobs=n_jobs, progress=progress)

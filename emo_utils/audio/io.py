@@ -3,6 +3,7 @@
 Every way a clip can be unusable (missing, empty, truncated, corrupt, silent, too short) raises an
 error that names the file and says what to do, so extraction stages can log it and go on.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,11 @@ def _check_wav_complete(path: Path) -> None:
     declared = int.from_bytes(header[4:8], "little")
     actual = path.stat().st_size
     if declared not in _RIFF_UNKNOWN_SIZES and declared + 8 > actual + 1:
-        raise DataError(path, f"WAV file is truncated ({actual} of {declared + 8} bytes)",
-                        "the copy or download was interrupted; re-copy or re-download this clip")
+        raise DataError(
+            path,
+            f"WAV file is truncated ({actual} of {declared + 8} bytes)",
+            "the copy or download was interrupted; re-copy or re-download this clip",
+        )
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
@@ -37,8 +41,11 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
-        raise DataError(path, f"cannot be decoded as audio ({exc.error_string})",
-                        "the file is truncated or corrupt; re-copy or re-download it") from exc
+        raise DataError(
+            path,
+            f"cannot be decoded as audio ({exc.error_string})",
+            "the file is truncated or corrupt; re-copy or re-download it",
+        ) from exc
     return samples.mean(axis=1), int(rate)
 
 
@@ -69,12 +76,18 @@ def load_audio(path: str | Path, sample_rate: int = 16000, min_duration_s: float
     y = np.ascontiguousarray(resample(y, rate, sample_rate), dtype=np.float32)
     duration = len(y) / sample_rate
     if duration < min_duration_s:
-        raise DataError(path, f"audio is too short ({duration:.3f} s < {min_duration_s} s)",
-                        "use a longer clip, or lower min_duration_s")
+        raise DataError(
+            path,
+            f"audio is too short ({duration:.3f} s < {min_duration_s} s)",
+            "use a longer clip, or lower min_duration_s",
+        )
     if not np.all(np.isfinite(y)):
         raise DataError(path, "audio holds NaN or infinite samples", "re-export the file from its source")
     rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     if rms < SILENCE_RMS:
-        raise MissingModalityError(path, f"audio is silent (RMS {rms:.1e} < {SILENCE_RMS:.0e})",
-                                   "check the microphone channel or the export; leave this clip out")
+        raise MissingModalityError(
+            path,
+            f"audio is silent (RMS {rms:.1e} < {SILENCE_RMS:.0e})",
+            "check the microphone channel or the export; leave this clip out",
+        )
     return y

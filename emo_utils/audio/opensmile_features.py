@@ -70,8 +70,7 @@ def signal_features(y: np.ndarray, params: SmileParams = SmileParams()) -> np.nd
     return X[0] if params.level == "functionals" else fix_frames(X, params.max_frames)
 
 
-def waveform_smile_features(y: np.ndarray, params: SmileParams = SmileParams(), name: str = "waveform"
-                            ) -> np.ndarray:
+def waveform_smile_features(y: np.ndarray, params: SmileParams = SmileParams(), name: str = "waveform") -> np.ndarray:
     """Features of a waveform at ``params.sample_rate``, quiet edges trimmed (``name``: what errors call it)."""
     if params.top_db is not None:
         y = trim_silence(y, params.top_db)

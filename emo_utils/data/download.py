@@ -318,4 +318,3 @@ def download_emodb(dest_dir: str | Path, api_url: str = EMODB_RECORD_API, progre
     _download_and_extract(entries[:1], dest_dir, progress)
     wav_dirs = sorted(p.parent for p in dest_dir.rglob("wav/*.wav"))
     return wav_dirs[0].parent if wav_dirs else dest_dir
-

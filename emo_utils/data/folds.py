@@ -3,10 +3,10 @@
 Every training path calls :func:`check_no_actor_leak`; a random clip split (actors on both sides) exists
 only to demonstrate the leakage lesson and is labelled as such wherever its numbers are printed.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,13 @@ LEAKY_PROTOCOL = "random clip split (LEAKY: the same actors in training and test
 # The 6 RAVDESS test folds the EmoBox benchmark publishes (Ma et al., Interspeech 2024), by actor number, so
 # that audio numbers here stand beside its table of frozen speech encoders.
 EMOBOX_RAVDESS_FOLDS: tuple[tuple[int, ...], ...] = (
-    (1, 11, 20, 21), (4, 10, 12, 14), (8, 9, 19, 23), (3, 5, 7, 24), (2, 15, 16, 18), (6, 13, 17, 22))
+    (1, 11, 20, 21),
+    (4, 10, 12, 14),
+    (8, 9, 19, 23),
+    (3, 5, 7, 24),
+    (2, 15, 16, 18),
+    (6, 13, 17, 22),
+)
 FOLD_SCHEMES = ("consecutive", "emobox")
 
 
@@ -33,12 +39,16 @@ def emobox_folds(actors: Sequence[str]) -> np.ndarray:
     fold_of = {actor: fold for fold, members in enumerate(EMOBOX_RAVDESS_FOLDS) for actor in members}
     unknown = sorted({a for a in actors if _ravdess_number(a) not in fold_of})
     if unknown:
-        raise SettingsError(f"EmoBox folds are defined for RAVDESS actors 1-24; these actors are not: "
-                            f"{', '.join(map(str, unknown[:6]))}")
+        raise SettingsError(
+            f"EmoBox folds are defined for RAVDESS actors 1-24; these actors are not: "
+            f"{', '.join(map(str, unknown[:6]))}"
+        )
     return np.array([fold_of[_ravdess_number(a)] for a in actors], dtype=int)
 
 
-def make_folds(actors: Sequence[str], genders: Sequence[str], folds: int | str = 6, seed: int | None = None) -> np.ndarray:
+def make_folds(
+    actors: Sequence[str], genders: Sequence[str], folds: int | str = 6, seed: int | None = None
+) -> np.ndarray:
     """Actor folds by scheme: a number (gender-balanced folds, consecutive unless ``seed`` redraws them) or
     ``"emobox"`` (RAVDESS only). Raises ``ValueError`` for a number of folds the actors cannot fill."""
     if isinstance(folds, str) and not folds.isdigit():
@@ -50,8 +60,9 @@ def make_folds(actors: Sequence[str], genders: Sequence[str], folds: int | str =
     return assign_actor_folds(actors, genders, int(folds), seed)
 
 
-def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: int = 6,
-                       seed: int | None = None) -> np.ndarray:
+def assign_actor_folds(
+    actors: Sequence[str], genders: Sequence[str], n_folds: int = 6, seed: int | None = None
+) -> np.ndarray:
     """Fold number per row, gender-balanced, with each actor in exactly one fold.
 
     With ``seed=None`` actors are dealt in sorted order, so RAVDESS 6-fold gives the usual consecutive
@@ -78,9 +89,11 @@ def assign_actor_folds(actors: Sequence[str], genders: Sequence[str], n_folds: i
     filled = len(set(fold_of.values()))
     if filled != n_folds:
         counts = ", ".join(f"{n} {gender}" for gender, n in per_actor.value_counts().items())
-        raise SettingsError(f"{per_actor.index.size} actors ({counts}) give {filled} gender-balanced folds, not "
-                            f"{n_folds}; choose a number of folds that divides each gender's actors evenly, or one "
-                            "fold per actor")
+        raise SettingsError(
+            f"{per_actor.index.size} actors ({counts}) give {filled} gender-balanced folds, not "
+            f"{n_folds}; choose a number of folds that divides each gender's actors evenly, or one "
+            "fold per actor"
+        )
     return table["actor"].map(fold_of).to_numpy(dtype=int).copy()
 
 
@@ -94,12 +107,15 @@ def check_no_actor_leak(train_actors: Sequence[str], test_actors: Sequence[str],
     """Raise :class:`ActorLeakError` if any actor appears on both sides."""
     shared = sorted(set(train_actors) & set(test_actors))
     if shared:
-        raise ActorLeakError(f"actor(s) {', '.join(shared)} appear in both training and {what} data; "
-                             "speaker-independent evaluation needs disjoint actors (use assign_actor_folds)")
+        raise ActorLeakError(
+            f"actor(s) {', '.join(shared)} appear in both training and {what} data; "
+            "speaker-independent evaluation needs disjoint actors (use assign_actor_folds)"
+        )
 
 
-def pick_validation_actors(actors: Sequence[str], genders: Sequence[str], per_gender: int = 1,
-                           seed: int = 0) -> set[str]:
+def pick_validation_actors(
+    actors: Sequence[str], genders: Sequence[str], per_gender: int = 1, seed: int = 0
+) -> set[str]:
     """Choose ``per_gender`` training actors of each gender to hold out for early stopping."""
     table = pd.DataFrame({"actor": list(actors), "gender": list(genders)}).drop_duplicates("actor")
     rng = np.random.default_rng(seed)
@@ -111,8 +127,9 @@ def pick_validation_actors(actors: Sequence[str], genders: Sequence[str], per_ge
     return chosen
 
 
-def iter_folds(folds: np.ndarray, actors: Sequence[str], leaky_ok: bool = False
-               ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def iter_folds(
+    folds: np.ndarray, actors: Sequence[str], leaky_ok: bool = False
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield ``(fold, train_rows, test_rows)``, checking that no actor crosses (unless ``leaky_ok``)."""
     actors = np.asarray(actors)
     for fold in np.unique(folds):
@@ -123,8 +140,14 @@ def iter_folds(folds: np.ndarray, actors: Sequence[str], leaky_ok: bool = False
         yield int(fold), train, test
 
 
-def describe_protocol(folds: np.ndarray, actors: Sequence[str], dataset: str, leaky: bool = False,
-                      speaker_norm: str = "speaker norm none: no test-speaker statistics", scheme: str = "") -> str:
+def describe_protocol(
+    folds: np.ndarray,
+    actors: Sequence[str],
+    dataset: str,
+    leaky: bool = False,
+    speaker_norm: str = "speaker norm none: no test-speaker statistics",
+    scheme: str = "",
+) -> str:
     """One line naming the evaluation protocol, printed with every number."""
     if leaky:
         return f"{LEAKY_PROTOCOL}, {len(np.unique(folds))} folds, {dataset}; {speaker_norm}"
@@ -133,5 +156,7 @@ def describe_protocol(folds: np.ndarray, actors: Sequence[str], dataset: str, le
     per_fold = sorted({len(np.unique(actors[folds == f])) for f in np.unique(folds)})
     held = "/".join(str(n) for n in per_fold)
     scheme = f" {scheme}" if scheme else ""
-    return (f"{len(np.unique(folds))}-fold actor-independent{scheme} ({dataset}, {n_actors} actors, {held} held "
-            f"out per fold; {speaker_norm})")
+    return (
+        f"{len(np.unique(folds))}-fold actor-independent{scheme} ({dataset}, {n_actors} actors, {held} held "
+        f"out per fold; {speaker_norm})"
+    )

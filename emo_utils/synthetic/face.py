@@ -8,6 +8,7 @@ it over a clip (onset-apex-offset), following the EMFACS prototypes of
 ``shared/reference/emotion-cues.md``. By design fear and surprise look alike (fear's extra AU4/AU20 are
 faint) while calm and neutral differ visibly (calm: lowered lids, slight smile).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -19,8 +20,22 @@ import numpy as np
 
 from emo_utils.labels import EMOTIONS
 
-AU_NAMES: tuple[str, ...] = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU12", "AU15",
-                             "AU20", "AU23", "AU25", "AU26", "AU45")
+AU_NAMES: tuple[str, ...] = (
+    "AU01",
+    "AU02",
+    "AU04",
+    "AU05",
+    "AU06",
+    "AU07",
+    "AU09",
+    "AU12",
+    "AU15",
+    "AU20",
+    "AU23",
+    "AU25",
+    "AU26",
+    "AU45",
+)
 AU_INDEX: dict[str, int] = {name: i for i, name in enumerate(AU_NAMES)}
 
 # Apex intensities (0..1) per emotion at strong intensity; "normal" takes scale them down.
@@ -41,16 +56,16 @@ INTENSITY_SCALE: dict[str, float] = {"normal": 0.65, "strong": 1.0}
 class FaceIdentity:
     """What stays fixed for one actor: face shape, colours and framing."""
 
-    width: float            # face half-width as a fraction of the frame size
-    aspect: float           # half-height / half-width
+    width: float  # face half-width as a fraction of the frame size
+    aspect: float  # half-height / half-width
     skin: tuple[float, float, float]
     hair: tuple[float, float, float]
     lips: tuple[float, float, float]
     background: tuple[float, float, float]
     clothing: tuple[float, float, float]
-    brow_thickness: float   # in face half-widths
-    eye_spacing: float      # eye centre distance from the midline, in face half-widths
-    mouth_width: float      # mouth half-width, in face half-widths
+    brow_thickness: float  # in face half-widths
+    eye_spacing: float  # eye centre distance from the midline, in face half-widths
+    mouth_width: float  # mouth half-width, in face half-widths
     offset: tuple[float, float]  # face centre shift (fraction of the frame size)
 
 
@@ -106,8 +121,8 @@ def _smooth_noise(n: int, rng: np.random.Generator, width: float = 3.0) -> np.nd
     """Unit-variance random series smoothed over about ``width`` samples."""
     raw = rng.normal(size=n + 8 * int(width))
     kernel = np.exp(-0.5 * (np.arange(-3 * width, 3 * width + 1) / width) ** 2)
-    smooth = np.convolve(raw, kernel / np.sqrt((kernel ** 2).sum()), mode="same")
-    return smooth[4 * int(width): 4 * int(width) + n]
+    smooth = np.convolve(raw, kernel / np.sqrt((kernel**2).sum()), mode="same")
+    return smooth[4 * int(width) : 4 * int(width) + n]
 
 
 def expression_envelope(n_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -120,8 +135,14 @@ def expression_envelope(n_frames: int, rng: np.random.Generator) -> np.ndarray:
     return up * down
 
 
-def expression_track(emotion: str, n_frames: int, rng: np.random.Generator, intensity: str = "normal",
-                     speech_envelope: np.ndarray | None = None, fps: float = 15.0) -> np.ndarray:
+def expression_track(
+    emotion: str,
+    n_frames: int,
+    rng: np.random.Generator,
+    intensity: str = "normal",
+    speech_envelope: np.ndarray | None = None,
+    fps: float = 15.0,
+) -> np.ndarray:
     """AU intensities per frame (``n_frames`` x len(AU_NAMES), 0..1) for one clip.
 
     The emotion's prototype (per-AU jittered) follows an onset-apex-offset envelope; random small
@@ -134,7 +155,7 @@ def expression_track(emotion: str, n_frames: int, rng: np.random.Generator, inte
     track += 0.03 * np.stack([_smooth_noise(n_frames, rng) for _ in AU_NAMES], axis=1)
     for start in np.flatnonzero(rng.random(n_frames) < 0.25 / fps):
         blink = np.array([0.6, 1.0, 0.5])[: n_frames - start]
-        track[start:start + len(blink), AU_INDEX["AU45"]] += blink
+        track[start : start + len(blink), AU_INDEX["AU45"]] += blink
     if speech_envelope is not None:
         speech = np.clip(np.asarray(speech_envelope, dtype=float), 0.0, 1.0)
         track[:, AU_INDEX["AU25"]] += 0.55 * speech
@@ -191,8 +212,13 @@ class _Canvas:
     def gauss(self, x0: float, y0: float, sx: float, sy: float) -> np.ndarray:
         return np.exp(-0.5 * ((self.X - x0) / sx) ** 2) * np.exp(-0.5 * ((self.Y - y0) / sy) ** 2)
 
-    def band(self, x0: float, x1: float, centre: Callable[[np.ndarray], np.ndarray] | float,
-             half_thickness: Callable[[np.ndarray], np.ndarray] | float) -> np.ndarray:
+    def band(
+        self,
+        x0: float,
+        x1: float,
+        centre: Callable[[np.ndarray], np.ndarray] | float,
+        half_thickness: Callable[[np.ndarray], np.ndarray] | float,
+    ) -> np.ndarray:
         """Soft mask of a thick curve Y = centre(X) between X = x0 and x1."""
         c = centre(self.X) if callable(centre) else centre
         h = half_thickness(self.X) if callable(half_thickness) else half_thickness
@@ -213,8 +239,8 @@ def _base_image(identity: FaceIdentity, size: int) -> np.ndarray:
     X, Y, H = cv.X, cv.Y, identity.aspect
     skin = np.asarray(identity.skin, np.float32)
     cv.img[:] = np.asarray(identity.background, np.float32)
-    cv.shade(1.0 - 0.06 * np.clip((X ** 2 + (Y + 0.3) ** 2) / 9.0, 0, 1))
-    cv.paint(cv.soft(np.maximum(np.abs(X) - 0.5, 0.6 - Y)), skin * 0.7)                       # neck
+    cv.shade(1.0 - 0.06 * np.clip((X**2 + (Y + 0.3) ** 2) / 9.0, 0, 1))
+    cv.paint(cv.soft(np.maximum(np.abs(X) - 0.5, 0.6 - Y)), skin * 0.7)  # neck
     shoulders = H - 0.3 + 0.3 * np.abs(X) ** 1.5 - Y
     collar = np.hypot(X / 0.52, (Y - 1.22 * H) / 0.28) - 1.0
     cv.paint(cv.soft(np.maximum(shoulders, -collar)), identity.clothing)
@@ -223,9 +249,9 @@ def _base_image(identity: FaceIdentity, size: int) -> np.ndarray:
     r = np.hypot(X, Y / H)
     face = cv.soft(r - 1.0)
     cv.paint(face, skin)
-    shading = 0.78 + 0.22 * np.sqrt(np.clip(1.0 - r ** 2, 0.0, 1.0)) - 0.02 * (X + Y)
+    shading = 0.78 + 0.22 * np.sqrt(np.clip(1.0 - r**2, 0.0, 1.0)) - 0.02 * (X + Y)
     cv.shade(1.0 + face * (shading - 1.0))
-    cv.paint(cv.soft(np.maximum(hair_shape, Y + 0.78 * H - 0.25 * X ** 2)), identity.hair)    # hair cap
+    cv.paint(cv.soft(np.maximum(hair_shape, Y + 0.78 * H - 0.25 * X**2)), identity.hair)  # hair cap
     es = identity.eye_spacing
     # Dark eye sockets, a lighter nose bridge, shadowed nose sides and under-nose: what Haar features see.
     cv.shade(1.0 - 0.3 * face * (cv.gauss(es, EYE_Y - 0.03, 0.22, 0.15) + cv.gauss(-es, EYE_Y - 0.03, 0.22, 0.15)))
@@ -233,7 +259,7 @@ def _base_image(identity: FaceIdentity, size: int) -> np.ndarray:
     cv.shade(1.0 - 0.16 * (cv.gauss(0.14, 0.15, 0.04, 0.12) + cv.gauss(-0.14, 0.15, 0.04, 0.12)))
     cv.shade(1.0 - 0.25 * cv.gauss(0.0, NOSTRIL_Y + 0.05, 0.14, 0.04))
     cv.shade(1.0 + 0.03 * (cv.gauss(0.45, 0.2, 0.14, 0.1) + cv.gauss(-0.45, 0.2, 0.14, 0.1)))
-    cv.img.setflags(write=False)                     # cached and shared: draw_face paints on a copy
+    cv.img.setflags(write=False)  # cached and shared: draw_face paints on a copy
     return cv.img
 
 
@@ -243,7 +269,7 @@ def _draw_jaw_and_cheeks(cv: _Canvas, au: dict[str, float], identity: FaceIdenti
     if au["AU26"] > 0.01:
         w = cv.window(-1.0, 1.0, 0.5, H + 0.12)
         grown = np.hypot(w.X, w.Y / (H + 0.1 * au["AU26"])) - 1.0
-        rim = (0.78 - 0.02 * (w.X + w.Y))[..., None] * skin         # the base shading at the outline
+        rim = (0.78 - 0.02 * (w.X + w.Y))[..., None] * skin  # the base shading at the outline
         w.paint(w.soft(grown) * w.soft(1.0 - np.hypot(w.X, w.Y / H)), rim)
     if au["AU06"] > 0.01:
         w = cv.window(-0.75, 0.75, -0.15, 0.5)
@@ -260,8 +286,10 @@ def _draw_nose(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> Non
     y, half_w = NOSTRIL_Y - 0.05 * au["AU09"], 0.055 * (1 + 0.3 * au["AU09"])
     w = cv.window(-0.2, 0.2, y - 0.05, y + 0.05)
     for side in (1, -1):
-        w.paint(0.85 * w.soft(np.hypot((w.X - side * 0.09) / half_w, (w.Y - y) / 0.03) - 1.0),
-                np.asarray(identity.skin, np.float32) * 0.3)
+        w.paint(
+            0.85 * w.soft(np.hypot((w.X - side * 0.09) / half_w, (w.Y - y) / 0.03) - 1.0),
+            np.asarray(identity.skin, np.float32) * 0.3,
+        )
     depth = 0.4 * (0.12 + 0.5 * max(au["AU09"], au["AU12"], au["AU06"]))
     w = cv.window(-0.6, 0.6, 0.34, 0.66)
     for side in (1, -1):
@@ -277,6 +305,7 @@ def _draw_brows(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> No
     span = es + 0.26 - inner_x
     w = cv.window(-es - 0.3, es + 0.3, EYE_Y - 0.5, EYE_Y - 0.05)
     for side in (1, -1):
+
         def along(x: np.ndarray, s: int = side) -> np.ndarray:
             return np.clip((s * x - inner_x) / span, 0.0, 1.0)
 
@@ -296,7 +325,7 @@ def _draw_brows(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> No
     if lift > 0.01:
         w = cv.window(-0.5, 0.5, -0.9, -0.7)
         for k in range(2):
-            w.shade(1.0 - 0.18 * lift * w.band(-0.45, 0.45, lambda x, k=k: -0.75 - 0.09 * k + 0.1 * x ** 2, 0.01))
+            w.shade(1.0 - 0.18 * lift * w.band(-0.45, 0.45, lambda x, k=k: -0.75 - 0.09 * k + 0.1 * x**2, 0.01))
 
 
 def _draw_eyes(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> None:
@@ -312,7 +341,7 @@ def _draw_eyes(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> Non
         w = cv.window(x0 - ew - 0.03, x0 + ew + 0.03, EYE_Y - 0.25, EYE_Y + 0.1)
         dx = w.X - x0
         arc = np.sqrt(1.0 - np.clip(dx / ew, -1.0, 1.0) ** 2)
-        top, bottom = EYE_Y - upper * arc, EYE_Y + lower * arc ** 1.5
+        top, bottom = EYE_Y - upper * arc, EYE_Y + lower * arc**1.5
         inside_x = w.soft(np.abs(dx) - ew)
         eye = w.soft(np.maximum(top - w.Y, w.Y - bottom)) * inside_x
         w.paint(0.9 * eye, sclera)
@@ -335,12 +364,12 @@ def _draw_mouth(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> No
     w = cv.window(-mw - 0.05, mw + 0.05, my - 0.3, my + 0.45)
     X, Y = w.X, w.Y
     u = np.clip(X / mw, -1.0, 1.0)
-    body = 1.0 - u ** 2
-    mid = my + corner * u ** 2 - 0.02 * au["AU09"] * body
-    inner_top = mid - 0.5 * opening * body ** 0.7 - 0.015 * au["AU09"] * body
-    inner_bottom = mid + 0.5 * opening * body ** 0.7
-    outer_top = inner_top - 0.055 * thin * body ** 0.5 * (1 - 0.35 * np.exp(-(X / 0.06) ** 2))
-    outer_bottom = inner_bottom + 0.075 * thin * body ** 0.5
+    body = 1.0 - u**2
+    mid = my + corner * u**2 - 0.02 * au["AU09"] * body
+    inner_top = mid - 0.5 * opening * body**0.7 - 0.015 * au["AU09"] * body
+    inner_bottom = mid + 0.5 * opening * body**0.7
+    outer_top = inner_top - 0.055 * thin * body**0.5 * (1 - 0.35 * np.exp(-((X / 0.06) ** 2)))
+    outer_bottom = inner_bottom + 0.075 * thin * body**0.5
     inside_x = w.soft(np.abs(X) - mw)
     w.shade(1.0 - 0.22 * w.gauss(0.0, my + 0.17 + 0.5 * opening, 0.2, 0.05))
     w.paint(inside_x * w.soft(np.maximum(outer_top - Y, Y - outer_bottom)), identity.lips)
@@ -351,9 +380,14 @@ def _draw_mouth(cv: _Canvas, au: dict[str, float], identity: FaceIdentity) -> No
         w.paint(cavity * w.soft(Y - inner_top - 0.4 * opening) * w.soft(np.abs(X) - 0.6 * mw), (0.85, 0.83, 0.78))
 
 
-def draw_face(aus: Mapping[str, float] | np.ndarray, identity: FaceIdentity, size: int = 160,
-              pose: np.ndarray | None = None, rng: np.random.Generator | None = None,
-              noise: float = 0.012) -> np.ndarray:
+def draw_face(
+    aus: Mapping[str, float] | np.ndarray,
+    identity: FaceIdentity,
+    size: int = 160,
+    pose: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    noise: float = 0.012,
+) -> np.ndarray:
     """Draw one RGB uint8 ``size`` x ``size`` frame of ``identity`` showing the AU intensities ``aus``.
 
     ``pose`` is (dx, dy, roll, scale) as from :func:`head_motion`; with ``rng``, sensor noise is added.

@@ -7,6 +7,7 @@ between syllables. Prosody per emotion follows the vocal-cue table of
 ``shared/reference/emotion-cues.md``; by design calm and neutral sound alike while fear (fast, tense,
 jittery, flat) and surprise (a large pitch rise on the stressed syllable) sound clearly different.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -23,19 +24,19 @@ SAMPLE_RATE = 16000
 class Prosody:
     """How one emotion is spoken, relative to the speaker's neutral voice."""
 
-    pitch: float        # f0 level as a ratio of the speaker's base f0
+    pitch: float  # f0 level as a ratio of the speaker's base f0
     pitch_range: float  # size of pitch accents, in semitones
-    rate: float         # syllables per second
+    rate: float  # syllables per second
     loudness_db: float  # level relative to neutral speech
-    tension: float      # 0..1: faster glottal closure and less tilt = more high-frequency energy
-    breath: float       # aspiration noise relative to the voiced source
-    jitter: float       # cycle-to-cycle period perturbation (fraction)
-    shimmer: float      # cycle-to-cycle amplitude perturbation (fraction)
-    tremor: float       # 5-8 Hz f0 tremor depth, in semitones
+    tension: float  # 0..1: faster glottal closure and less tilt = more high-frequency energy
+    breath: float  # aspiration noise relative to the voiced source
+    jitter: float  # cycle-to-cycle period perturbation (fraction)
+    shimmer: float  # cycle-to-cycle amplitude perturbation (fraction)
+    tremor: float  # 5-8 Hz f0 tremor depth, in semitones
     declination: float  # f0 fall over the utterance, in semitones (negative = rise)
-    final_rise: float   # pitch movement on the last syllable, in semitones (negative = fall)
-    peak: float         # extra rise on the stressed syllable, in semitones
-    attack_s: float     # syllable onset time (small = abrupt onsets)
+    final_rise: float  # pitch movement on the last syllable, in semitones (negative = fall)
+    peak: float  # extra rise on the stressed syllable, in semitones
+    attack_s: float  # syllable onset time (small = abrupt onsets)
 
 
 PROSODY: dict[str, Prosody] = {
@@ -53,14 +54,19 @@ INTENSITY_GAIN: dict[str, float] = {"normal": 1.0, "strong": 1.5}
 
 # Formants (F1-F4, Hz) of adult male vowels (Peterson & Barney-style averages).
 VOWELS: dict[str, tuple[float, float, float, float]] = {
-    "i": (270, 2290, 3010, 3700), "I": (390, 1990, 2550, 3600), "E": (530, 1840, 2480, 3600),
-    "ae": (660, 1720, 2410, 3500), "a": (730, 1090, 2440, 3400), "o": (570, 840, 2410, 3300),
-    "u": (300, 870, 2240, 3300), "V": (640, 1190, 2390, 3400),
+    "i": (270, 2290, 3010, 3700),
+    "I": (390, 1990, 2550, 3600),
+    "E": (530, 1840, 2480, 3600),
+    "ae": (660, 1720, 2410, 3500),
+    "a": (730, 1090, 2440, 3400),
+    "o": (570, 840, 2410, 3300),
+    "u": (300, 870, 2240, 3300),
+    "V": (640, 1190, 2390, 3400),
 }
 # The two RAVDESS statements as vowel sequences, with the stressed syllable of each.
 STATEMENTS: dict[str, tuple[tuple[str, ...], int]] = {
-    "01": (("I", "a", "o", "I", "a", "V", "o"), 2),    # kids are TALKing by the door
-    "02": (("o", "a", "I", "I", "a", "V", "o"), 0),    # DOGS are sitting by the door
+    "01": (("I", "a", "o", "I", "a", "V", "o"), 2),  # kids are TALKing by the door
+    "02": (("o", "a", "I", "I", "a", "V", "o"), 0),  # DOGS are sitting by the door
 }
 
 
@@ -77,9 +83,9 @@ class Voice:
 class Speech:
     """One synthesised utterance."""
 
-    samples: np.ndarray     # float32 mono in [-1, 1]
+    samples: np.ndarray  # float32 mono in [-1, 1]
     sample_rate: int
-    f0: np.ndarray          # designed f0 per sample (0 where unvoiced)
+    f0: np.ndarray  # designed f0 per sample (0 where unvoiced)
     articulation: np.ndarray  # mouth opening per sample, 0..1 (drives the drawn face)
 
     def articulation_at(self, fps: float, n_frames: int) -> np.ndarray:
@@ -107,8 +113,10 @@ def prosody_for(emotion: str, intensity: str = "normal") -> Prosody:
         raise KeyError(f"unknown emotion {emotion!r}; expected one of {', '.join(EMOTIONS)}")
     gain = INTENSITY_GAIN[intensity]
     base, target = PROSODY["neutral"], PROSODY[emotion]
-    pushed = {f.name: getattr(base, f.name) + gain * (getattr(target, f.name) - getattr(base, f.name))
-              for f in fields(Prosody)}
+    pushed = {
+        f.name: getattr(base, f.name) + gain * (getattr(target, f.name) - getattr(base, f.name))
+        for f in fields(Prosody)
+    }
     for name in ("pitch_range", "breath", "jitter", "shimmer", "tremor"):
         pushed[name] = max(pushed[name], 0.0)
     pushed["tension"] = float(np.clip(pushed["tension"], 0.0, 1.0))
@@ -155,8 +163,15 @@ def _syllable_plan(n_syllables: int, start: float, end: float, rng: np.random.Ge
     return start + (end - start) * np.concatenate([[0.0], np.cumsum(lengths) / lengths.sum()])
 
 
-def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intensity: str = "normal",
-                      statement: str = "01", duration_s: float = 2.0, seed: int = 0) -> Speech:
+def synthesize_speech(
+    emotion: str,
+    actor: int,
+    rng: np.random.Generator,
+    intensity: str = "normal",
+    statement: str = "01",
+    duration_s: float = 2.0,
+    seed: int = 0,
+) -> Speech:
     """Speak one RAVDESS-like take: ``actor``'s voice saying ``statement`` ("01" or "02") with ``emotion``'s
     prosody at ``intensity``. ``rng`` drives the take's variation, ``seed`` the actor's voice."""
     if statement not in STATEMENTS:
@@ -174,7 +189,7 @@ def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intens
     bounds = _syllable_plan(n_syl, start, end, rng)
     syl = np.clip(np.searchsorted(bounds, t, side="right") - 1, 0, n_syl - 1)
     in_speech = (t >= start) & (t < end)
-    pos = (t - bounds[syl]) / np.diff(bounds)[syl]            # position inside the syllable, 0..1
+    pos = (t - bounds[syl]) / np.diff(bounds)[syl]  # position inside the syllable, 0..1
     consonant = in_speech & (pos < 0.22)
     voiced = in_speech & (pos >= 0.22) & (pos < 0.92)
     stress = np.arange(n_syl) == stressed % n_syl
@@ -212,12 +227,19 @@ def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intens
     weights = np.zeros((len(VOWELS), n))
     names = list(VOWELS)
     for k, name in enumerate(sequence):
-        weights[names.index(name)] += np.interp(t, [bounds[k] - 0.03, bounds[k] + 0.03, bounds[k + 1] - 0.03,
-                                                    bounds[k + 1] + 0.03], [0, 1, 1, 0], left=0, right=0)
+        weights[names.index(name)] += np.interp(
+            t,
+            [bounds[k] - 0.03, bounds[k] + 0.03, bounds[k + 1] - 0.03, bounds[k + 1] + 0.03],
+            [0, 1, 1, 0],
+            left=0,
+            right=0,
+        )
     weights /= np.maximum(weights.sum(axis=0), 1e-9)
     # Wider for lax voices, and F1/F2 wider at high f0 (else sparse harmonics miss narrow formant peaks).
-    bandwidths = (np.array([70.0, 100.0, 140.0, 200.0]) * (1.3 - 0.4 * pros.tension)
-                  + np.array([0.3, 0.15, 0.0, 0.0]) * voice.f0 * pros.pitch)
+    bandwidths = (
+        np.array([70.0, 100.0, 140.0, 200.0]) * (1.3 - 0.4 * pros.tension)
+        + np.array([0.3, 0.15, 0.0, 0.0]) * voice.f0 * pros.pitch
+    )
     speech = np.zeros(n)
     for i, name in enumerate(names):
         if weights[i].any():
@@ -228,8 +250,9 @@ def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intens
 
     # Consonants: short noise bursts, band-limited like fricatives and stop releases.
     bursts = rng.normal(0, 1, n) * consonant * np.sin(np.pi * np.clip(pos / 0.22, 0, 1)) * loud
-    speech += (0.015 + 0.05 * pros.tension) * signal.sosfilt(signal.butter(2, [2500, 6500], "bandpass",
-                                                                      fs=SAMPLE_RATE, output="sos"), bursts)
+    speech += (0.015 + 0.05 * pros.tension) * signal.sosfilt(
+        signal.butter(2, [2500, 6500], "bandpass", fs=SAMPLE_RATE, output="sos"), bursts
+    )
 
     # Loudness: speech RMS at -22 dBFS for neutral, shifted by the emotion; quiet room noise underneath.
     rms = np.sqrt(np.mean(speech[in_speech] ** 2)) + 1e-12
@@ -237,5 +260,9 @@ def synthesize_speech(emotion: str, actor: int, rng: np.random.Generator, intens
     speech += rng.normal(0, 10 ** (-62 / 20), n)
     samples = np.tanh(speech * 1.2) / 1.2
     articulation = np.convolve(amp, np.ones(400) / 400, mode="same")
-    return Speech(samples.astype(np.float32), SAMPLE_RATE, np.where(amp > 0, f0, 0.0),
-                  np.clip(articulation / max(articulation.max(), 1e-9), 0, 1))
+    return Speech(
+        samples.astype(np.float32),
+        SAMPLE_RATE,
+        np.where(amp > 0, f0, 0.0),
+        np.clip(articulation / max(articulation.max(), 1e-9), 0, 1),
+    )

@@ -6,6 +6,7 @@ is that still face with small synthetic motion (slow zoom, pan, slight rotation,
 muxed with one real speech take, named like the official audio-video file of that take so the indexer
 pairs it with its labels. The face does not act the emotion: the label comes from the audio take.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,8 +65,14 @@ def _read_speech(path: Path) -> np.ndarray:
     return audio.mean(axis=1)
 
 
-def assemble_real_face_clips(shared_ravdess: Path, out_root: Path, actors: tuple[int, ...] = (1, 2),
-                             takes_per_actor: int = 4, fps: int = 15, seed: int = 0) -> list[Path]:
+def assemble_real_face_clips(
+    shared_ravdess: Path,
+    out_root: Path,
+    actors: tuple[int, ...] = (1, 2),
+    takes_per_actor: int = 4,
+    fps: int = 15,
+    seed: int = 0,
+) -> list[Path]:
     """Write ``out_root/Actor_XX/01-01-EE-II-SS-RR-AA.mp4`` for ``takes_per_actor`` random speech takes per actor.
 
     ``shared_ravdess`` is the read-only RAVDESS folder (with ``actor-faces`` and ``speech-16k``); each clip

@@ -228,8 +228,9 @@ def clip_face_crops(
     return frames_face_crops(sample_frames(path, n_frames), str(path), detector, rgb_size)
 
 
-def frames_face_crops(frames: np.ndarray, name: str, detector: str | FaceDetector = AUTO,
-                      rgb_size: int = RGB_SIZE) -> dict[str, np.ndarray]:
+def frames_face_crops(
+    frames: np.ndarray, name: str, detector: str | FaceDetector = AUTO, rgb_size: int = RGB_SIZE
+) -> dict[str, np.ndarray]:
     """Face crops of frames already in memory (``name`` is what an error calls the clip); see
     :func:`clip_face_crops`."""
     boxes, detected = fill_missing_boxes(detect_faces_in_clip(frames, detector), name)

@@ -5,6 +5,7 @@ many H.264 files), and the frame count in the container header (``CAP_PROP_FRAME
 estimate only: when the decoded stream turns out longer or shorter, the clip is read a second time with
 the true count, so the frames are always evenly spaced over what is really there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -77,5 +78,6 @@ def sample_frames(path: str | Path, n_frames: int = 22) -> np.ndarray:
         if decoded == total:
             return np.stack(frames)
         total = decoded
-    raise DataError(path, "the number of decodable frames changes from one read to the next",
-                    "the file is corrupt; re-encode it")
+    raise DataError(
+        path, "the number of decodable frames changes from one read to the next", "the file is corrupt; re-encode it"
+    )

@@ -10,6 +10,7 @@ Two kinds of file:
   Raw OpenFace output writes ``", "`` between fields and adds ``face_id`` and ``success`` columns; the RAVDESS
   release has neither. Both layouts load.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,16 +35,33 @@ N_LANDMARKS = 68
 LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"{axis}_{i}" for axis in "xy" for i in range(N_LANDMARKS))
 FRAME_COLUMNS: tuple[str, ...] = ("frame", "timestamp", "confidence")
 AU_NAMES: dict[str, str] = {  # FACS names (Ekman & Friesen)
-    "AU01": "inner brow raiser", "AU02": "outer brow raiser", "AU04": "brow lowerer", "AU05": "upper lid raiser",
-    "AU06": "cheek raiser", "AU07": "lid tightener", "AU09": "nose wrinkler", "AU10": "upper lip raiser",
-    "AU12": "lip corner puller", "AU14": "dimpler", "AU15": "lip corner depressor", "AU17": "chin raiser",
-    "AU20": "lip stretcher", "AU23": "lip tightener", "AU25": "lips part", "AU26": "jaw drop", "AU28": "lip suck",
+    "AU01": "inner brow raiser",
+    "AU02": "outer brow raiser",
+    "AU04": "brow lowerer",
+    "AU05": "upper lid raiser",
+    "AU06": "cheek raiser",
+    "AU07": "lid tightener",
+    "AU09": "nose wrinkler",
+    "AU10": "upper lip raiser",
+    "AU12": "lip corner puller",
+    "AU14": "dimpler",
+    "AU15": "lip corner depressor",
+    "AU17": "chin raiser",
+    "AU20": "lip stretcher",
+    "AU23": "lip tightener",
+    "AU25": "lips part",
+    "AU26": "jaw drop",
+    "AU28": "lip suck",
     "AU45": "blink",
 }
-AU_TABLE_HINT = ("expected OpenFace 2.1 per-clip AU means with a clip_id column, 17 AUxx_r and 18 AUxx_c "
-                 "columns, like facial-au/openface_au_means.csv (see data/README.md)")
-FRAMES_HINT = ("expected a per-frame CSV written by OpenFace 2.x FeatureExtraction, like the RAVDESS Facial "
-               "Landmark Tracking files (see data/README.md)")
+AU_TABLE_HINT = (
+    "expected OpenFace 2.1 per-clip AU means with a clip_id column, 17 AUxx_r and 18 AUxx_c "
+    "columns, like facial-au/openface_au_means.csv (see data/README.md)"
+)
+FRAMES_HINT = (
+    "expected a per-frame CSV written by OpenFace 2.x FeatureExtraction, like the RAVDESS Facial "
+    "Landmark Tracking files (see data/README.md)"
+)
 
 
 def _read_csv(path: Path, what: str, hint: str, required: Sequence[str]) -> pd.DataFrame:
@@ -87,15 +105,19 @@ def load_au_means(path: str | Path) -> pd.DataFrame:
     table.insert(0, "take_id", take_ids)
     same_take = table.loc[table["take_id"].duplicated(keep=False), "clip_id"].tolist()
     if same_take:
-        raise DataError(path, f"clips {', '.join(same_take[:4])} are the same take (only the modality differs)",
-                        "keep one row per take, e.g. only the audio-video 01- clips")
+        raise DataError(
+            path,
+            f"clips {', '.join(same_take[:4])} are the same take (only the modality differs)",
+            "keep one row per take, e.g. only the audio-video 01- clips",
+        )
     table = table.rename(columns={"clip_id": "file_name"}).set_index("take_id")[["file_name", *AU_COLUMNS]]
     table.attrs["path"] = str(path)
     return table
 
 
-def au_feature_matrix(table: pd.DataFrame, take_ids: Sequence[str],
-                      columns: Sequence[str] = AU_COLUMNS) -> tuple[FeatureSet, SkipLog]:
+def au_feature_matrix(
+    table: pd.DataFrame, take_ids: Sequence[str], columns: Sequence[str] = AU_COLUMNS
+) -> tuple[FeatureSet, SkipLog]:
     """AU ``columns`` of ``table`` (from :func:`load_au_means`) for ``take_ids``, in that order.
 
     Takes without a row (or with missing values) are left out and listed in the returned :class:`SkipLog`.
@@ -151,8 +173,11 @@ def landmarks_2d(frames: pd.DataFrame) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)
 
 
-def plot_au_time_series(happy_frames: pd.DataFrame, sad_frames: pd.DataFrame,
-                        aus: Sequence[str] = ("AU06_r", "AU12_r", "AU01_r", "AU04_r", "AU15_r")) -> Figure:
+def plot_au_time_series(
+    happy_frames: pd.DataFrame,
+    sad_frames: pd.DataFrame,
+    aus: Sequence[str] = ("AU06_r", "AU12_r", "AU01_r", "AU04_r", "AU15_r"),
+) -> Figure:
     """AU intensity over time for a happy and a sad clip (from :func:`load_openface_frames`), side by side."""
     unknown = [au for au in aus if au not in AU_INTENSITY]
     if unknown:
