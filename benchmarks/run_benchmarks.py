@@ -1,9 +1,8 @@
 #!/usr/bin/env python
-"""Speed and memory of the pipeline's stages (a benchmark, not a test): prints a Markdown table and writes
-it with the machine description to ``benchmarks/latest.md`` (and the real-data workflow's metrics.json and
-report.md to ``benchmarks/latest_metrics.json`` and ``latest_report.md``, the source of the README's results
-table), and quotes both in README.md between its ``benchmark`` and ``results`` markers
-(``tests/test_readme.py`` checks that the README quotes them as they are).
+"""Speed and memory of the pipeline's stages (a benchmark, not a test): prints a Markdown table, writes it with
+the machine description to ``benchmarks/latest.md`` and quotes it in README.md between its ``benchmark`` markers
+(``tests/test_readme.py`` checks that the README quotes it as it is). The accuracy results come from
+``benchmarks/protocol_results.py``.
 
     .venv/bin/python benchmarks/run_benchmarks.py [--data-root ../shared/data/ravdess] [--quick]
 """
@@ -145,8 +144,6 @@ def bench_workflow(data_root: Path, out: Path) -> list[tuple[str, str]]:
     rows = []
     secs, _ = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
     metrics = json.loads((out / "metrics.json").read_text())
-    (ROOT / "benchmarks" / "latest_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    shutil.copy(out / "report.md", ROOT / "benchmarks" / "latest_report.md")
     rows.append(
         (
             f"whole workflow `emo workflow --data-root {data_root.name}`, cold caches ({metrics['n_takes']} "
@@ -229,9 +226,6 @@ def main() -> None:
     (ROOT / "benchmarks" / "latest.md").write_text(text)
     (ROOT / "benchmarks" / "latest.json").write_text(json.dumps(rows, indent=1) + "\n")
     quote_in_readme(ROOT / "README.md", "benchmark", text)
-    if not args.quick:
-        report = (ROOT / "benchmarks" / "latest_report.md").read_text()
-        quote_in_readme(ROOT / "README.md", "results", report[report.index("Protocol:") :])
 
 
 if __name__ == "__main__":
