@@ -11,8 +11,9 @@ def _table_lines(text: str) -> list[str]:
 
 def test_readme_quotes_the_latest_benchmark_and_results_tables() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    sources = ["latest.md"] + [name for name in ("latest_results.md", "latest_enrolment.md")
-                               if (REPO_ROOT / "benchmarks" / name).is_file()]  # written once measured
+    sources = ["latest.md"] + [
+        name for name in ("latest_results.md", "latest_enrolment.md") if (REPO_ROOT / "benchmarks" / name).is_file()
+    ]  # written once measured
     for source in sources:
         lines = _table_lines((REPO_ROOT / "benchmarks" / source).read_text())
         assert len(lines) > 3, f"benchmarks/{source} holds no table"
