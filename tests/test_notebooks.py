@@ -117,6 +117,16 @@ def check_demo(r: dict[str, Any]) -> None:
     assert r["config"] in ("run", "equal weights")
 
 
+def check_cross_corpus(r: dict[str, Any]) -> None:
+    assert len(r["directions"]) == 2 and r["models"]  # both ways, at least one audio branch
+    assert all(_fraction(v) for v in r["cross_corpus"]) and _fraction(r["chance"])
+
+
+def check_finetune(r: dict[str, Any]) -> None:
+    assert _fraction(r["accuracy"]) and r["n_clips"] > 0 and r["every_clip_once"] is True
+    assert r["speaker_norm"] == "none" and isinstance(r["random_weights"], bool)
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "00_overview": check_overview,
     "01_explore_dataset": check_explore,
@@ -127,6 +137,8 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "06_train_audio_branches": check_audio_branches,
     "07_fusion_and_evaluation": check_fusion,
     "08_demo_inference": check_demo,
+    "09_cross_corpus": check_cross_corpus,
+    "10_finetune_wav2vec": check_finetune,
 }
 
 
