@@ -72,7 +72,7 @@ def _cross_corpus(args: argparse.Namespace) -> int:
         train_root=Path(args.train_root), test_root=Path(args.test_root), out=Path(args.out),
         branches=tuple(args.branches), normalisations=tuple(args.normalisation), both_directions=not args.one_way,
         within=not args.no_within, clips_per_class=args.clips_per_class, epochs=args.epochs, seed=args.seed,
-        n_jobs=args.jobs, progress=not args.quiet)
+        n_seeds=args.seeds, n_jobs=args.jobs, progress=not args.quiet)
     results = run_cross_corpus(settings)
     for metrics in results.values():
         print(metrics["protocol"])
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-class", type=int, help="use at most this many clips of each emotion per corpus")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=1, help="cross-corpus models per branch, seeds SEED, SEED+1, ... "
+                   "(each with other early-stopping speakers); their mean prediction is scored, each one listed")
     p.add_argument("--jobs", type=int, help="processes for feature extraction and folds (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cross_corpus)
