@@ -198,6 +198,20 @@ def within_corpus(
     return restrict_to(result.oof, emotions)
 
 
+def varying_features(X: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Mask of the features (last axis) whose standard deviation over the rows (non-padded frames of
+    sequences) exceeds ``floor``, the standardiser's epsilon.
+
+    A feature constant in the training corpus teaches the model nothing, and standardising another corpus's
+    variation in it by a near-zero spread would blow it up a millionfold (ComParE's ``logHNR_sma_percentile1.0``
+    is -100 in every EmoDB clip and varies in RAVDESS). Decided on training data only.
+    """
+    flat = X.reshape(-1, X.shape[-1])
+    if X.ndim >= 3:
+        flat = flat[np.abs(flat).sum(axis=1) > 0]
+    return flat.astype(np.float64).std(axis=0) > floor
+
+
 @dataclass
 class CrossResult:
     """One trained-on-A, tested-on-B run: the predictions, the learning curve, the speakers used."""
@@ -233,12 +247,13 @@ def train_and_test(
         )
     check_no_actor_leak(actors[~val], actors[val], "validation")
     check_no_actor_leak(actors, test_rows["actor"].to_numpy(), f"{test.name} test")
-    X, X_aug = fit_set.X, fit_set.X_aug
+    keep = varying_features(fit_set.X[~val])
+    X, X_aug, X_test = fit_set.X[..., keep], fit_set.X_aug, test_set.X[..., keep]
     scaler = Standardizer.fit(X[~val], config.standardize)
     model, curve = fit_model(
-        X[~val], y[~val], X[val], y[val], config, scaler, X_train_aug=None if X_aug is None else X_aug[~val]
+        X[~val], y[~val], X[val], y[val], config, scaler, X_train_aug=None if X_aug is None else X_aug[~val][..., keep]
     )
-    proba = predict_proba(model, test_set.X, scaler, config.batch_size)
+    proba = predict_proba(model, X_test, scaler, config.batch_size)
     table = restrict_to(prediction_table(test_set.clip_ids, test_rows, proba, CROSS_FOLD), emotions)
     return CrossResult(table, curve, int((~val).sum()), validation)
 
@@ -257,6 +272,7 @@ class CrossCorpusSettings:
     clips_per_class: int | None = None
     epochs: int | None = None
     seed: int = 0
+    n_seeds: int = 1  # cross-corpus models per cell, seeds seed .. seed + n_seeds - 1 (their mean prediction is scored)
     n_jobs: int | None = None
     progress: bool = True
 
@@ -265,9 +281,18 @@ class CrossCorpusSettings:
         if unknown:
             audio = [name for name, spec in BRANCHES.items() if spec.modality == "audio"]
             raise ValueError(f"cross-corpus branches must be audio branches ({', '.join(audio)}); got {unknown}")
+        if self.n_seeds < 1:
+            raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
         bad = [n for n in self.normalisations if n not in NORMALISATIONS]
         if bad:
             raise ValueError(f"normalisations must be among {', '.join(NORMALISATIONS)}; got {bad}")
+
+
+def mean_prediction(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The mean of several models' probability tables over the same clips (an ensemble of seeds)."""
+    out = tables[0].copy()
+    out[list(PROBA_COLUMNS)] = np.mean([t[list(PROBA_COLUMNS)].to_numpy() for t in tables], axis=0)
+    return out
 
 
 def _config(spec: BranchSpec, settings: CrossCorpusSettings) -> TrainConfig:
@@ -368,27 +393,33 @@ def _run_direction(
         for normalisation in settings.normalisations:
             t0 = time.perf_counter()
             key = (spec.name, normalisation)
-            result = train_and_test(
-                features[(train.name, *key)],
-                train,
-                features[(test.name, *key)],
-                test,
-                emotions,
-                _config(spec, settings),
-            )
+            runs = [
+                train_and_test(
+                    features[(train.name, *key)],
+                    train,
+                    features[(test.name, *key)],
+                    test,
+                    emotions,
+                    replace(_config(spec, settings), seed=settings.seed + k),
+                )
+                for k in range(settings.n_seeds)
+            ]
             name = _entry(spec.name, normalisation)
-            tables[name] = result.table
-            result.table.to_csv(_path(folder / name.replace(" ", "_") / "predictions.csv"), index=False)
-            pd.DataFrame(result.curve).to_csv(folder / name.replace(" ", "_") / "history.csv", index=False)
+            tables[name] = mean_prediction([run.table for run in runs])
+            tables[name].to_csv(_path(folder / name.replace(" ", "_") / "predictions.csv"), index=False)
+            curves = [pd.DataFrame(run.curve).assign(seed=settings.seed + k) for k, run in enumerate(runs)]
+            pd.concat(curves).to_csv(folder / name.replace(" ", "_") / "history.csv", index=False)
             branches[name] = {
-                **metrics_from_table(result.table),
+                **metrics_from_table(tables[name]),
                 "random_weights": features[(train.name, *key)].random_weights,
                 "speaker_norm": "none",
                 "normalisation": NORMALISATIONS[normalisation],
+                "n_seeds": settings.n_seeds,
+                "accuracy_per_seed": [round(metrics_from_table(run.table)["accuracy"], 4) for run in runs],
                 "wall_time_s": round(time.perf_counter() - t0, 1),
                 "n_skipped": skipped[train.name, spec.name] + skipped[test.name, spec.name],
-                "n_train_clips": result.n_train_clips,
-                "validation_actors": result.validation_actors,
+                "n_train_clips": runs[0].n_train_clips,
+                "validation_actors": [run.validation_actors for run in runs],
                 "description": spec.description,
             }
     chance = chance_levels(next(iter(tables.values())), emotions)

@@ -15,9 +15,11 @@ from emo_utils.cross_corpus import (
     CROSS_FOLD,
     CrossCorpusSettings,
     limit_per_class,
+    mean_prediction,
     normalise_per_corpus,
     restrict_to,
     run_cross_corpus,
+    varying_features,
 )
 from emo_utils.errors import ActorLeakError
 from emo_utils.evaluate import metrics_from_table
@@ -64,19 +66,35 @@ def test_per_corpus_normalisation_uses_each_corpus_own_statistics() -> None:
     np.testing.assert_allclose(out.X_aug[:, 0, :7], out.X[:, :7] + 1.0 / X[:, :7].reshape(-1, 4).std(0), atol=1e-4)
 
 
+def test_constant_training_features_are_dropped_and_seeds_averaged() -> None:
+    X = np.ones((5, 4, 3), np.float32)
+    X[:, :, 1] = np.arange(20).reshape(5, 4)  # varies
+    X[:, 3] = 0.0  # padding frames do not count
+    assert varying_features(X).tolist() == [False, True, False]
+    assert varying_features(np.array([[1.0, -100.0], [2.0, -100.0]])).tolist() == [True, False]
+    a = pd.DataFrame(np.eye(len(PROBA_COLUMNS))[:2], columns=list(PROBA_COLUMNS)).assign(emotion=["neutral", "calm"])
+    b = a.copy()
+    b[list(PROBA_COLUMNS)] = np.roll(a[list(PROBA_COLUMNS)].to_numpy(), 1, axis=1)
+    mean = mean_prediction([a, b])
+    np.testing.assert_allclose(mean[list(PROBA_COLUMNS)].sum(axis=1), 1.0)
+    assert mean.loc[0, "p_neutral"] == mean.loc[0, "p_calm"] == 0.5 and (mean["emotion"] == a["emotion"]).all()
+
+
 def test_settings_reject_non_audio_branches() -> None:
     with pytest.raises(ValueError, match="audio branches"):
         CrossCorpusSettings(Path("a"), Path("b"), Path("o"), branches=("face_au",))
     with pytest.raises(ValueError, match="normalisations"):
         CrossCorpusSettings(Path("a"), Path("b"), Path("o"), normalisations=("speaker",))
+    with pytest.raises(ValueError, match="n_seeds"):
+        CrossCorpusSettings(Path("a"), Path("b"), Path("o"), n_seeds=0)
 
 
 @pytest.mark.shared_data
 def test_ravdess_emodb_both_directions_on_a_small_subset(shared_ravdess: Path, tmp_path: Path) -> None:
-    """6 clips per class and corpus, 1 epoch: the protocol, the outputs and the guards (not the accuracy)."""
+    """6 clips per class and corpus, 1 epoch, 2 seeds: the protocol, the outputs and the guards (not the accuracy)."""
     out = tmp_path / "cross"
     args = f"--train-root {shared_ravdess} --test-root {shared_emodb()} --out {out} --clips-per-class 6 --epochs 1"
-    options = "--branches audio_mfcc_cnn audio_egemaps --jobs 1 --quiet"
+    options = "--branches audio_mfcc_cnn audio_egemaps --seeds 2 --jobs 1 --quiet"
     code = main(["cross-corpus", *args.split(), *options.split()])
     assert code == 0
     for direction, (train, test) in {
@@ -98,9 +116,11 @@ def test_ravdess_emodb_both_directions_on_a_small_subset(shared_ravdess: Path, t
         )
         for name, m in metrics["branches"].items():
             assert m["n_clips"] == 36 and {"accuracy", "macro_f1", "uar", "per_class_f1"} <= set(m)
-            assert not set(m["validation_actors"]) & set(
-                pd.read_csv(out / direction / name.replace(" ", "_") / "predictions.csv")["actor"]
-            )
+            assert m["n_seeds"] == 2 and len(m["accuracy_per_seed"]) == 2 and len(m["validation_actors"]) == 2
+            validation = {actor for actors in m["validation_actors"] for actor in actors}
+            assert validation and all(actor.startswith(f"{train}_") for actor in validation)
+            tested = pd.read_csv(out / direction / name.replace(" ", "_") / "predictions.csv")["actor"]
+            assert not validation & set(tested)
         table = pd.read_csv(out / direction / "audio_egemaps" / "predictions.csv")
         assert set(table["emotion"]) == set(SHARED) and (table["fold"] == CROSS_FOLD).all()
         assert table["actor"].str.startswith(f"{test}_").all()
