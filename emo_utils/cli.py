@@ -207,6 +207,7 @@ def _cross_corpus(args: argparse.Namespace) -> int:
         clips_per_class=args.clips_per_class,
         epochs=args.epochs,
         seed=args.seed,
+        n_seeds=args.seeds,
         n_jobs=args.jobs,
         progress=not args.quiet,
     )
@@ -333,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-class", type=int, help="use at most this many clips of each emotion per corpus")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="cross-corpus models per branch, seeds SEED, SEED+1, ... "
+        "(each with other early-stopping speakers); their mean prediction is scored, each one listed",
+    )
     p.add_argument("--jobs", type=int, help="processes for feature extraction and folds (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cross_corpus)
