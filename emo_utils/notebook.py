@@ -32,6 +32,7 @@ RANDOM_BANNER = (
     "!!! {name}: RANDOM stand-in backbone weights (the real ones cannot be downloaded here). "
     "Its accuracy is not a result, and fusion leaves it out."
 )
+RESULT_MIME = "application/json"  # how show_result displays the values the notebook tests read back
 # Parameters-cell names that differ from WorkflowSettings' field names.
 _RENAMED = {"out_dir": "out", "n_actors": "demo_actors"}
 
@@ -94,14 +95,11 @@ def start(params: Mapping[str, Any]) -> NotebookRun:
     return nb
 
 
-RESULT_MIME = "application/json"
-
-
 def _plain(value: Any) -> Any:
     """``value`` with numpy scalars and arrays, tuples and paths turned into JSON types."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, np.ndarray)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
