@@ -475,7 +475,7 @@ def finetune(
         "labels": list(label_names),
         "checkpoint_choice": "epoch of lowest validation loss; validation actors are training actors "
         f"({config.val_actors_per_gender} per gender per fold), never the test fold",
-        "validation_actors": {str(p.fold): sorted(set(actors[p.val_rows])) for p in plans},
+        "validation_actors": {str(p.outer): sorted(set(actors[p.val_rows])) for p in plans},
         "chosen_epoch": {str(r["fold"]): r["epoch"] for r in history if r["chosen"]},
         "config": asdict(config),
         "processes": accelerator.num_processes,

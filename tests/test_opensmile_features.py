@@ -16,6 +16,7 @@ from emo_utils.audio.opensmile_features import (
     feature_names,
     signal_features,
 )
+from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import DataError
 from emo_utils.feature_store import load_features
 
@@ -128,5 +129,5 @@ def test_branch_features_and_demo_input_agree(branch: str, tmp_path: Path) -> No
     ctx = FeatureContext(manifest, tmp_path / "features", "unused", "unused", False, 1, False)
     features, skipped = spec.build_features(ctx)
     assert len(skipped) == 0 and features.X.shape[0] == 2 and spec.needs == ("audio_path", "video_path")
-    np.testing.assert_array_equal(spec.clip_input(None, str(paths[1]), features.meta), features.X[1])
+    np.testing.assert_array_equal(spec.clip_input(ClipMedia(audio=str(paths[1])), features.meta), features.X[1])
     assert spec.pooled(features.X) is features.X  # an utterance vector already: early fusion takes it as is

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from emo_utils.branches import BRANCHES
+from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import MissingModalityError, MissingWeightsError
 from emo_utils.media import write_video
 from emo_utils.synthetic.face import expression_track, face_identity, render_clip
@@ -131,7 +132,7 @@ def test_extraction_logs_bad_clips_caches_and_matches_the_demo_input(face_videos
     assert features.clip_ids.tolist() == ["a", "b"]
     assert features.X.shape == (2, 3, 8, 32, 32) and features.meta["clip"]["crop"] == "face"
     assert skipped.to_frame()["path"].tolist() == [str(bad["no_face"])]
-    demo = BRANCHES["video_slowfast"].clip_input(str(face_videos[1]), None, features.meta)
+    demo = BRANCHES["video_slowfast"].clip_input(ClipMedia(video=str(face_videos[1])), features.meta)
     assert np.array_equal(demo, features.X[1])  # the demo computes exactly the dataset features
     good = tasks[:1] + tasks[2:]
     again, none_skipped = extract_clip_tensors(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from emo_utils.branches import BRANCHES
+from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import MissingWeightsError
 from emo_utils.feature_store import FeatureSet, load_features
 from emo_utils.labels import EMOTIONS
@@ -88,7 +89,7 @@ def test_branch_features_and_the_demos_clip_input_agree(face_clip: Path, tmp_pat
     _, rgb, skipped = extract_face_crops(tasks, tmp_path, n_frames=6, detector="haar", n_jobs=1, progress=False)
     assert len(skipped) == 0
     features, proba = extract_expression_features(rgb, tmp_path, progress=False)
-    one_clip = spec.clip_input(str(face_clip), None, features.meta)
+    one_clip = spec.clip_input(ClipMedia(video=str(face_clip)), features.meta)
     assert one_clip.shape == (6, 128)
     np.testing.assert_allclose(one_clip, features.X[0], rtol=1e-4, atol=1e-5)
     assert spec.pooled(features.X).shape == (1, 128)
