@@ -44,14 +44,16 @@ def test_video_branches_train_on_real_faces(assembled_run: tuple[Path, list[Path
 
 
 @pytest.mark.shared_data
-def test_demo_on_a_real_face_clip_and_on_bad_clips(assembled_run: tuple[Path, list[Path]], tmp_path: Path) -> None:
+def test_demo_on_a_real_face_clip_and_on_bad_clips(
+    assembled_run: tuple[Path, list[Path]], shared_ravdess: Path, tmp_path: Path
+) -> None:
     out, clips = assembled_run
     config = save_fusion_config(
         FusionConfig(["audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"], [1, 1, 1]), tmp_path / "equal.json"
     )
     result = predict_file(clips[0], run_dir=out, config_path=config)
     assert set(result["fused_from"]) == {"audio_mfcc_cnn", "video_vit_cnn", "video_slowfast"}
-    bad = make_bad_clips(tmp_path)
+    bad = make_bad_clips(tmp_path, face_image=shared_ravdess / "actor-faces" / "Actor_03.png")  # silent real face
     no_audio = predict_file(bad["no_audio"], run_dir=out, config_path=config)
     assert "audio track" in no_audio["modalities"]["audio_mfcc_cnn"]["missing"]
     assert "audio_mfcc_cnn" not in no_audio["fused_from"]

@@ -13,6 +13,7 @@ import pytest
 
 from emo_utils.analysis.robustness import balanced_clips, noisy_waveform, plot_robustness, robustness_curve
 from emo_utils.artifacts import load_branch
+from emo_utils.branches import BRANCHES
 from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
@@ -34,7 +35,9 @@ def robustness_run(tiny_run: tuple[Path, dict], tmp_path_factory: pytest.TempPat
     shutil.copytree(
         tiny_run[0],
         run,
-        ignore=shutil.ignore_patterns("features", "demo_data", "audio_wav2vec_lstm", "video_vit_cnn", "video_slowfast"),
+        ignore=shutil.ignore_patterns(
+            "features", "demo_data", *(name for name in BRANCHES if name not in BRANCH_NAMES)
+        ),
     )
     save_fusion_config(FusionConfig(list(BRANCH_NAMES), [0.6, 0.4]), run / "fusion" / "fusion_config.json")
     return run
