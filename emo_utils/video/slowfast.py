@@ -83,8 +83,8 @@ class ClipSettings:
     Kinetics mean/std (for the pretrained R50).
     """
 
-    n_frames: int = 16
-    size: int = 48
+    n_frames: int = 8
+    size: int = 64
     crop: str = "face"
     detector: str = "haar"
     detect_frames: int = 8
@@ -226,8 +226,8 @@ class SlowFastClassifier(nn.Module):
 
 def _small_slowfast(num_classes: int, dropout_rate: float, width: int, fast_ratio: int) -> nn.Module:
     """A ResNet-18-depth SlowFast whose slow stem has ``width`` channels (R50: 64) and whose fast pathway has
-    1/``fast_ratio`` of the slow one's channels (R50: 8), with 3x3 stem kernels (for small clips, half the
-    time of 7x7) and global pooling (any T, H, W). ``width=16, fast_ratio=8``: 0.7 M parameters."""
+    1/``fast_ratio`` of the slow one's channels (R50: 1/8), with 3x3 stem kernels (for small clips, half the
+    time of 7x7) and global pooling (any T, H, W). ``width=8, fast_ratio=4``: 0.2 M parameters."""
     return create_slowfast(
         model_depth=18,
         model_num_class=num_classes,
@@ -271,8 +271,8 @@ def build_slowfast(
     num_classes: int = len(EMOTIONS),
     small: bool = True,
     dropout_rate: float = 0.5,
-    width: int = 16,
-    fast_ratio: int = 8,
+    width: int = 8,
+    fast_ratio: int = 4,
     augment_shift: int | None = None,
 ) -> SlowFastClassifier:
     """A SlowFast emotion classifier.
@@ -280,7 +280,7 @@ def build_slowfast(
     ``pretrained=True`` loads Kinetics-400 ``slowfast_r50`` (downloaded once to the torch hub cache) with a
     new ``num_classes`` head, and raises :class:`MissingWeightsError` in seconds when it cannot be had;
     ``small``, ``width`` and ``fast_ratio`` do not apply then. ``pretrained=False`` builds a randomly
-    initialised network: the small one (``small=True``, trains on CPU with clips of 48-64 pixels; see
+    initialised network: the small one (``small=True``, trains on a CPU with 64x64 face clips; see
     :func:`_small_slowfast`) or the full R50 architecture. All use global average pooling before the head,
     so any clip size with ``T`` a multiple of 4 works. ``augment_shift``: see :class:`SlowFastClassifier`.
     """
