@@ -216,6 +216,7 @@ def _cross_corpus(args: argparse.Namespace) -> int:
         print(metrics["protocol"])
     print(summary_frame(results).to_string(index=False, float_format="%.3f"))
     print(f"metrics written to {', '.join(str(Path(args.out) / d / 'metrics.json') for d in results)}")
+    return 0
 
 
 def _faces_eval(args: argparse.Namespace) -> int:
