@@ -191,7 +191,7 @@ def _moving_dot_clips(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.
 
 def test_a_tiny_training_run_learns_an_easy_motion_task() -> None:
     rng = np.random.default_rng(0)
-    X_train, y_train = _moving_dot_clips(48, rng)
+    X_train, y_train = _moving_dot_clips(96, rng)
     X_test, y_test = _moving_dot_clips(30, rng)
     config = TrainConfig(
         "slowfast",
