@@ -171,8 +171,8 @@ def test_small_model_shape_width_and_bad_frame_count() -> None:
     assert isinstance(model, SlowFastClassifier) and model.weights == "random-init"
     assert sum(p.numel() for p in model.parameters()) < 1_000_000
     assert model(_clips(batch=3, frames=16, size=64)).shape == (3, 5)
-    narrow = build_slowfast(width=8, fast_ratio=4)
-    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in model.parameters()) / 2
+    wide = build_slowfast(width=16, fast_ratio=8)
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in wide.parameters()) / 2
     with pytest.raises(ValueError, match="multiple of alpha"):
         model(_clips(frames=6))
 
