@@ -67,6 +67,21 @@ def _classes(kind: BackboneKind) -> tuple[type, type, type]:
     raise ValueError(f"unknown backbone kind {kind!r}; expected 'wav2vec2' or 'vit'")
 
 
+# The size of the tiny random stand-ins (tests build variants of them from the same numbers).
+TINY_TRANSFORMER: dict[str, Any] = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
+TINY_WAV2VEC: dict[str, Any] = {
+    **TINY_TRANSFORMER,
+    "conv_dim": (32,) * 7,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
+
+
 def create_stand_in(kind: BackboneKind, directory: str | Path, seed: int = 0, size: str = "tiny") -> Path:
     """Save a randomly initialised ``kind`` model (and its pre-processor) to ``directory``: ``size="tiny"``
     (2 layers of 32 dimensions, for tests and offline runs) or ``"base"`` (the architecture of the default
@@ -80,11 +95,10 @@ def create_stand_in(kind: BackboneKind, directory: str | Path, seed: int = 0, si
         raise ValueError(f"stand-in size must be 'tiny' or 'base', got {size!r}")
     config_cls, _, _ = _classes(kind)
     torch.manual_seed(seed)
-    tiny = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    tiny = dict(TINY_WAV2VEC if kind == "wav2vec2" else TINY_TRANSFORMER)
     if kind == "wav2vec2":
         from transformers import Wav2Vec2FeatureExtractor
 
-        tiny.update(conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
         processor = Wav2Vec2FeatureExtractor(
             feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
         )

@@ -23,6 +23,7 @@ from emo_utils.train import TrainConfig
 COMMON_FEATURE_CODE = ("emo_utils.extraction", "emo_utils.feature_store", "emo_utils.audio.io", "emo_utils.media")
 AUDIO_CODE = ("emo_utils.audio.features", "emo_utils.audio.augment")
 FACE_CODE = ("emo_utils.video.frames", "emo_utils.video.faces")
+AUDIO_INPUTS = ("audio_path", "video_path")  # a separate audio file, else the video's sound track
 
 
 @dataclass
@@ -230,6 +231,23 @@ MLP_CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 
+def _mlp_branch(
+    name: str, modality: str, needs: tuple[str, ...], features: FeatureBuilder, clip_input: ClipInput, description: str
+) -> BranchSpec:
+    """A branch of one feature vector per clip into an MLP whose size is chosen per fold among MLP_CANDIDATES."""
+    return BranchSpec(
+        name,
+        modality,
+        needs,
+        features,
+        clip_input,
+        TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
+        lambda X: X,
+        description,
+        candidates=MLP_CANDIDATES,
+    )
+
+
 def _mean_std_over_time(X: np.ndarray) -> np.ndarray:
     return np.concatenate([X.mean(axis=1), X.std(axis=1)], axis=1)
 
@@ -283,7 +301,7 @@ BRANCHES: dict[str, BranchSpec] = {
         BranchSpec(
             "audio_mfcc_cnn",
             "audio",
-            ("audio_path", "video_path"),
+            AUDIO_INPUTS,
             _mfcc_features,
             _mfcc_clip,
             TrainConfig("audio_cnn1d", epochs=50, lr=1e-3, patience=10, weight_decay=1e-2, label_smoothing=0.1),
@@ -293,7 +311,7 @@ BRANCHES: dict[str, BranchSpec] = {
         BranchSpec(
             "audio_wav2vec_lstm",
             "audio",
-            ("audio_path", "video_path"),
+            AUDIO_INPUTS,
             _wav2vec_features,
             _wav2vec_clip,
             TrainConfig("sequence_lstm", epochs=30, lr=1e-3, patience=6),
@@ -329,38 +347,29 @@ BRANCHES: dict[str, BranchSpec] = {
             "small SlowFast 3-D CNN on tracked 64x64 face-crop clips (8 frames)",
             speaker_norm_applies=False,
         ),
-        BranchSpec(
+        _mlp_branch(
             "face_au",
             "video",
             ("au_path",),
             _au_features,
             _au_clip,
-            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
-            lambda X: X,
             "OpenFace facial action units (per-clip means) into an MLP",
-            candidates=MLP_CANDIDATES,
         ),
-        BranchSpec(
+        _mlp_branch(
             "audio_egemaps",
             "audio",
-            ("audio_path", "video_path"),
+            AUDIO_INPUTS,
             partial(_smile_features, feature_set="egemaps"),
             _smile_clip,
-            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
-            lambda X: X,
             "eGeMAPS v02 functionals (88 per utterance, openSMILE) into an MLP",
-            candidates=MLP_CANDIDATES,
         ),
-        BranchSpec(
+        _mlp_branch(
             "audio_compare",
             "audio",
-            ("audio_path", "video_path"),
+            AUDIO_INPUTS,
             partial(_smile_features, feature_set="compare"),
             _smile_clip,
-            TrainConfig("mlp", epochs=100, lr=1e-3, patience=15, batch_size=64),
-            lambda X: X,
             "ComParE 2016 functionals (6373 per utterance, openSMILE) into an MLP",
-            candidates=MLP_CANDIDATES,
         ),
         BranchSpec(
             "video_fer",

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any, TypeVar
 
 from emo_utils.errors import EmoError
+
+T = TypeVar("T")
+
+
+def _settings(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
+    """The dataclass ``cls`` from the parsed arguments named like its fields (each option's ``dest`` is the
+    field it sets), with ``given`` taking precedence."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{**{k: v for k, v in vars(args).items() if k in names}, **given})
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -27,27 +38,9 @@ def _index(args: argparse.Namespace) -> int:
 def _workflow(args: argparse.Namespace) -> int:
     from emo_utils.workflow import WorkflowSettings, run_workflow
 
-    settings = WorkflowSettings(
-        data_root=Path(args.data_root) if args.data_root else None,
-        out=Path(args.out),
-        branches=tuple(args.branches) if args.branches else None,
-        folds=args.folds,
-        fold_seed=args.fold_seed,
-        epochs=args.epochs,
-        clip_limit=args.clip_limit,
-        wav2vec_model=args.wav2vec_model,
-        vit_model=args.vit_model,
-        allow_stand_ins=not args.no_stand_ins,
-        fuse_random_weights=args.fuse_random_weights,
-        speaker_norm=args.speaker_norm,
-        baselines=not args.no_baselines,
-        seed=args.seed,
-        n_jobs=args.jobs,
-        progress=not args.quiet,
-        device=args.device,
-    )
+    settings = _settings(WorkflowSettings, args, branches=tuple(args.branches) if args.branches else None)
     metrics = run_workflow(settings)
-    print(f"metrics written to {Path(args.out) / 'metrics.json'} ({metrics['protocol']})")
+    print(f"metrics written to {args.out / 'metrics.json'} ({metrics['protocol']})")
     return 0
 
 
@@ -142,20 +135,8 @@ def _finetune(args: argparse.Namespace) -> int:
     from emo_utils.evaluate import format_metrics, metrics_from_table
     from emo_utils.finetune import FinetuneConfig, finetune, make_accelerator
 
-    out = Path(args.out or args.run or "runs/latest")
-    config = FinetuneConfig(
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        head_lr=args.head_lr,
-        layer_decay=args.layer_decay,
-        freeze_feature_encoder=not args.train_feature_encoder,
-        patience=args.patience,
-        max_seconds=args.max_seconds,
-        save_models=args.save_models,
-        seed=args.seed,
-    )
+    out = args.out or (Path(args.run) if args.run else Path("runs/latest"))
+    config = _settings(FinetuneConfig, args)
     accelerator = make_accelerator(args.device, args.mixed_precision)
     with accelerator.main_process_first():  # the main process indexes (or generates) the data first
         if args.run:
@@ -163,19 +144,9 @@ def _finetune(args: argparse.Namespace) -> int:
         else:
             from emo_utils.workflow import WorkflowSettings, prepare_run
 
-            settings = WorkflowSettings(
-                data_root=Path(args.data_root) if args.data_root else None,
-                out=out,
-                folds=args.folds,
-                clip_limit=args.clip_limit,
-                demo_actors=args.actors,
-                seed=args.seed,
-                progress=not args.quiet,
-            )
+            settings = _settings(WorkflowSettings, args, out=out)
             manifest = prepare_run(settings).manifest
-    result = finetune(
-        manifest, out, config, accelerator, allow_stand_ins=not args.no_stand_ins, progress=not args.quiet
-    )
+    result = finetune(manifest, out, config, accelerator, allow_stand_ins=args.allow_stand_ins, progress=args.progress)
     if accelerator.is_main_process:
         provenance = result.provenance
         data = "SYNTHETIC demo data" if provenance["synthetic"] else f"real data ({dataset_name(manifest)})"
@@ -196,26 +167,14 @@ def _finetune(args: argparse.Namespace) -> int:
 def _cross_corpus(args: argparse.Namespace) -> int:
     from emo_utils.cross_corpus import CrossCorpusSettings, run_cross_corpus, summary_frame
 
-    settings = CrossCorpusSettings(
-        train_root=Path(args.train_root),
-        test_root=Path(args.test_root),
-        out=Path(args.out),
-        branches=tuple(args.branches),
-        normalisations=tuple(args.normalisation),
-        both_directions=not args.one_way,
-        within=not args.no_within,
-        clips_per_class=args.clips_per_class,
-        epochs=args.epochs,
-        seed=args.seed,
-        n_seeds=args.seeds,
-        n_jobs=args.jobs,
-        progress=not args.quiet,
+    settings = _settings(
+        CrossCorpusSettings, args, branches=tuple(args.branches), normalisations=tuple(args.normalisations)
     )
     results = run_cross_corpus(settings)
     for metrics in results.values():
         print(metrics["protocol"])
     print(summary_frame(results).to_string(index=False, float_format="%.3f"))
-    print(f"metrics written to {', '.join(str(Path(args.out) / d / 'metrics.json') for d in results)}")
+    print(f"metrics written to {', '.join(str(args.out / d / 'metrics.json') for d in results)}")
     return 0
 
 
@@ -264,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_index)
 
     p = sub.add_parser("workflow", help="index -> features -> train each branch (actors held out) -> fuse -> report")
-    p.add_argument("--data-root", help="dataset folder; without it a synthetic demo corpus is generated")
-    p.add_argument("--out", default="runs/latest", help="output folder (stages cache here)")
+    p.add_argument("--data-root", type=Path, help="dataset folder; without it a synthetic demo corpus is generated")
+    p.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (stages cache here)")
     p.add_argument("--branches", nargs="+", help="branches to run (default: every one whose inputs exist)")
     p.add_argument(
         "--folds",
@@ -280,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vit-model", default="google/vit-base-patch16-224-in21k", help="hub name or local folder")
     p.add_argument(
         "--no-stand-ins",
-        action="store_true",
+        dest="allow_stand_ins",
+        action="store_false",
         help="fail when pretrained weights are missing instead of using random stand-ins",
     )
     p.add_argument(
@@ -294,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         "with K of its unlabelled clips, scored on the others) or all (TRANSDUCTIVE: every test "
         "speaker z-scored over all its clips; a lesson, not a result)",
     )
-    p.add_argument("--no-baselines", action="store_true", help="skip the untuned SVM baseline of each branch")
+    p.add_argument(
+        "--no-baselines", dest="baselines", action="store_false", help="skip the untuned SVM baseline of each branch"
+    )
     p.add_argument(
         "--device",
         default="cpu",
@@ -304,11 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--jobs",
+        dest="n_jobs",
         type=int,
         help="processes for feature extraction and fold training (default: every "
         "core; the results do not depend on it)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=_workflow)
 
     p = sub.add_parser(
@@ -316,34 +279,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="train each audio branch on one corpus, test on another (shared "
         "emotions), both directions, beside within-corpus accuracy",
     )
-    p.add_argument("--train-root", required=True, help="corpus A (e.g. ../shared/data/ravdess)")
-    p.add_argument("--test-root", required=True, help="corpus B (e.g. ../shared/data/emodb)")
-    p.add_argument("--out", default="runs/cross_corpus", help="output folder (features cache here)")
+    p.add_argument("--train-root", type=Path, required=True, help="corpus A (e.g. ../shared/data/ravdess)")
+    p.add_argument("--test-root", type=Path, required=True, help="corpus B (e.g. ../shared/data/emodb)")
+    p.add_argument("--out", type=Path, default=Path("runs/cross_corpus"), help="output folder (features cache here)")
     p.add_argument(
         "--branches", nargs="+", default=["audio_mfcc_cnn", "audio_egemaps", "audio_compare"], help="audio branches"
     )
     p.add_argument(
         "--normalisation",
+        dest="normalisations",
         nargs="+",
         default=["none", "corpus"],
         choices=["none", "corpus"],
         help="none: training-corpus statistics only; corpus: each corpus z-scored with its own "
         "unlabelled feature statistics (transductive for the test corpus)",
     )
-    p.add_argument("--one-way", action="store_true", help="only train on --train-root and test on --test-root")
-    p.add_argument("--no-within", action="store_true", help="skip the within-corpus cross-validation yardstick")
+    p.add_argument(
+        "--one-way",
+        dest="both_directions",
+        action="store_false",
+        help="only train on --train-root and test on --test-root",
+    )
+    p.add_argument(
+        "--no-within", dest="within", action="store_false", help="skip the within-corpus cross-validation yardstick"
+    )
     p.add_argument("--clips-per-class", type=int, help="use at most this many clips of each emotion per corpus")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--seeds",
+        dest="n_seeds",
         type=int,
         default=1,
         help="cross-corpus models per branch, seeds SEED, SEED+1, ... "
         "(each with other early-stopping speakers); their mean prediction is scored, each one listed",
     )
-    p.add_argument("--jobs", type=int, help="processes for feature extraction and folds (default: every core)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--jobs", dest="n_jobs", type=int, help="processes for feature extraction and folds (default: every core)"
+    )
+    p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=_cross_corpus)
 
     p = sub.add_parser("fusion-config", help="write a late-fusion config with chosen weights")
@@ -405,9 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(runs under `accelerate launch` on several GPUs too)",
     )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--data-root", help="dataset folder; without it (and without --run) the demo corpus")
+    source.add_argument("--data-root", type=Path, help="dataset folder; without it (and without --run) the demo corpus")
     source.add_argument("--run", help="a workflow output folder: fine-tune on its manifest.csv and actor folds")
-    p.add_argument("--out", help="run folder the branch is written to (default: --run, else runs/latest)")
+    p.add_argument("--out", type=Path, help="run folder the branch is written to (default: --run, else runs/latest)")
     p.add_argument("--model", default="facebook/wav2vec2-base", help="hub name or local folder")
     p.add_argument(
         "--epochs", type=int, default=10, help="maximum epochs per fold (early stopping on validation actors)"
@@ -417,7 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the classification head")
     p.add_argument("--layer-decay", type=float, help="layer-wise learning-rate decay, e.g. 0.8 (default: none)")
     p.add_argument(
-        "--train-feature-encoder", action="store_true", help="also train the CNN feature encoder (frozen by default)"
+        "--train-feature-encoder",
+        dest="freeze_feature_encoder",
+        action="store_false",
+        help="also train the CNN feature encoder (frozen by default)",
     )
     p.add_argument("--patience", type=int, default=3, help="epochs without a lower validation loss before stopping")
     p.add_argument("--max-seconds", type=float, default=6.0, help="longer clips are cropped to this length")
@@ -430,15 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--folds", type=_folds, default=6, help="actor folds (a number or 'emobox'; when indexing here)")
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (when indexing the data here)")
-    p.add_argument("--actors", type=int, default=12, help="actors of the generated demo corpus")
+    p.add_argument("--actors", dest="demo_actors", type=int, default=12, help="actors of the generated demo corpus")
     p.add_argument(
         "--no-stand-ins",
-        action="store_true",
+        dest="allow_stand_ins",
+        action="store_false",
         help="fail when the weights are missing instead of using a random stand-in",
     )
     p.add_argument("--save-models", action="store_true", help="save every fold's chosen model (encoder + head)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=_finetune)
 
     p = sub.add_parser("faces-eval", help="score the pretrained face-expression model on a folder of labelled faces")

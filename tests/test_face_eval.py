@@ -14,20 +14,14 @@ import pytest
 from conftest import SHARED_ROOT
 
 from emo_utils.cli import main
-from emo_utils.errors import DataError, MissingWeightsError
+from emo_utils.errors import DataError
 from emo_utils.labels import EMOTIONS
 from emo_utils.video.expression import load_expression_model, to_emotions
 from emo_utils.video.face_eval import evaluate_face_folder, list_labelled_images, looks_like_a_crop
 
+pytestmark = pytest.mark.usefixtures("fer_weights")
+
 FER_SAMPLE = SHARED_ROOT / "data" / "fer2013-sample"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def weights() -> None:
-    try:
-        load_expression_model()
-    except MissingWeightsError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

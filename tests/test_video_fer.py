@@ -11,7 +11,6 @@ import pytest
 
 from emo_utils.branches import BRANCHES
 from emo_utils.clip_media import ClipMedia
-from emo_utils.errors import MissingWeightsError
 from emo_utils.feature_store import FeatureSet, load_features
 from emo_utils.labels import EMOTIONS
 from emo_utils.media import write_video
@@ -26,13 +25,7 @@ from emo_utils.video.expression import (
 )
 from emo_utils.video.faces import extract_face_crops
 
-
-@pytest.fixture(scope="module", autouse=True)
-def weights() -> None:
-    try:
-        load_expression_model()
-    except MissingWeightsError as exc:
-        pytest.skip(str(exc))
+pytestmark = pytest.mark.usefixtures("fer_weights")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 
 from emo_utils.audio import wav2vec
 from emo_utils.audio.wav2vec import embed_batch, extract_wav2vec, pooled_path
-from emo_utils.backbones import RandomWeightsWarning, create_stand_in, load_backbone
+from emo_utils.backbones import TINY_WAV2VEC, RandomWeightsWarning, create_stand_in, load_backbone
 from emo_utils.errors import MissingWeightsError
 from emo_utils.feature_store import load_features
 
@@ -123,13 +123,7 @@ def test_batches_match_single_clips_when_the_model_takes_a_mask(tmp_path: Path) 
 
     torch.manual_seed(0)
     config = Wav2Vec2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
+        **TINY_WAV2VEC,
         feat_extract_norm="layer",
         do_stable_layer_norm=True,
     )
@@ -171,13 +165,7 @@ def test_other_wav2vec_family_models_load_through_automodel(family: str, tmp_pat
 
     config = AutoConfig.for_model(
         family,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
+        **TINY_WAV2VEC,
     )
     AutoModel.from_config(config).save_pretrained(tmp_path / family)
     Wav2Vec2FeatureExtractor().save_pretrained(tmp_path / family)

@@ -180,36 +180,16 @@ def test_scripts_have_help(script: str) -> None:
 
 def test_extract_wav2vec_script_on_stand_in(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
     out, _ = tiny_run
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "extract_wav2vec_features.py"),
-            "--data-root",
-            str(out / "demo_data"),
-            "--out",
-            str(tmp_path / "w2v.npz"),
-            "--allow-stand-in",
-        ],
-        capture_output=True,
-        text=True,
-    )
+
+    def extract(target: str, *options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        script = REPO_ROOT / "scripts" / "extract_wav2vec_features.py"
+        command = [sys.executable, str(script), "--data-root", str(out / "demo_data"), "--out", str(tmp_path / target)]
+        return subprocess.run([*command, *options], capture_output=True, text=True, env=env)
+
+    done = extract("w2v.npz", "--allow-stand-in")
     assert done.returncode == 0, done.stderr
     assert "RANDOM stand-in" in done.stdout and (tmp_path / "w2v.npz").is_file()
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "extract_wav2vec_features.py"),
-            "--data-root",
-            str(out / "demo_data"),
-            "--out",
-            str(tmp_path / "x.npz"),
-            "--model",
-            "no-such-org/no-such-model",
-        ],
-        capture_output=True,
-        text=True,
-        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
-    )
+    done = extract("x.npz", "--model", "no-such-org/no-such-model", env={"HF_HUB_OFFLINE": "1", "PATH": ""})
     assert done.returncode == 2 and "not on this machine" in done.stderr
 
 

@@ -24,7 +24,7 @@ from emo_utils.branches import BRANCHES
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import fuse_cross_validated, result_table, stack_branches
 from emo_utils.labels import emotion_index
-from emo_utils.plotting import draw_chance, use_style, wrap_title
+from emo_utils.plotting import plot_accuracy_curves
 from emo_utils.speaker_norm import enrolment_order
 from emo_utils.train import cross_validate
 from emo_utils.workflow import Run, branch_config, feature_context
@@ -110,19 +110,13 @@ def enrolment_curve(run: Run, names: Sequence[str], ks: Sequence[int] = ENROLMEN
 
 def plot_enrolment_curve(curve: pd.DataFrame, title: str) -> plt.Figure:
     """Accuracy against enrolment clips per test speaker, one line per model; the transductive end marked."""
-    use_style()
-    points = list(dict.fromkeys(curve["clips"]))
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for model, rows in curve.groupby("model", sort=False):
-        rows = rows.set_index("clips").reindex(points)
-        ax.plot(points, rows["accuracy"], marker="o", label=model, linewidth=2.4 if model == FUSED else 1.4)
-    ax.axvspan(len(points) - 1.5, len(points) - 0.5, color="firebrick", alpha=0.08, lw=0)
-    draw_chance(ax)
-    ax.set(
-        xlabel="unlabelled clips of the test speaker used for normalisation (K)",
-        ylabel="accuracy",
-        ylim=(0, 1),
-        title=wrap_title(title),
+    fig, ax = plot_accuracy_curves(
+        curve,
+        "clips",
+        "unlabelled clips of the test speaker used for normalisation (K)",
+        title,
+        lambda model, _: {"linewidth": 2.4 if model == FUSED else 1.4},
     )
-    ax.legend(fontsize=7, loc="lower right")
+    last = curve["clips"].nunique() - 1  # the transductive point ("all") is the last
+    ax.axvspan(last - 0.5, last + 0.5, color="firebrick", alpha=0.08, lw=0)
     return fig

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,7 +37,7 @@ from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import load_fusion_config, weighted_average
 from emo_utils.inference import BranchPredictor
 from emo_utils.labels import labels_of, proba_columns
-from emo_utils.plotting import draw_chance, use_style, wrap_title
+from emo_utils.plotting import plot_accuracy_curves
 
 DEFAULT_SNR_LEVELS: tuple[float | None, ...] = (None, 30.0, 20.0, 10.0, 5.0, 0.0)  # None: the clean clip
 SAMPLE_RATE = 16000
@@ -229,18 +230,14 @@ def robustness_curve(
 
 def plot_robustness(curve: pd.DataFrame, title: str) -> plt.Figure:
     """Accuracy against SNR (clean on the left, loudest noise on the right), one line per model."""
-    use_style()
-    levels = list(dict.fromkeys(curve["snr"]))
-    fig, ax = plt.subplots(figsize=(6.2, 3.6))
-    for model, rows in curve.groupby("model", sort=False):
-        rows = rows.set_index("snr").reindex(levels)
+
+    def line_style(model: str, rows: pd.DataFrame) -> dict[str, Any]:
         random = bool(rows["random_weights"].any())
-        label = model + (" (RANDOM stand-in weights: not a result)" if random else "")
-        style = "-." if model == WITHOUT_AUDIO else "--" if random else "-"
-        ax.plot(
-            levels, rows["accuracy"], marker="o", label=label, linewidth=2.6 if model == FUSED else 1.4, linestyle=style
-        )
-    draw_chance(ax)
-    ax.set(xlabel="signal-to-noise ratio of the audio", ylabel="accuracy", ylim=(0, 1), title=wrap_title(title))
-    ax.legend(fontsize=7, loc="upper right")
+        return {
+            "label": model + (" (RANDOM stand-in weights: not a result)" if random else ""),
+            "linewidth": 2.6 if model == FUSED else 1.4,
+            "linestyle": "-." if model == WITHOUT_AUDIO else "--" if random else "-",
+        }
+
+    fig, _ = plot_accuracy_curves(curve, "snr", "signal-to-noise ratio of the audio", title, line_style, "upper right")
     return fig
