@@ -104,6 +104,11 @@ def load_predictor(folder: str | Path) -> BranchPredictor:
     return _cached_predictor(str(Path(folder).resolve()), signature)
 
 
+def _rounded(labels: list[str], values: np.ndarray) -> dict[str, float]:
+    """Label -> value to 4 decimals, rounded in float64 so that the JSON reads 0.1234, not 0.12340000271797180."""
+    return dict(zip(labels, np.asarray(values, dtype=np.float64).round(4).tolist()))
+
+
 def predict_media(
     media: ClipMedia, run: Path, config: FusionConfig, enrolment: list[ClipMedia] | None = None
 ) -> dict[str, Any]:
@@ -123,7 +128,7 @@ def predict_media(
         try:
             predictor = load_predictor(run / "branches" / branch)
             available[branch] = predictor.predict(media, enrolment)
-            entry["probabilities"] = dict(zip(predictor.labels, available[branch].round(4).tolist()))
+            entry["probabilities"] = _rounded(predictor.labels, available[branch])
             entry["random_weights"] = predictor.random_weights
             if predictor.speaker_norm.per_actor and not enrolment:
                 notes.append(
@@ -144,13 +149,13 @@ def predict_media(
     shares = weights / weights.sum()
     fused = weighted_average(np.stack([available[b] for b in names])[:, None], weights)[0]
     for branch, share in zip(names, shares):
-        modalities[branch]["contribution"] = dict(zip(config.labels, (share * available[branch]).round(4).tolist()))
+        modalities[branch]["contribution"] = _rounded(config.labels, share * available[branch])
     return {
         "video": media.video,
         "audio": media.audio,
         "run": str(run),
         "prediction": config.labels[int(np.argmax(fused))],
-        "probabilities": dict(zip(config.labels, np.round(fused, 4).tolist())),
+        "probabilities": _rounded(config.labels, fused),
         "modalities": modalities,
         "fused_from": sorted(available),
         "notes": notes,

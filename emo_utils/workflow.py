@@ -536,8 +536,8 @@ def train_branch(name: str, settings: WorkflowSettings) -> BranchArtifact | None
 
 
 def ensure_branches(settings: WorkflowSettings, names: tuple[str, ...]) -> dict[str, BranchArtifact]:
-    """The named branches' artifacts for these settings: loaded when current, trained (with a message saying
-    why and for how long it may take) when missing or made with other settings."""
+    """The named branches' artifacts for these settings: loaded when current, trained when missing or made with
+    other settings (the log says why; the progress bar shows the time left)."""
     run = prepare_run(settings)
     artifacts = {}
     for name in names:

@@ -166,6 +166,7 @@ def test_cli_index_fusion_config_and_demo_json(
     assert emo(["demo", "--video", str(video), "--run", str(out), "--config", str(tmp_path / "c.json"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["modalities"]) == {"video_slowfast", "audio_mfcc_cnn"}
+    assert all(len(repr(p)) <= 6 for p in result["probabilities"].values())  # 0.1234, no float32 noise
     assert emo(["index", str(tmp_path / "nowhere")]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
 
