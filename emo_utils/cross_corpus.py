@@ -36,7 +36,7 @@ import torch
 
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import assign_actor_folds, check_no_actor_leak, pick_validation_actors
-from emo_utils.data.manifest import dataset_name, index_dataset
+from emo_utils.data.manifest import dataset_name, excerpt_note, index_dataset
 from emo_utils.errors import DataError, SkipLog
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.extraction import default_jobs
@@ -321,11 +321,12 @@ def chance_levels(table: pd.DataFrame, emotions: list[str]) -> dict[str, float]:
 
 def cross_corpus_protocol(train: Corpus, test: Corpus, emotions: list[str]) -> str:
     """One line naming the protocol, printed and saved with every number."""
+    excerpts = "".join(f"; {c.name}{excerpt_note(c.manifest)}" for c in (train, test) if excerpt_note(c.manifest))
     return (
         f"cross-corpus {train.name} -> {test.name} (trained on {train.manifest['actor'].nunique()} {train.name} "
         f"speakers, one male and one female of them held out for early stopping; tested on all "
         f"{test.manifest['actor'].nunique()} {test.name} speakers; {len(emotions)} shared emotions: "
-        f"{', '.join(emotions)})"
+        f"{', '.join(emotions)}{excerpts})"
     )
 
 

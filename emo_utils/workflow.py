@@ -31,7 +31,7 @@ from emo_utils.artifacts import BranchArtifact, fusable, load_artifact, write_br
 from emo_utils.baselines import BASELINE, svm_cross_validate
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import describe_protocol, make_folds
-from emo_utils.data.manifest import dataset_name, index_dataset, load_manifest, summarize
+from emo_utils.data.manifest import dataset_name, excerpt_note, index_dataset, load_manifest, summarize
 from emo_utils.devices import resolve_device
 from emo_utils.errors import DataError, EmoError, SettingsError
 from emo_utils.evaluate import format_metrics, metrics_from_table
@@ -165,7 +165,7 @@ def _describe(manifest: pd.DataFrame, settings: WorkflowSettings) -> Run:
     protocol = describe_protocol(
         manifest["fold"].to_numpy(),
         manifest["actor"].to_numpy(),
-        dataset,
+        dataset + excerpt_note(manifest),
         speaker_norm=settings.norm.description,
         scheme=scheme,
     )

@@ -11,9 +11,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
+import soundfile
 
 from emo_utils.data.naming import ClipName, parse_crema_d, parse_emodb, parse_ravdess
 from emo_utils.errors import DataError, FilenameError, SkipLog
+
+EXCERPT_SECONDS = 2.0  # data whose every clip is this short are excerpts (the shared EmoDB copy)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 VIDEO_SUFFIXES = (".mp4", ".flv", ".avi")
@@ -169,6 +172,20 @@ def dataset_name(manifest: pd.DataFrame) -> str:
     if "synthetic" in manifest and manifest["synthetic"].astype(bool).any():
         return "synthetic demo corpus"
     return ", ".join(manifest["dataset"].unique()) if "dataset" in manifest else "given data"
+
+
+def excerpt_note(manifest: pd.DataFrame, limit_s: float = EXCERPT_SECONDS) -> str:
+    """ ", first 2 s of each utterance" when no audio file of the (real) data lasts longer than ``limit_s`` (the
+    shared EmoDB copy holds only the first 2 s of each utterance: its results must say so), else ""."""
+    if "audio_path" not in manifest or dataset_name(manifest) == "synthetic demo corpus":
+        return ""
+    paths = [p for p in manifest["audio_path"] if p]
+    try:
+        if not paths or any(soundfile.info(p).duration > limit_s + 0.01 for p in paths):
+            return ""
+    except (OSError, RuntimeError):  # an unreadable file is reported where features are extracted
+        return ""
+    return f", first {limit_s:g} s of each utterance"
 
 
 def summarize(manifest: pd.DataFrame) -> str:
