@@ -237,7 +237,7 @@ class PanelView:
 def _panel_view(driver: WebDriver, box: WebElement) -> PanelView:
     """Read it all at once: the panel redraws its output on every change."""
     readout, image, shown = driver.execute_script(
-        "const out = arguments[0].querySelector('.widget-output'); const img = out.querySelector('img');"
+        "const out = arguments[0].querySelector('.widget-output'); const img = arguments[0].querySelector('img');"
         "return [out.innerText, img ? img.src : null, !!img && img.complete && img.naturalWidth > 0];",
         box,
     )
@@ -264,7 +264,7 @@ def _shoot(driver: WebDriver, box: WebElement, shots: Path, name: str) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
     # The checks read the DOM; for the picture, let the browser decode and paint the figure (slow when loaded).
     driver.execute_async_script(
-        "const done = arguments[arguments.length - 1]; const img = arguments[0].querySelector('.widget-output img');"
+        "const done = arguments[arguments.length - 1]; const img = arguments[0].querySelector('img');"
         "const paint = () => requestAnimationFrame(() => requestAnimationFrame(() => done()));"
         "(img ? img.decode() : Promise.resolve()).then(paint, paint);",
         box,
@@ -321,7 +321,7 @@ def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
         browser, box, lambda v: f"accuracy {equal['accuracy']:.3f}" in v.readout, "the panel's first readout", shots
     )
     assert all(f"{b} 1.00" in before.readout for b in branches) and "actor-independent" in before.readout
-    assert before.image.startswith("data:image/png;base64,")
+    assert before.image_shown
     _shoot(browser, box, shots, "before")
 
     handle = box.find_element(

@@ -8,6 +8,7 @@ tuned on the test actors: use them for the demo, never as an evaluation result.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import display
 
 from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
 from emo_utils.artifacts import BranchArtifact
@@ -75,7 +75,9 @@ class FusionPanel:
             description="save config", icon="save", tooltip="write the slider weights as a late-fusion config"
         )
         self.status = widgets.Label()
-        self.output = widgets.Output()
+        self.output = widgets.Output()  # the readout
+        # the confusion matrix as an image widget: a state update, drawn however the output area is routed
+        self.figure = widgets.Image(format="png", layout=widgets.Layout(width="460px"))
         self.last_metrics: dict[str, Any] | None = None
         self.last_table: pd.DataFrame | None = None
         self.summary = ""
@@ -84,7 +86,13 @@ class FusionPanel:
             control.observe(self.update, names="value")
         self.save_button.on_click(self._on_save)
         self.widget = widgets.VBox(
-            [*self.sliders.values(), self.strategy, widgets.HBox([self.save_button, self.status]), self.output]
+            [
+                *self.sliders.values(),
+                self.strategy,
+                widgets.HBox([self.save_button, self.status]),
+                self.output,
+                self.figure,
+            ]
         )
         self.update()
 
@@ -122,12 +130,17 @@ class FusionPanel:
         self.output.clear_output(wait=True)
         with self.output:
             print(self.summary)
-            if self.last_table is not None:
-                use_style()
-                fig, ax = plt.subplots(figsize=(4.6, 4))
-                plot_confusion(self.last_table, title, ax)
-                display(fig)
-                plt.close(fig)
+        if self.last_table is None:
+            self.figure.layout.display = "none"
+            return
+        use_style()
+        fig, ax = plt.subplots(figsize=(4.6, 4))
+        plot_confusion(self.last_table, title, ax)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        self.figure.value = png.getvalue()
+        self.figure.layout.display = None
 
     def _on_save(self, button: widgets.Button) -> None:
         try:
