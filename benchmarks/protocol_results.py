@@ -128,9 +128,9 @@ def main() -> None:
     for norm, folds, seed in plan:
         out = args.out / f"{norm.replace(':', '')}-{folds}-seed{seed}"
         rows += one_run(args.data_root, out, args.out / "features", norm, folds, seed, tuple(args.branches))
+        pd.DataFrame(rows).to_csv(ROOT / "benchmarks" / "results_runs.csv", index=False)  # kept if a run fails
         print(f"{norm} {folds} seed {seed}: done ({time.perf_counter() - started:.0f} s so far)", flush=True)
     runs = pd.DataFrame(rows)
-    runs.to_csv(ROOT / "benchmarks" / "results_runs.csv", index=False)
     text = (
         summarise(runs) + f"\nMeasured {time.strftime('%Y-%m-%d')} by benchmarks/protocol_results.py "
         f"({time.perf_counter() - started:.0f} s; per-run table in benchmarks/results_runs.csv).\n"
