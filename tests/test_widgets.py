@@ -45,7 +45,7 @@ def test_panel_starts_at_equal_weights_and_recomputes_when_a_slider_moves(
     panel.sliders["audio_mfcc_cnn"].value = 0.0
     assert panel.last_metrics == metrics_from_table(make_tables()["face_au"])  # the branch-free result
     assert "audio_mfcc_cnn 0.00" in panel.summary
-    assert panel.figure.value.startswith(b"\x89PNG") and panel.figure.layout.display is None
+    assert bytes(panel.figure.value).startswith(b"\x89PNG") and panel.figure.layout.display is None
     panel.sliders["face_au"].value = 0.0
     assert panel.last_metrics is None and "cannot fuse" in panel.summary
     assert panel.figure.layout.display == "none"  # no confusion matrix without a result
