@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint (ruff check + format check), then the whole test suite (unit tests, every notebook executed with
-# papermill, the browser test): sets up .venv if needed. The fast loop: .venv/bin/pytest -m "not notebook and not browser".
+# papermill, the browser test): sets up .venv if needed. The fast loop: .venv/bin/pytest -m "not slow and not notebook and not browser".
 #   scripts/run_tests.sh            # everything
 #   scripts/run_tests.sh -k fusion  # extra arguments go to pytest
 set -euo pipefail

@@ -14,6 +14,8 @@ from emo_utils.inference import predict_file
 from emo_utils.video.assemble import assemble_real_face_clips, make_bad_clips
 from emo_utils.workflow import WorkflowSettings, run_workflow
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def assembled_run(shared_ravdess: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:

@@ -16,6 +16,8 @@ from conftest import REPO_ROOT
 from emo_utils.cli import main as emo
 from emo_utils.course import CourseResult, declared_parameters, notebook_outline, render_course
 
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = REPO_ROOT / "notebooks"
 METRICS = {"protocol": "6-fold actor-independent (test run)", "dataset": "ravdess", "synthetic": False}
 REPORT = """# Results: ravdess

@@ -89,6 +89,7 @@ def test_settings_reject_non_audio_branches() -> None:
         CrossCorpusSettings(Path("a"), Path("b"), Path("o"), n_seeds=0)
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_ravdess_emodb_both_directions_on_a_small_subset(shared_ravdess: Path, tmp_path: Path) -> None:
     """6 clips per class and corpus, 1 epoch, 2 seeds: the protocol, the outputs and the guards (not the accuracy)."""

@@ -11,6 +11,8 @@ from shared_material import shared_emodb
 
 from emo_utils.cli import main
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.shared_data
 def test_workflow_on_emodb_trains_the_audio_branches_on_speaker_folds(tmp_path: Path) -> None:

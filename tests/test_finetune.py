@@ -157,6 +157,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_shard_the_data_and_gather_every_prediction(
     setting: tuple[Path, pd.DataFrame, Path], tmp_path: Path
 ) -> None:

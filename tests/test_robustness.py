@@ -22,6 +22,8 @@ from emo_utils.inference import BranchPredictor
 from emo_utils.labels import PROBA_COLUMNS
 from emo_utils.train import predict_proba
 
+pytestmark = pytest.mark.slow
+
 matplotlib.use("Agg")
 
 BRANCH_NAMES = ("audio_mfcc_cnn", "face_au")

@@ -24,6 +24,8 @@ from emo_utils.labels import EMOTIONS
 from emo_utils.stage_cache import stage_key_of
 from emo_utils.workflow import WorkflowSettings, fuse_artifacts, run_workflow
 
+pytestmark = pytest.mark.slow
+
 BRANCHES = tuple(BRANCH_SPECS)  # every branch of the registry runs by default
 
 
