@@ -77,7 +77,8 @@ class BranchSpec:
     ``candidates`` (name -> TrainConfig fields to change) are alternatives chosen between per test fold on the
     nested predictions of its training actors (:mod:`emo_utils.tuning`); without them ``train`` is fixed a priori.
     ``pooled`` turns the branch's features into one vector per clip (early fusion and the SVM baseline use
-    it); ``speaker_norm_applies`` is False where per-speaker z-scoring makes no sense (raw pixels).
+    it); ``speaker_norm_applies`` is False where per-speaker z-scoring makes no sense (raw pixels);
+    ``demo_limit`` says why the demo cannot compute the input (the demo's fusion config gives the branch weight 0).
     """
 
     name: str
@@ -90,6 +91,7 @@ class BranchSpec:
     description: str = ""
     speaker_norm_applies: bool = True
     candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    demo_limit: str = ""  # why the demo cannot compute this branch's input from a clip ("" when it can)
 
     def has_inputs(self, manifest: pd.DataFrame) -> bool:
         return any((manifest[column] != "").any() for column in self.needs)
@@ -232,7 +234,13 @@ MLP_CANDIDATES: dict[str, dict[str, Any]] = {
 
 
 def _mlp_branch(
-    name: str, modality: str, needs: tuple[str, ...], features: FeatureBuilder, clip_input: ClipInput, description: str
+    name: str,
+    modality: str,
+    needs: tuple[str, ...],
+    features: FeatureBuilder,
+    clip_input: ClipInput,
+    description: str,
+    demo_limit: str = "",
 ) -> BranchSpec:
     """A branch of one feature vector per clip into an MLP whose size is chosen per fold among MLP_CANDIDATES."""
     return BranchSpec(
@@ -245,6 +253,7 @@ def _mlp_branch(
         lambda X: X,
         description,
         candidates=MLP_CANDIDATES,
+        demo_limit=demo_limit,
     )
 
 
@@ -354,6 +363,7 @@ BRANCHES: dict[str, BranchSpec] = {
             _au_features,
             _au_clip,
             "OpenFace facial action units (per-clip means) into an MLP",
+            demo_limit="its action units come precomputed from OpenFace, which the demo does not run",
         ),
         _mlp_branch(
             "audio_egemaps",

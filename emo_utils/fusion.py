@@ -377,19 +377,28 @@ class FusionConfig:
         return self.weights[self.branches.index(branch)] if branch in self.branches else 0.0
 
 
-def deployment_config(tables: Mapping[str, pd.DataFrame], note: str = "") -> FusionConfig:
+def deployment_config(
+    tables: Mapping[str, pd.DataFrame], note: str = "", not_in_demo: Mapping[str, str] | None = None
+) -> FusionConfig:
     """The demo's late-fusion config: weights learned on every actor's out-of-fold predictions, over the
-    branches clearly above chance; a branch at chance level gets weight 0, and the config says why."""
+    branches clearly above chance whose input the demo can compute; any other branch gets weight 0, and the
+    config says why. ``not_in_demo``: branch -> why the demo cannot compute its input from a clip."""
+    not_in_demo = dict(not_in_demo or {})
     verdicts = {name: above_chance(table) for name, table in tables.items()}
-    trusted = [name for name, (ok, _) in verdicts.items() if ok] or list(tables)
+    usable = [name for name in tables if name not in not_in_demo]
+    trusted = [name for name in usable if verdicts[name][0]] or usable or list(tables)
     stack = stack_branches({name: tables[name] for name in trusted})
     learned = dict(zip(trusted, learn_weights(stack.P, stack.y) if len(trusted) > 1 else [1.0]))
     reasons = {
-        name: ("used: " if name in trusted else "weight 0, not above chance: ") + why
+        name: (
+            f"weight 0, not computable in the demo ({not_in_demo[name]}): " + why
+            if name in not_in_demo
+            else ("used: " if name in trusted else "weight 0, not above chance: ") + why
+        )
         for name, (_, why) in verdicts.items()
     }
-    if not any(ok for ok, _ in verdicts.values()):
-        note += " NO branch is clearly above chance: every prediction of this config is close to guessing."
+    if not any(verdicts[name][0] for name in trusted):
+        note += " NO branch the demo can use is clearly above chance: its predictions are close to guessing."
     return FusionConfig(
         list(tables),
         [learned.get(name, 0.0) for name in tables],

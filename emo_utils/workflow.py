@@ -502,6 +502,7 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
         )
     config = deployment_config(
         {name: a.oof for name, a in fused.items()},
+        not_in_demo={name: BRANCHES[name].demo_limit for name in fused if BRANCHES[name].demo_limit},
         note=(
             "weights learned on all actors' out-of-fold predictions, for the demo; the evaluation in metrics.json "
             f"fitted them per test fold on nested predictions of training actors only ({run.protocol})"

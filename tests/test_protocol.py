@@ -196,6 +196,11 @@ def test_demo_config_gives_a_chance_level_branch_weight_zero_and_says_why() -> N
     config = deployment_config({"face": table(good), "video_slowfast": table(noise)})
     assert config.weight_of("video_slowfast") == 0 and config.weight_of("face") == 1
     assert "not above chance" in config.reasons["video_slowfast"] and "used" in config.reasons["face"]
+    # a strong branch whose input the demo cannot compute (precomputed AUs) gets weight 0 too, and says why
+    tables = {"face_au": table(good), "face": table(good), "video_slowfast": table(noise)}
+    config = deployment_config(tables, not_in_demo={"face_au": "precomputed"})
+    assert config.weight_of("face_au") == 0 and config.weight_of("face") == 1
+    assert config.reasons["face_au"].startswith("weight 0, not computable in the demo (precomputed)")
 
 
 def test_settings_are_chosen_per_test_fold_on_inner_folds_only() -> None:
