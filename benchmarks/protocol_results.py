@@ -66,7 +66,7 @@ def summarise(runs: pd.DataFrame) -> str:
         grouped = table.groupby(["kind", "model"], sort=False)
         summary = grouped[["accuracy", "macro_f1"]].agg(["mean", "std"])
         runs = (
-            f"mean +- sd over {n} runs: seeds {sorted(table['seed'].unique())} x folds "
+            f"mean +- sd over {n} runs: seeds {sorted(int(s) for s in table['seed'].unique())} x folds "
             f"{sorted(table['folds'].unique())}"
             if n > 1
             else f"one run: seed {table['seed'].iloc[0]}, {table['folds'].iloc[0]} folds, so no spread"
