@@ -321,7 +321,8 @@ def chance_levels(table: pd.DataFrame, emotions: list[str]) -> dict[str, float]:
 
 def cross_corpus_protocol(train: Corpus, test: Corpus, emotions: list[str]) -> str:
     """One line naming the protocol, printed and saved with every number."""
-    excerpts = "".join(f"; {c.name}{excerpt_note(c.manifest)}" for c in (train, test) if excerpt_note(c.manifest))
+    notes = {c.name: excerpt_note(c.manifest) for c in (train, test)}  # reads every file's header: once each
+    excerpts = "".join(f"; {name}{note}" for name, note in notes.items() if note)
     return (
         f"cross-corpus {train.name} -> {test.name} (trained on {train.manifest['actor'].nunique()} {train.name} "
         f"speakers, one male and one female of them held out for early stopping; tested on all "
