@@ -6,6 +6,8 @@
     inner_oof.csv      nested predictions of each test fold's training actors (what fusion is fitted on)
     provenance.json    what the numbers stand on: data, protocol, speaker normalisation, random stand-in weights
     fold*.pt           one checkpoint per test fold (the demo applies them to new clips)
+    final.pt           optional: one model fitted on every actor (the shipped models, emo_utils.pretrained);
+                       where present the demo applies it instead of the fold models
     pooled.npz         optional: one pooled feature vector per take (early fusion concatenates these)
 
 Fusion, every analysis, the widgets and the demo read a branch through :func:`load_branch`, so a run folder
@@ -33,6 +35,7 @@ INNER_OOF_FILE = "inner_oof.csv"
 PROVENANCE_FILE = "provenance.json"
 POOLED_FILE = "pooled.npz"
 OOF_KEYS = ("clip_id", "actor", "fold", "emotion")
+FINAL_MODEL_FILE = "final.pt"  # the name emo_utils.train.fit_final saves under
 MISSING_RUN_HINT = "train the branch first: `emo workflow --out RUN` or notebooks 05/06"
 
 
@@ -54,6 +57,13 @@ class BranchArtifact:
     def checkpoints(self) -> list[Path]:
         """The fold models, in fold order."""
         return sorted(self.folder.glob("fold*.pt"))
+
+    @property
+    def models_for_new_clips(self) -> list[Path]:
+        """What the demo applies to a stranger's clip: the model fitted on every actor where one was saved,
+        else the fold models (their probabilities averaged)."""
+        final = self.folder / FINAL_MODEL_FILE
+        return [final] if final.is_file() else self.checkpoints
 
     def inner_oof(self) -> pd.DataFrame | None:
         """Nested predictions: per test fold, its training actors predicted by models that never saw the

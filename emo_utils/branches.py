@@ -178,7 +178,8 @@ def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     return au_feature_matrix(pd.concat(tables), rows["take_id"].tolist())
 
 
-# One clip's model input, computed exactly as the dataset features were (settings from the feature meta).
+# One clip's model input, computed exactly as the dataset features were (settings from the feature meta; the
+# demo adds "device": where the backbone runs).
 
 
 def _mfcc_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
@@ -193,7 +194,7 @@ def _wav2vec_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
     from emo_utils.audio.wav2vec import embed_batch
     from emo_utils.backbones import cached_backbone
 
-    backbone = cached_backbone("wav2vec2", meta["model"])
+    backbone = cached_backbone("wav2vec2", meta["model"], meta.get("device", "cpu"))
     y = media.waveform_at(meta["sample_rate"])
     if meta.get("top_db") is not None:
         y = trim_silence(y, meta["top_db"])
@@ -207,7 +208,7 @@ def _vit_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
 
     crops = meta["crops"]
     faces = frames_face_crops(media.sampled_frames(crops["n_frames"]), media.name, crops["detector"], crops["size"])
-    return embed_faces(cached_backbone("vit", meta["model"]), faces["rgb"])
+    return embed_faces(cached_backbone("vit", meta["model"], meta.get("device", "cpu")), faces["rgb"])
 
 
 def _slowfast_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
@@ -301,7 +302,7 @@ def _fer_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
 
     crops = meta["crops"]
     faces = frames_face_crops(media.sampled_frames(crops["n_frames"]), media.name, crops["detector"], crops["size"])
-    return load_expression_model().predict(faces["rgb"]).embedding
+    return load_expression_model(meta.get("device", "cpu")).predict(faces["rgb"]).embedding
 
 
 BRANCHES: dict[str, BranchSpec] = {

@@ -68,8 +68,22 @@ def _fusion_config(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from emo_utils.inference import predict_file, render_text
 
-    result = predict_file(args.video, audio=args.audio, run_dir=args.run, config_path=args.config, enroll=args.enroll)
+    result = predict_file(
+        args.video, audio=args.audio, run_dir=args.run, config_path=args.config, enroll=args.enroll, device=args.device
+    )
     print(json.dumps(result, indent=2) if args.json else render_text(result))
+    return 0
+
+
+def _build_shipped_models(args: argparse.Namespace) -> int:
+    from emo_utils.pretrained import SHIPPED_DIR, build_shipped_models
+
+    out = args.out or SHIPPED_DIR
+    measured = build_shipped_models(args.data_root, args.work_dir, out, seed=args.seed, n_jobs=args.n_jobs)
+    print(
+        f"shipped models written to {out}: voice {measured['oof_accuracy']:.3f} out-of-fold "
+        f"({measured['protocol']}); model card {out / 'MODEL_CARD.md'}"
+    )
     return 0
 
 
@@ -261,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         default="cpu",
         choices=("auto", "cpu", "cuda"),
-        help="where the backbones extract features (auto: CUDA when available); models train on CPU",
+        help="where the backbones extract features and the models train (auto: CUDA when available; on CUDA "
+        "the folds train one after another)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -333,7 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="predict the emotion of a video file with the trained branches")
     p.add_argument("--video", required=True, help="an .mp4 (with an audio track, or give --audio)")
     p.add_argument("--audio", help="a separate audio file")
-    p.add_argument("--run", help="workflow output folder whose trained branches to use (default: newest)")
+    p.add_argument(
+        "--run",
+        help="workflow output folder whose trained branches to use, or 'latest' for the newest under runs/ "
+        "(default: the models shipped in emo_utils/shipped_models, see its MODEL_CARD.md)",
+    )
     p.add_argument("--config", help="fusion config JSON (default: the run's)")
     p.add_argument(
         "--enroll",
@@ -343,7 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
         "normalisation normalise with them",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--device", default="cpu", choices=("auto", "cpu", "cuda"), help="where backbones run (auto: CUDA if available)"
+    )
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser(
+        "build-shipped-models",
+        help="rebuild the models the demo uses out of the box (voice model trained on real RAVDESS, model card)",
+    )
+    p.add_argument("--data-root", type=Path, required=True, help="real RAVDESS (e.g. ../shared/data/ravdess)")
+    p.add_argument("--work-dir", type=Path, default=Path("runs/shipped_models"), help="run folder (features, folds)")
+    p.add_argument("--out", type=Path, help="where to write them (default: emo_utils/shipped_models)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", dest="n_jobs", type=int, help="processes (default: every core)")
+    p.set_defaults(func=_build_shipped_models)
 
     p = sub.add_parser("demo-data", help="generate the synthetic demo corpus")
     p.add_argument("--out", default="runs/demo_data")

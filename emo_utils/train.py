@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from emo_utils.artifacts import FINAL_MODEL_FILE
 from emo_utils.data.folds import check_no_actor_leak, iter_folds, pick_validation_actors
 from emo_utils.errors import SettingsError
 from emo_utils.feature_store import FeatureSet
@@ -93,12 +94,13 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[n
 
 
 def predict_proba(model: nn.Module, X: np.ndarray, scaler: Standardizer, batch_size: int = 64) -> np.ndarray:
-    """Softmax class probabilities for every row of ``X``."""
+    """Softmax class probabilities for every row of ``X`` (computed where the model's weights are)."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     with torch.no_grad():
         for rows in _batches(len(X), batch_size, None):
-            out.append(torch.softmax(model(scaler(X[rows])), dim=1).numpy())
+            out.append(torch.softmax(model(scaler(X[rows]).to(device)), dim=1).cpu().numpy())
     n_classes = int(getattr(model, "n_classes", 0)) or len(EMOTIONS)
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
 
@@ -122,15 +124,18 @@ def fit_model(
     progress: tqdm | None = None,
     X_train_aug: np.ndarray | None = None,
     n_classes: int = len(EMOTIONS),
+    device: str = "cpu",
 ) -> tuple[nn.Module, list[dict[str, float]]]:
-    """Train one model with early stopping on the validation actors; return the best state and the curve.
+    """Train one model with early stopping on the validation actors; return the best state (on the CPU) and the
+    curve.
 
     With ``X_train_aug`` (N, K, ...), every epoch shows each training clip once, as its original or one of
-    its K augmented versions drawn at random (on-the-fly augmentation at the cost of one pass).
+    its K augmented versions drawn at random (on-the-fly augmentation at the cost of one pass). ``device``:
+    where it trains ("cpu", "cuda", "cuda:N").
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model = build_model(config.model, X_train.shape[1:], n_classes=n_classes, **config.model_kwargs)
+    model = build_model(config.model, X_train.shape[1:], n_classes=n_classes, **config.model_kwargs).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     best_loss, best_state, since_best = np.inf, copy.deepcopy(model.state_dict()), 0
@@ -148,7 +153,7 @@ def fit_model(
                 batch = batch.copy()
                 batch[augmented] = X_train_aug[rows[augmented], view[rows[augmented]] - 1]
             optimiser.zero_grad()
-            loss = loss_fn(model(scaler(batch)), torch.from_numpy(y_train[rows]))
+            loss = loss_fn(model(scaler(batch).to(device)), torch.from_numpy(y_train[rows]).to(device))
             loss.backward()
             optimiser.step()
             total += loss.item() * len(rows)
@@ -165,9 +170,13 @@ def fit_model(
             if since_best >= config.patience:
                 break
     model.load_state_dict(best_state)
+    model.to("cpu")
     model.n_classes = n_classes
     model.eval()
     return model, curve
+
+
+FINAL = -1  # FoldPlan.outer of the model fitted on every actor: it has no test fold
 
 
 @dataclass
@@ -184,6 +193,11 @@ class FoldPlan:
     val_rows: np.ndarray
     test_rows: np.ndarray
     inner: int | None = None
+
+    @property
+    def checkpoint_name(self) -> str:
+        """``foldK.pt``, or ``final.pt`` for the model fitted on every actor (:func:`fit_final`)."""
+        return FINAL_MODEL_FILE if self.outer == FINAL else f"fold{self.outer}.pt"
 
 
 def _split_validation(
@@ -262,6 +276,7 @@ class FoldData:
     label_names: tuple[str, ...]
     out_dir: Path | None
     test_views: tuple[str, ...] = ()
+    device: str = "cpu"
 
 
 @dataclass
@@ -292,6 +307,7 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
         progress=progress,
         X_train_aug=X_fit_aug,
         n_classes=len(data.label_names),
+        device=data.device,
     )
     norm = SpeakerNorm.parse(config.speaker_norm)
     train_rows = np.concatenate([plan.fit_rows, plan.val_rows])
@@ -307,7 +323,7 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
         raw_fit = np.asarray(data.X_raw[plan.fit_rows])
         per_actor = norm.per_actor
         checkpoint = save_checkpoint(
-            data.out_dir / f"fold{plan.outer}.pt",
+            data.out_dir / plan.checkpoint_name,
             model,
             scaler,
             config,
@@ -377,6 +393,38 @@ def oof_frame(
     return table
 
 
+def _fold_data(
+    features: FeatureSet,
+    y: np.ndarray,
+    actors: np.ndarray,
+    config: TrainConfig,
+    out_dir: str | Path | None,
+    label_names: tuple[str, ...],
+    enrol_seed: int = 0,
+    test_views: tuple[str, ...] = (),
+    device: str = "cpu",
+) -> FoldData:
+    """The training inputs every plan reads (speaker-normalised as ``config`` says)."""
+    speaker_norm = SpeakerNorm.parse(config.speaker_norm)
+    X_aug = features.X_aug
+    if X_aug is not None and speaker_norm.per_actor:
+        X_aug = np.stack([normalise_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
+    return FoldData(
+        training_inputs(features.X, actors, speaker_norm),
+        features.X,
+        X_aug,
+        y,
+        actors,
+        enrolment_order(features.clip_ids, actors, enrol_seed),
+        config,
+        features.meta,
+        tuple(label_names),
+        Path(out_dir) if out_dir is not None else None,
+        tuple(test_views),
+        device,
+    )
+
+
 def cross_validate(
     features: FeatureSet,
     labels: np.ndarray,
@@ -393,6 +441,7 @@ def cross_validate(
     label_names: tuple[str, ...] = EMOTIONS,
     enrol_seed: int = 0,
     test_views: tuple[str, ...] = (),
+    device: str = "cpu",
 ) -> CVResult:
     """Train one model per fold on the other folds' actors and predict the held-out actors.
 
@@ -405,32 +454,17 @@ def cross_validate(
     actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such). ``test_views`` are other speaker
     normalisations of the test side (e.g. ``enrol:1`` ... ``all`` for a model trained on per-speaker normalised
     actors): each fold model also predicts its test actors under each (``views``, every clip scored). With
-    ``n_jobs > 1`` folds train in parallel processes; the results are the same as with one.
+    ``n_jobs > 1`` folds train in parallel processes; the results are the same as with one. ``device``: where
+    the models train; on a CUDA device the folds train one after another in this process.
     """
     y = np.asarray(labels, dtype=np.int64)
     actors, genders, folds = np.asarray(actors), np.asarray(genders), np.asarray(folds)
     speaker_norm = SpeakerNorm.parse(config.speaker_norm)
-    enrol_rank = enrolment_order(features.clip_ids, actors, enrol_seed)
-    X = training_inputs(features.X, actors, speaker_norm)
-    X_aug = features.X_aug
-    if X_aug is not None and speaker_norm.per_actor:
-        X_aug = np.stack([normalise_per_actor(X_aug[:, k], actors) for k in range(X_aug.shape[1])], axis=1)
-    data = FoldData(
-        X,
-        features.X,
-        X_aug,
-        y,
-        actors,
-        enrol_rank,
-        config,
-        features.meta,
-        tuple(label_names),
-        Path(out_dir) if out_dir is not None else None,
-        tuple(test_views),
-    )
+    data = _fold_data(features, y, actors, config, out_dir, label_names, enrol_seed, test_views, device)
+    enrol_rank = data.enrol_rank
     plans = plan_folds(folds, actors, genders, config, leaky_ok, nested)
     bar = tqdm(total=len(plans), desc=desc, unit="model", disable=not progress)
-    if n_jobs > 1 and len(plans) > 1:
+    if n_jobs > 1 and len(plans) > 1 and torch.device(device).type == "cpu":
         results = _train_folds_parallel(data, plans, n_jobs, bar)
     else:
         results = []
@@ -466,6 +500,29 @@ def cross_validate(
         inner_oof=inner_oof,
         views=view_tables,
     )
+
+
+def fit_final(
+    features: FeatureSet,
+    labels: np.ndarray,
+    actors: np.ndarray,
+    genders: np.ndarray,
+    config: TrainConfig,
+    out_dir: str | Path,
+    label_names: tuple[str, ...] = EMOTIONS,
+    device: str = "cpu",
+) -> tuple[Path, pd.DataFrame]:
+    """One model fitted on every actor through the same routine (early stopping on one held-out actor per
+    gender), saved as ``out_dir/final.pt``: the model to ship once :func:`cross_validate` has estimated how
+    well this recipe does on unseen actors. Returns the checkpoint and the learning curve."""
+    actors, genders = np.asarray(actors), np.asarray(genders)
+    y = np.asarray(labels, dtype=np.int64)
+    no_test = np.array([], dtype=np.int64)
+    fit_rows, val_rows = _split_validation(np.arange(len(y)), no_test, actors, genders, config, config.seed, False)
+    data = _fold_data(features, y, actors, config, out_dir, tuple(label_names), device=device)
+    result = train_fold(data, FoldPlan(FINAL, fit_rows, val_rows, no_test))
+    assert result.checkpoint is not None
+    return result.checkpoint, pd.DataFrame(result.curve)
 
 
 def save_checkpoint(

@@ -90,12 +90,13 @@ class WorkflowSettings:
     progress: bool = True
     demo_actors: int = 12
     features_dir: Path | None = None  # default out/features; runs of the same data may share one
-    device: str = "cpu"  # backbones' device for feature extraction: cpu, cuda or auto (emo_utils.devices)
+    device: str = "cpu"  # where backbones extract features and models train: cpu, cuda or auto (emo_utils.devices)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.data_root = Path(self.data_root) if self.data_root is not None else None
         self.speaker_norm = str(SpeakerNorm.parse(self.speaker_norm))
+        resolve_device(self.device)  # fail now, not after the corpus is indexed and features are extracted
 
     @property
     def norm(self) -> SpeakerNorm:
@@ -272,6 +273,7 @@ def cross_validated_stage(
         nested=nested,
         label_names=run.labels,
         enrol_seed=run.settings.seed,
+        device=str(resolve_device(run.settings.device)),
     )
     write_branch_artifact(folder, result.oof, {**provenance, "train": asdict(config)}, pooled, result.inner_oof)
     result.history.to_csv(folder / "history.csv", index=False)
@@ -279,7 +281,7 @@ def cross_validated_stage(
     return load_artifact(folder)
 
 
-def _provenance(
+def branch_provenance(
     run: Run, spec: BranchSpec, features: FeatureSet, config: TrainConfig, n_skipped: int
 ) -> dict[str, Any]:
     return {
@@ -308,7 +310,7 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
         return None
     config = branch_config(spec, run.settings)
     pooled = FeatureSet(features.clip_ids, spec.pooled(features.X), {"pooled_from": spec.name}) if spec.pooled else None
-    provenance = _provenance(run, spec, features, config, len(skipped))
+    provenance = branch_provenance(run, spec, features, config, len(skipped))
     # nested predictions only serve fusion, which leaves random stand-in branches out unless asked
     nested = not features.random_weights or run.settings.fuse_random_weights
     if spec.candidates:

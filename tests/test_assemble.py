@@ -74,6 +74,7 @@ def test_assembled_video_lasts_as_long_as_the_take_and_moves(assembled):
         assert np.abs(first - last).mean() > 2.0  # synthetic motion, not a frozen frame
 
 
+@pytest.mark.slow  # seconds: left out of the fast loop
 def test_faces_are_detected_in_the_assembled_clips(assembled):
     for clip in assembled[1]:
         detected = clip_face_crops(clip, n_frames=22)["detected"]

@@ -78,3 +78,37 @@ def test_extraction_takes_a_device(tmp_path: Path, no_gpu: None) -> None:
     np.testing.assert_allclose(bounded.X[2].astype(np.float32), whole.X[2].astype(np.float32), atol=1e-2)
     with pytest.raises(DeviceError, match="no CUDA GPU"):
         extract_wav2vec(tasks, tmp_path / "c.npz", stand_in, progress=False, device="cuda")
+
+
+def _separable(n_per_class: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = np.tile(np.arange(8), n_per_class)
+    X = rng.normal(size=(len(y), 10)).astype(np.float32)
+    X[np.arange(len(y)), y] += 4.0
+    actors = np.repeat([f"{i:02d}" for i in range(1, 9)], len(y) // 8)
+    genders = np.where(actors.astype(int) % 2 == 1, "male", "female")
+    return X, y, actors, genders
+
+
+def test_training_takes_a_device_and_returns_a_cpu_model() -> None:
+    from emo_utils.train import Standardizer, TrainConfig, fit_model, predict_proba
+
+    X, y, _, _ = _separable()
+    config = TrainConfig("mlp", {"hidden": (16,)}, epochs=5)
+    scaler = Standardizer.fit(X)
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    for device in devices:
+        model, curve = fit_model(X, y, X, y, config, scaler, device=device)
+        assert next(model.parameters()).device == torch.device("cpu") and len(curve) == 5
+        assert predict_proba(model, X, scaler).shape == (len(y), 8)
+
+
+def test_workflow_and_demo_refuse_cuda_without_a_gpu(no_gpu: None, tmp_path: Path, capsys) -> None:
+    from emo_utils.cli import main
+
+    assert main(["workflow", "--out", str(tmp_path / "run"), "--device", "cuda", "--quiet"]) == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+    video = tmp_path / "missing.mp4"
+    video.write_bytes(b"")
+    assert main(["demo", "--video", str(video), "--device", "cuda"]) == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err

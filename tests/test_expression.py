@@ -145,6 +145,7 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         load_expression_model("cuda")
 
 
+@pytest.mark.slow  # seconds: left out of the fast loop
 def test_neither_tensorflow_nor_fer_is_imported():
     code = (
         "import sys; from emo_utils.video.expression import load_expression_model as l; l(); "

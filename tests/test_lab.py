@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO_ROOT
 
 LAB_SH = REPO_ROOT / "scripts" / "lab.sh"
@@ -32,6 +33,7 @@ def test_dry_run_prints_a_local_command_and_url_with_a_token() -> None:
     assert int(match[1]) >= 18765 and f"--IdentityProvider.token={match[2]}" in command
 
 
+@pytest.mark.slow  # seconds: left out of the fast loop
 def test_the_environment_has_jupyterlab() -> None:
     version = subprocess.run(
         [sys.executable, "-m", "jupyter", "lab", "--version"], capture_output=True, text=True, timeout=60, check=True

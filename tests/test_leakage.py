@@ -13,6 +13,8 @@ from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS, emotion_index
 from emo_utils.train import TrainConfig, cross_validate
 
+pytestmark = pytest.mark.slow  # trains both protocols (seconds): left out of the fast loop
+
 
 def _idiosyncratic_actors(
     n_actors: int = 6, per_class: int = 4, dim: int = 16, seed: int = 0

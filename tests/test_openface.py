@@ -61,6 +61,7 @@ def test_au_feature_matrix_aligns_to_take_ids_and_reports_missing(au_table: pd.D
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow  # seconds: left out of the fast loop
 def test_happy_clips_pull_the_lip_corners_more_than_sad_ones(happy_sad_frames: dict[str, pd.DataFrame]) -> None:
     assert len(happy_sad_frames) == 192
     smile = {clip_id: frames["AU12_r"].mean() for clip_id, frames in happy_sad_frames.items()}

