@@ -248,7 +248,9 @@ def predict_file(
 
 def render_text(result: dict[str, Any]) -> str:
     """A human-readable summary of :func:`predict_file`'s result."""
-    lines = [f"input: {result['video'] or ''} {result['audio'] or ''}".rstrip(), f"run: {result['run']}"]
+    shipped = result["run"] == str(SHIPPED_DIR)
+    models = f"the shipped models ({result['run']}, see MODEL_CARD.md)" if shipped else f"run {result['run']}"
+    lines = [f"input: {result['video'] or ''} {result['audio'] or ''}".rstrip(), f"models: {models}"]
     for branch, entry in result["modalities"].items():
         if "missing" in entry:
             lines.append(f"  {branch:<20} MISSING: {entry['missing']}")
