@@ -60,6 +60,7 @@ NOTEBOOK_PARAMETERS = {
     "epochs": TINY_RUN["epochs"],
     "n_actors": TINY_RUN["demo_actors"],
     "robustness_clips": 8,
+    "run_enrolment_curve": False,  # the panel is what this test drives; test_notebooks runs section 5
 }
 
 
