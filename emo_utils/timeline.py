@@ -63,14 +63,14 @@ NO_MICROPHONE = (
 
 
 @dataclass
-class _WindowMedia(ClipMedia):
-    """A window's in-memory media, named by its source and span in error messages."""
+class _NamedMedia(ClipMedia):
+    """In-memory media named in error messages by where they came from (a file, a window of one)."""
 
-    window: str = ""
+    label: str = ""
 
     @property
     def name(self) -> str:
-        return self.window or super().name
+        return self.label or super().name
 
 
 @dataclass
@@ -279,11 +279,11 @@ def _predict_window(
             waveform = segment
     if frames is not None and not frames and "video" not in known:
         known["video"] = f"{source} {span}: no video frame in this window"
-    media = _WindowMedia(
+    media = _NamedMedia(
         frames=np.stack(frames) if frames else None,
         waveform=waveform if "audio" not in known else None,
         sample_rate=SAMPLE_RATE,
-        window=f"{source} {span}",
+        label=f"{source} {span}",
     )
     row: dict[str, Any] = {"start_s": start, "end_s": end, "prediction": None, "probabilities": {}}
     try:
@@ -440,7 +440,9 @@ def _in_memory(media: ClipMedia, fps: float | None, max_side: int | None) -> Cli
             frames = [image for _, image in _stream_frames(capture, fps, max_side, native) if image is not None]
         finally:
             capture.release()
-    return ClipMedia(waveform=waveform, sample_rate=SAMPLE_RATE, frames=np.stack(frames) if frames else None)
+    return _NamedMedia(
+        waveform=waveform, sample_rate=SAMPLE_RATE, frames=np.stack(frames) if frames else None, label=media.name
+    )
 
 
 def face_config(config: FusionConfig, run: str | Path = "") -> FusionConfig:
