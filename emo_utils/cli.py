@@ -66,6 +66,8 @@ def _fusion_config(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.camera is not None or args.timeline:
+        return _demo_timeline(args)
     from emo_utils.inference import predict_file, render_text
 
     result = predict_file(
@@ -84,6 +86,57 @@ def _build_shipped_models(args: argparse.Namespace) -> int:
         f"shipped models written to {out}: voice {measured['oof_accuracy']:.3f} out-of-fold "
         f"({measured['protocol']}); model card {out / 'MODEL_CARD.md'}"
     )
+    return 0
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _camera(text: str) -> int | str:
+    """A webcam index, or a video file standing in for a webcam."""
+    return int(text) if text.isdigit() else text
+
+
+def _demo_timeline(args: argparse.Namespace) -> int:
+    """``emo demo --timeline`` (windows of a video file) or ``--camera N`` (a webcam's faces, live)."""
+    from emo_utils.fusion import load_fusion_config
+    from emo_utils.inference import enrolment_media, resolve_run
+    from emo_utils.plotting import save_figure
+    from emo_utils.timeline import camera_name, camera_timeline, plot_timeline, predict_timeline, write_timeline
+
+    run = resolve_run(args.run)
+    config = load_fusion_config(args.config or run / "fusion" / "fusion_config.json")
+    settings = {
+        "window_s": args.window,
+        "hop_s": args.hop,
+        "fps": args.fps,
+        "progress": not args.quiet,
+        "device": args.device,
+    }
+    if args.camera is not None:
+        if args.audio or args.enroll:
+            raise SystemExit("--camera reads faces only: --audio and --enroll do not apply to it")
+        stem = f"camera{args.camera}" if isinstance(args.camera, int) else Path(args.camera).stem
+        timeline = camera_timeline(args.camera, run, config, seconds=args.seconds, **settings)
+        print(f"{camera_name(args.camera)}: faces only (no microphone library is installed with emo-fusion)")
+    else:
+        stem = Path(args.video).stem
+        enrolment = enrolment_media(args.enroll or [])
+        timeline = predict_timeline(
+            args.video, args.audio, run=run, config=config, enrolment=enrolment or None, **settings
+        )
+    out = Path(args.out) if args.out else Path("runs") / "timeline" / stem
+    paths = write_timeline(timeline, out)
+    paths["png"] = save_figure(plot_timeline(timeline), out / "timeline.png")
+    print(json.dumps(timeline.to_json(), indent=2) if args.json else timeline.summary())
+    print(f"timeline written to {paths['json']}, {paths['csv'].name} and {paths['png'].name}")
     return 0
 
 
@@ -345,8 +398,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/latest/fusion/fusion_config.json")
     p.set_defaults(func=_fusion_config)
 
-    p = sub.add_parser("demo", help="predict the emotion of a video file with the trained branches")
-    p.add_argument("--video", required=True, help="an .mp4 (with an audio track, or give --audio)")
+    p = sub.add_parser(
+        "demo",
+        help="predict the emotion of a video file with the trained branches (or over time: --timeline, --camera)",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--video", help="an .mp4 (with an audio track, or give --audio)")
+    source.add_argument(
+        "--camera",
+        type=_camera,
+        metavar="N",
+        help="webcam index N (or a video file standing in for one): predict its faces window by window as frames "
+        "arrive, for --seconds. Faces only: no microphone library is a dependency, so no sound is read",
+    )
     p.add_argument("--audio", help="a separate audio file")
     p.add_argument(
         "--run",
@@ -365,6 +429,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", default="cpu", choices=("auto", "cpu", "cuda"), help="where backbones run (auto: CUDA if available)"
     )
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="emotion over time: predict windows of --window s every --hop s; writes timeline.json, timeline.csv "
+        "and timeline.png to --out and prints the stretches of one fused label",
+    )
+    p.add_argument("--window", type=_positive, default=2.0, help="timeline window length in seconds (default 2)")
+    p.add_argument("--hop", type=_positive, default=0.5, help="timeline step between windows in seconds (default 0.5)")
+    p.add_argument("--fps", type=_positive, default=10.0, help="timeline frames decoded per second (default 10)")
+    p.add_argument(
+        "--seconds", type=_positive, default=30.0, help="--camera: stop after this many seconds (default 30)"
+    )
+    p.add_argument(
+        "--out", help="timeline output folder (default: runs/timeline/<video stem> or runs/timeline/cameraN)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser(

@@ -208,6 +208,13 @@ def predict_media(
     }
 
 
+def enrolment_media(paths: list[str | Path]) -> list[ClipMedia]:
+    """Enrolment clips (other unlabelled clips of the same person): videos by their suffix, else audio files."""
+    return [
+        ClipMedia(video=str(p)) if Path(p).suffix.lower() in VIDEO_SUFFIXES else ClipMedia(audio=str(p)) for p in paths
+    ]
+
+
 def resolve_run(run_dir: str | Path | None) -> Path:
     """The models the demo uses: the shipped ones (``None``), the newest workflow run (``"latest"``) or a run
     folder."""
@@ -239,11 +246,7 @@ def predict_file(
     run = resolve_run(run_dir)
     config = load_fusion_config(config_path or run / "fusion" / "fusion_config.json")
     media = ClipMedia(video=str(video) if video else None, audio=str(audio) if audio else None)
-    enrolment = [
-        ClipMedia(video=str(p)) if Path(p).suffix.lower() in VIDEO_SUFFIXES else ClipMedia(audio=str(p))
-        for p in enroll or []
-    ]
-    return predict_media(media, run, config, enrolment or None, device)
+    return predict_media(media, run, config, enrolment_media(enroll or []) or None, device)
 
 
 def render_text(result: dict[str, Any]) -> str:

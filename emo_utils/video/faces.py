@@ -18,8 +18,10 @@ cascade). ``"auto"``, the default, is MTCNN where facenet-pytorch is installed a
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import multiprocessing
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -165,13 +167,35 @@ def shared_detector(detector: str | FaceDetector = AUTO) -> FaceDetector:
     return _shared_detector(resolve_detector_name(detector)) if isinstance(detector, str) else detector
 
 
+_SEEN_BOXES: OrderedDict[tuple[str, bytes], Box | None] = OrderedDict()  # (detector, frame digest) -> box
+_SEEN_LIMIT = 4096
+
+
+def _largest_face(face_detector: FaceDetector, frame: np.ndarray) -> Box | None:
+    faces = face_detector.detect(frame)
+    return max(faces, key=lambda b: b[2] * b[3]) if faces else None
+
+
 def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray], detector: str | FaceDetector) -> list[Box | None]:
-    """The largest face in each frame, or ``None`` for a frame where the detector finds none."""
+    """The largest face in each frame, or ``None`` for a frame where the detector finds none.
+
+    With a detector given by name, the boxes of the last few thousand frames are remembered in this process (keyed
+    by the frame's bytes), so a frame seen again (overlapping timeline windows, a short window's frames sampled
+    twice) is not searched again.
+    """
     face_detector = shared_detector(detector)
+    if not isinstance(detector, str):
+        return [_largest_face(face_detector, frame) for frame in frames]
+    name = resolve_detector_name(detector)
     boxes: list[Box | None] = []
     for frame in frames:
-        faces = face_detector.detect(frame)
-        boxes.append(max(faces, key=lambda b: b[2] * b[3]) if faces else None)
+        frame = np.ascontiguousarray(frame)
+        key = (name, hashlib.blake2b(frame.tobytes(), digest_size=16, person=str(frame.shape).encode()[:16]).digest())
+        if key not in _SEEN_BOXES:
+            _SEEN_BOXES[key] = _largest_face(face_detector, frame)
+            if len(_SEEN_BOXES) > _SEEN_LIMIT:
+                _SEEN_BOXES.popitem(last=False)
+        boxes.append(_SEEN_BOXES[key])
     return boxes
 
 
