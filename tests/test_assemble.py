@@ -94,3 +94,16 @@ def test_bad_clips_are_what_they_claim(shared_ravdess: Path, tmp_path: Path):
     assert clip_face_crops(bad["no_audio"], n_frames=4)["detected"].all()  # it does show a face
     assert bad["empty"].stat().st_size == 0
     assert bad["unreadable"].stat().st_size > 0
+
+
+def test_chained_clips_play_one_after_another(assembled, tmp_path: Path):
+    from emo_utils.audio.io import load_audio
+    from emo_utils.video.assemble import chain_clips
+
+    _, clips = assembled
+    chained = chain_clips(clips[:2], tmp_path / "chained.mp4")
+    parts = [load_audio(clip, 16000) for clip in clips[:2]]
+    whole = load_audio(chained, 16000)
+    assert abs(len(whole) - sum(len(p) for p in parts)) < 0.05 * 16000  # the AAC track pads a few ms
+    assert abs(probe(chained).duration_s - sum(len(p) for p in parts) / 16000) < 0.2
+    assert _best_correlation(whole[: len(parts[0])], parts[0]) > 0.9

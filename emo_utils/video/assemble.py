@@ -132,3 +132,20 @@ def make_bad_clips(out_dir: Path, face_image: Path | None = None, fps: int = 15)
     paths["unreadable"].write_bytes(rng.bytes(4096))
     paths["empty"].write_bytes(b"")
     return paths
+
+
+def chain_clips(clips: list[Path], out: Path) -> Path:
+    """One video of ``clips`` end to end (their frames at the first clip's frame rate, their sound tracks at 16 kHz):
+    a clip whose emotion changes where one take ends and the next begins, for the timeline."""
+    from emo_utils.audio.io import load_audio
+    from emo_utils.media import probe
+    from emo_utils.video.frames import sample_frames
+
+    if not clips:
+        raise ValueError("no clips to chain")
+    fps = probe(clips[0]).fps
+    frames, sound = [], []
+    for clip in clips:
+        sound.append(load_audio(clip, SAMPLE_RATE))
+        frames.append(sample_frames(clip, max(1, round(len(sound[-1]) / SAMPLE_RATE * fps))))
+    return write_video(out, np.concatenate(frames), fps, audio=np.concatenate(sound), sample_rate=SAMPLE_RATE)
