@@ -74,6 +74,7 @@ def test_happy_clips_pull_the_lip_corners_more_than_sad_ones(happy_sad_frames: d
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow  # the OpenFace frame files take seconds to read: left out of the fast loop
 def test_frame_files_agree_with_the_per_clip_table(
     happy_sad_frames: dict[str, pd.DataFrame], au_table: pd.DataFrame
 ) -> None:
@@ -86,6 +87,7 @@ def test_frame_files_agree_with_the_per_clip_table(
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow  # the OpenFace frame files take seconds to read: left out of the fast loop
 def test_frames_time_series_and_landmarks(happy_sad_frames: dict[str, pd.DataFrame]) -> None:
     frames = happy_sad_frames["01-01-03-01-01-01-01"]
     assert frames.shape[1] == 712 and frames.attrs["clip_id"] == "01-01-03-01-01-01-01"
@@ -102,6 +104,7 @@ def test_frames_time_series_and_landmarks(happy_sad_frames: dict[str, pd.DataFra
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow  # the OpenFace frame files take seconds to read: left out of the fast loop
 def test_plot_puts_happy_and_sad_side_by_side(happy_sad_frames: dict[str, pd.DataFrame]) -> None:
     fig = plot_au_time_series(happy_sad_frames["01-01-03-01-01-01-01"], happy_sad_frames["01-01-04-01-01-01-01"])
     try:
@@ -116,6 +119,7 @@ def test_plot_puts_happy_and_sad_side_by_side(happy_sad_frames: dict[str, pd.Dat
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow  # the OpenFace frame files take seconds to read: left out of the fast loop
 def test_raw_openface_layout_with_spaces_loads(happy_sad_frames: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     frames = happy_sad_frames["01-01-03-01-01-01-01"].head(3)
     raw = frames.assign(face_id=0, success=1)
