@@ -343,7 +343,7 @@ BRANCHES: dict[str, BranchSpec] = {
             _vit_clip,
             TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6),
             _mean_over_time,
-            "22 Haar face crops -> ViT embeddings -> small 2-D CNN",
+            "22 face crops (MTCNN, else Haar) -> ViT embeddings -> small 2-D CNN",
         ),
         BranchSpec(
             "video_slowfast",
