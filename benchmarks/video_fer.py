@@ -17,14 +17,11 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
-from emo_utils.evaluate import compute_metrics, format_metrics
-from emo_utils.feature_store import load_features
-from emo_utils.labels import emotion_index
+from emo_utils.branches import fer_stage
+from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.video.assemble import assemble_real_face_clips
-from emo_utils.video.expression import PROBA_FILE, zero_shot_probabilities
-from emo_utils.workflow import WorkflowSettings, run_workflow
+from emo_utils.video.expression import zero_shot_table
+from emo_utils.workflow import WorkflowSettings, feature_context, prepare_run, run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,10 +53,9 @@ def main() -> None:
         progress=False,
     )
     metrics = run_workflow(settings)
-    manifest = pd.read_csv(args.out / "manifest.csv", dtype={"take_id": str}, keep_default_na=False)
-    zero_shot = zero_shot_probabilities(load_features(args.out / "features" / PROBA_FILE))
-    emotions = manifest.set_index("take_id").loc[zero_shot.clip_ids, "emotion"]
-    scores = compute_metrics(emotions.map(emotion_index).to_numpy(), zero_shot.X)
+    run = prepare_run(settings)
+    _, fer_proba, _ = fer_stage(feature_context(run))  # the branch's cached per-frame FER probabilities
+    scores = metrics_from_table(zero_shot_table(fer_proba, run.manifest))
     data = "SYNTHETIC demo corpus" if metrics["synthetic"] else f"real data ({data_root})"
     print(format_metrics("video_fer zero-shot", scores, "no training, every clip", f"{data}, pretrained weights"))
     metrics["video_fer_zero_shot"] = scores

@@ -287,12 +287,19 @@ def _smile_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
     return waveform_smile_features(media.waveform_at(params.sample_rate), params, media.name)
 
 
-def _fer_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
+def fer_stage(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
+    """The ``video_fer`` feature stage (cached): per-frame embeddings (N, T, 128), per-frame FER2013
+    probabilities (N, T, 7) (what the zero-shot predictions average) and the clips the face crops skipped."""
     from emo_utils.video.expression import extract_expression_features
 
     _, rgb, skipped = _face_crops(ctx)
     folder = ctx.stage_dir("fer", ("emo_utils.video.expression", *FACE_CODE), {"crops": rgb.meta, "device": ctx.device})
-    embeddings, _ = extract_expression_features(rgb, folder, device=ctx.device, progress=ctx.progress)
+    embeddings, proba = extract_expression_features(rgb, folder, device=ctx.device, progress=ctx.progress)
+    return embeddings, proba, skipped
+
+
+def _fer_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
+    embeddings, _, skipped = fer_stage(ctx)
     return embeddings, skipped
 
 
@@ -336,7 +343,7 @@ BRANCHES: dict[str, BranchSpec] = {
             _vit_clip,
             TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6),
             _mean_over_time,
-            "22 Haar face crops -> ViT embeddings -> small 2-D CNN",
+            "22 face crops (MTCNN, else Haar) -> ViT embeddings -> small 2-D CNN",
         ),
         BranchSpec(
             "video_slowfast",

@@ -17,7 +17,7 @@ from emo_utils.cli import main
 from emo_utils.errors import DataError
 from emo_utils.labels import EMOTIONS
 from emo_utils.video.expression import load_expression_model, to_emotions
-from emo_utils.video.face_eval import evaluate_face_folder, list_labelled_images, looks_like_a_crop
+from emo_utils.video.face_eval import evaluate_face_folder, example_faces, list_labelled_images, looks_like_a_crop
 
 pytestmark = pytest.mark.usefixtures("fer_weights")
 
@@ -74,6 +74,18 @@ def test_faces_eval_scores_crops_detects_frames_and_logs_bad_images(
     crops = np.stack([cv2.imread(p, cv2.IMREAD_GRAYSCALE) for p in happy["path"]])
     expected = to_emotions(load_expression_model().predict(crops).proba)
     np.testing.assert_allclose(happy[[f"p_{e}" for e in EMOTIONS]].to_numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.shared_data
+def test_example_faces_takes_the_first_usable_images_of_each_class(face_folder: Path):
+    faces, emotions = example_faces(face_folder, per_class=2)
+    # neutral: the actor frame (a face detected, cropped, shrunk to 64), then a wall and a broken file passed over
+    assert emotions == ["fearful", "fearful", "happy", "happy", "neutral", "surprised", "surprised"]
+    assert faces.shape == (7, 64, 64) and faces.dtype == np.uint8
+    first_happy = sorted((face_folder / "happy").glob("*.jpg"))[:2]
+    originals = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in first_happy])
+    model = load_expression_model()
+    np.testing.assert_allclose(model.predict(faces[2:4]).proba, model.predict(originals).proba, atol=1e-5)
 
 
 def test_empty_folder_and_unknown_class_name_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

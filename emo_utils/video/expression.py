@@ -30,6 +30,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 
 from emo_utils.errors import MissingWeightsError
 from emo_utils.feature_store import FeatureSet, load_features, save_features
-from emo_utils.labels import EMOTIONS
+from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -360,6 +361,14 @@ def to_emotions(fer_proba: np.ndarray, calm_weight: float = 1.0) -> np.ndarray:
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
 
 
+def top_guesses(proba: np.ndarray, classes: tuple[str, ...] = FER_CLASSES, k: int = 2) -> list[str]:
+    """Per row of ``proba`` (n, len(classes)), its ``k`` most probable classes in words: ``"happy 0.81, sad 0.07"``."""
+    proba = np.asarray(proba)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(f"expected (n, {len(classes)}) probabilities, got {proba.shape}")
+    return [", ".join(f"{classes[j]} {row[j]:.2f}" for j in np.argsort(-row, kind="stable")[:k]) for row in proba]
+
+
 # --- per-clip features for the video_fer branch ------------------------------------------------------------
 
 EMBEDDINGS_FILE = "fer_embeddings.npz"
@@ -429,3 +438,24 @@ def zero_shot_probabilities(fer_proba: FeatureSet, calm_weight: float = 1.0) -> 
     per_frame = to_emotions(fer_proba.X.reshape(n * t, k), calm_weight).reshape(n, t, len(EMOTIONS))
     meta = {**fer_proba.meta, "content": "zero_shot_proba", "calm_weight": calm_weight, "labels": list(EMOTIONS)}
     return FeatureSet(fer_proba.clip_ids, per_frame.mean(axis=1).astype(np.float32), meta)
+
+
+def zero_shot_table(fer_proba: FeatureSet, manifest: pd.DataFrame, calm_weight: float = 1.0) -> pd.DataFrame:
+    """The zero-shot predictions of every clip in ``fer_proba`` as a table like a branch's out-of-fold one.
+
+    Columns ``clip_id``, ``actor``, ``emotion`` (from the ``manifest`` rows of those takes) and one ``p_*``
+    column per emotion (:func:`zero_shot_probabilities`), so the metrics, per-class reports and confusion
+    plots of :mod:`emo_utils.evaluate` and :mod:`emo_utils.plotting` read it as they read a trained branch.
+    No model was fitted: every clip is predicted by the pretrained model alone.
+    """
+    zero_shot = zero_shot_probabilities(fer_proba, calm_weight)
+    rows = manifest.set_index("take_id")
+    missing = [c for c in zero_shot.clip_ids if c not in rows.index]
+    if missing:
+        raise ValueError(f"{len(missing)} clips of the FER probabilities are not in the manifest, e.g. {missing[0]}")
+    rows = rows.loc[list(zero_shot.clip_ids)]
+    table = pd.DataFrame(zero_shot.X.astype(np.float64), columns=list(PROBA_COLUMNS))
+    table.insert(0, "clip_id", [str(c) for c in zero_shot.clip_ids])
+    table.insert(1, "actor", rows["actor"].astype(str).to_numpy())
+    table.insert(2, "emotion", rows["emotion"].to_numpy())
+    return table

@@ -28,7 +28,13 @@ from emo_utils.errors import DataError, MissingModalityError, SkipLog
 from emo_utils.evaluate import classification_report_frame, compute_metrics, true_indices
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
 from emo_utils.plotting import plot_confusion, save_figure, use_style
-from emo_utils.video.expression import MODEL_NAME, load_expression_model, preprocess_faces, to_emotions
+from emo_utils.video.expression import (
+    INPUT_SIZE,
+    MODEL_NAME,
+    load_expression_model,
+    preprocess_faces,
+    to_emotions,
+)
 from emo_utils.video.faces import AUTO, FaceDetector, resolve_detector_name, shared_detector, square_crop_box
 
 logger = logging.getLogger(__name__)
@@ -103,6 +109,35 @@ def face_crop(
         raise MissingModalityError(path, "no face found", "crop the face yourself, or try the other detector")
     x0, y0, side, _ = square_crop_box(max(faces, key=lambda b: b[2] * b[3]), image.shape)
     return image[y0 : y0 + side, x0 : x0 + side], True
+
+
+def example_faces(
+    root: str | Path, per_class: int = 1, size: int = INPUT_SIZE, detector: str | FaceDetector = AUTO
+) -> tuple[np.ndarray, list[str]]:
+    """The first ``per_class`` usable images (by file name) of each class folder under ``root``, as faces.
+
+    Returns (n, size, size) grey uint8 face crops (taken or detected as in :func:`evaluate_face_folder`)
+    and the emotion of each. Images that cannot be read or show no face are passed over (logged).
+    """
+    faces: list[np.ndarray] = []
+    emotions: list[str] = []
+    taken: dict[str, int] = {}
+    for path, emotion in list_labelled_images(root):
+        if taken.get(emotion, 0) >= per_class:
+            continue
+        try:
+            crop, _ = face_crop(read_rgb(path), path, detector)
+        except DataError as exc:
+            logger.info("example faces: %s passed over: %s", path, exc)
+            continue
+        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        shrink = max(grey.shape) > size
+        faces.append(cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR))
+        emotions.append(emotion)
+        taken[emotion] = taken.get(emotion, 0) + 1
+    if not faces:
+        raise DataError(root, "holds no usable face image", "check the images show faces")
+    return np.stack(faces), emotions
 
 
 def evaluate_face_folder(

@@ -168,6 +168,15 @@ def slowfast_clip(path: str | Path, settings: ClipSettings = ClipSettings()) -> 
 
 def frames_slowfast_clip(frames: np.ndarray, name: str, settings: ClipSettings = ClipSettings()) -> np.ndarray:
     """:func:`slowfast_clip` of ``settings.n_frames`` frames already in memory (``name``: what errors call it)."""
+    return normalise_clip(clip_crops(frames, name, settings), settings.normalisation).astype(np.float16)
+
+
+def clip_crops(frames: np.ndarray, name: str, settings: ClipSettings = ClipSettings()) -> np.ndarray:
+    """The pictures a SlowFast clip is made of, before normalisation: ``(T, size, size, 3)`` uint8.
+
+    ``crop="face"``: each frame cropped to the clip's smoothed face track (:func:`face_track`, plus the
+    margin); ``crop="frame"``: the centre square of each whole frame. ``name`` is what errors call the clip.
+    """
     if settings.crop == "face":
         boxes = face_track(frames, name, settings.detector, settings.detect_frames, settings.track_sigma)
         margin = settings.margin
@@ -175,8 +184,7 @@ def frames_slowfast_clip(frames: np.ndarray, name: str, settings: ClipSettings =
         height, width = frames.shape[1:3]
         side = min(height, width)
         boxes, margin = np.tile([(width - side) // 2, (height - side) // 2, side, side], (len(frames), 1)), 0.0
-    crops = crop_clip(frames, boxes, settings.size, margin)
-    return normalise_clip(crops, settings.normalisation).astype(np.float16)
+    return crop_clip(frames, boxes, settings.size, margin)
 
 
 def augment_clips(x: torch.Tensor, max_shift: int) -> torch.Tensor:
