@@ -23,11 +23,12 @@ class ClipMedia:
     waveform: np.ndarray | None = None
     sample_rate: int | None = None
     frames: np.ndarray | None = None
+    label: str | None = None  # what messages call in-memory media (e.g. "talk.mp4 4.0-6.0 s")
 
     @property
     def name(self) -> str:
         """What error messages call this clip."""
-        return self.video or self.audio or "in-memory clip"
+        return self.label or self.video or self.audio or "in-memory clip"
 
     def has_audio(self) -> bool:
         return self.waveform is not None or bool(self.audio or self.video)

@@ -63,17 +63,6 @@ NO_MICROPHONE = (
 
 
 @dataclass
-class _NamedMedia(ClipMedia):
-    """In-memory media named in error messages by where they came from (a file, a window of one)."""
-
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.label or super().name
-
-
-@dataclass
 class Timeline:
     """Predictions per window. Each window is a dict: ``start_s``, ``end_s``, ``prediction`` (fused top label, or
     None when no branch could be used), ``probabilities`` (fused, label -> p; empty when None), ``modalities``
@@ -280,7 +269,7 @@ def _predict_window(
             waveform = segment
     if frames is not None and not frames and "video" not in known:
         known["video"] = f"{source} {span}: no video frame in this window"
-    media = _NamedMedia(
+    media = ClipMedia(
         frames=np.stack(frames) if frames else None,
         waveform=waveform if "audio" not in known else None,
         sample_rate=SAMPLE_RATE,
@@ -446,7 +435,7 @@ def _in_memory(media: ClipMedia, fps: float | None, max_side: int | None) -> Cli
             frames = [image for _, image in _stream_frames(capture, fps, max_side, native) if image is not None]
         finally:
             capture.release()
-    return _NamedMedia(
+    return ClipMedia(
         waveform=waveform, sample_rate=SAMPLE_RATE, frames=np.stack(frames) if frames else None, label=media.name
     )
 

@@ -137,8 +137,9 @@ def test_timeline_with_the_shipped_models_changes_where_the_emotion_changes(
     chosen: list[tuple[Path, np.ndarray]] = []
     for take in takes:
         sound = load_audio(take, 16000)
-        middle = ClipMedia(waveform=sound[len(sound) // 2 - 16000 : len(sound) // 2 + 16000], sample_rate=16000)
-        middle.frames = still
+        middle = ClipMedia(
+            waveform=sound[len(sound) // 2 - 16000 : len(sound) // 2 + 16000], sample_rate=16000, frames=still
+        )
         emotion = parse_ravdess(take).emotion
         said = predict_media(middle, SHIPPED_DIR, config)["prediction"]
         if said == emotion and emotion not in {parse_ravdess(t).emotion for t, _ in chosen} and len(chosen) < 4:

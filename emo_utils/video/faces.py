@@ -167,7 +167,7 @@ def shared_detector(detector: str | FaceDetector = AUTO) -> FaceDetector:
     return _shared_detector(resolve_detector_name(detector)) if isinstance(detector, str) else detector
 
 
-_SEEN_BOXES: OrderedDict[tuple[str, bytes], Box | None] = OrderedDict()  # (detector, frame digest) -> box
+_SEEN_BOXES: OrderedDict[tuple[str, tuple[int, ...], bytes], Box | None] = OrderedDict()  # (detector, shape, digest)
 _SEEN_LIMIT = 4096
 
 
@@ -190,7 +190,7 @@ def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray], detector: st
     boxes: list[Box | None] = []
     for frame in frames:
         frame = np.ascontiguousarray(frame)
-        key = (name, hashlib.blake2b(frame.tobytes(), digest_size=16, person=str(frame.shape).encode()[:16]).digest())
+        key = (name, frame.shape, hashlib.blake2b(frame.tobytes(), digest_size=16).digest())
         if key not in _SEEN_BOXES:
             _SEEN_BOXES[key] = _largest_face(face_detector, frame)
             if len(_SEEN_BOXES) > _SEEN_LIMIT:
