@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ import pandas as pd
 
 from emo_utils.errors import DataError
 from emo_utils.feature_store import FeatureSet, load_features, save_features
-from emo_utils.labels import labels_of
+from emo_utils.predictions import PredictionTable
+from emo_utils.provenance import BranchProvenance
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ OOF_FILE = "oof.csv"
 INNER_OOF_FILE = "inner_oof.csv"
 PROVENANCE_FILE = "provenance.json"
 POOLED_FILE = "pooled.npz"
-OOF_KEYS = ("clip_id", "actor", "fold", "emotion")
 FINAL_MODEL_FILE = "final.pt"  # the name emo_utils.train.fit_final saves under
 MISSING_RUN_HINT = "train the branch first: `emo workflow --out RUN` or notebooks 05/06"
 
@@ -80,28 +81,28 @@ class BranchArtifact:
 def write_branch_artifact(
     folder: str | Path,
     oof: pd.DataFrame,
-    provenance: dict[str, Any],
+    provenance: BranchProvenance | Mapping[str, Any],
     pooled: FeatureSet | None = None,
     inner_oof: pd.DataFrame | None = None,
 ) -> Path:
-    """Save a branch's out-of-fold table, provenance and (optionally) pooled features and nested predictions."""
+    """Save a branch's out-of-fold table, provenance and (optionally) pooled features and nested predictions
+    (a plain mapping as provenance is for hand-made artifacts, as in tests)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    missing = [c for c in OOF_KEYS if c not in oof.columns]
-    if missing or not labels_of(oof):
-        raise ValueError(f"out-of-fold table lacks columns {missing or 'p_<label>'}")
+    PredictionTable(oof)  # raises PredictionTableError naming what is wrong
     if pooled is not None:
         save_features(folder / POOLED_FILE, pooled)
     if inner_oof is not None:
         inner_oof.to_csv(folder / INNER_OOF_FILE, index=False)
     oof.to_csv(folder / OOF_FILE, index=False)
-    (folder / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    record = provenance.to_dict() if isinstance(provenance, BranchProvenance) else dict(provenance)
+    (folder / PROVENANCE_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
     return folder
 
 
 def read_oof(path: str | Path) -> pd.DataFrame:
     """An out-of-fold table (branch or fusion) with ids read as text."""
-    return pd.read_csv(path, dtype={"clip_id": str, "actor": str})
+    return PredictionTable.read_csv(path).frame
 
 
 def load_artifact(folder: str | Path) -> BranchArtifact:

@@ -22,6 +22,8 @@ from emo_utils.labels import EMOTIONS
 from emo_utils.speaker_norm import SpeakerNorm, enrolment_order, test_inputs, training_inputs
 from emo_utils.train import oof_frame
 
+STAGE_VERSION = 1  # bump when a change alters the SVM baselines (emo_utils.stages)
+
 BASELINE = "SVM (RBF, scikit-learn defaults) on pooled features"
 
 

@@ -16,13 +16,9 @@ import pandas as pd
 from emo_utils.clip_media import ClipMedia
 from emo_utils.errors import MissingModalityError, SkipLog
 from emo_utils.feature_store import FeatureSet
-from emo_utils.stage_cache import stable_hash, stage_key
+from emo_utils.stages import Stage, stable_hash
 from emo_utils.train import TrainConfig
 
-# Code every feature stage runs through (a change here invalidates every feature stage).
-COMMON_FEATURE_CODE = ("emo_utils.extraction", "emo_utils.feature_store", "emo_utils.audio.io", "emo_utils.media")
-AUDIO_CODE = ("emo_utils.audio.features", "emo_utils.audio.augment")
-FACE_CODE = ("emo_utils.video.frames", "emo_utils.video.faces")
 AUDIO_INPUTS = ("audio_path", "video_path")  # a separate audio file, else the video's sound track
 
 
@@ -39,17 +35,19 @@ class FeatureContext:
     progress: bool
     seed: int = 0
     device: str = "cpu"
-    stages_used: list[str] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)  # the feature stages built since the list was cleared
 
-    def stage_dir(self, name: str, code: tuple[str, ...], settings: dict[str, Any]) -> Path:
-        """The folder of a feature stage, named by its key: settings, code and the clips it covers.
+    def stage(self, name: str, version: int, params: dict[str, Any], inputs: tuple[Stage, ...] = ()) -> Stage:
+        """A feature stage over this context's clips (their ids are one of its parameters), recorded in
+        :attr:`stages`; its outputs go to ``stage.folder(self.features_dir)``."""
+        stage = Stage(name, version, {**params, "takes": stable_hash(sorted(self.manifest["take_id"]))}, inputs)
+        self.stages.append(stage)
+        return stage
 
-        Any change to them gives a new folder, so a stale feature file is never read.
-        """
-        takes = stable_hash(sorted(self.manifest["take_id"]))
-        key = stage_key({**settings, "takes": takes}, code=(*code, *COMMON_FEATURE_CODE))
-        self.stages_used.append(f"{name}-{key}")
-        return self.features_dir / f"{name}-{key}"
+    @property
+    def stages_used(self) -> list[str]:
+        """The folder names (under ``features_dir``) of :attr:`stages`."""
+        return [stage.folder_name for stage in self.stages]
 
     def stand_in_dir(self, kind: str) -> Path | None:
         return self.features_dir / "stand_in_models" / kind if self.allow_stand_ins else None
@@ -98,9 +96,9 @@ class BranchSpec:
 
 
 def _mfcc_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.audio.features import extract_dataset_features
+    from emo_utils.audio.features import STAGE_VERSION, extract_dataset_features
 
-    folder = ctx.stage_dir("audio_mfcc", AUDIO_CODE, {"seed": ctx.seed})
+    folder = ctx.stage("audio_mfcc", STAGE_VERSION, {"seed": ctx.seed}).folder(ctx.features_dir)
     return extract_dataset_features(
         ctx.audio_tasks(),
         folder / "features.npz",
@@ -112,13 +110,10 @@ def _mfcc_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
 
 def _wav2vec_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.audio.wav2vec import extract_wav2vec
+    from emo_utils.audio.wav2vec import STAGE_VERSION, extract_wav2vec
 
-    folder = ctx.stage_dir(
-        "wav2vec",
-        ("emo_utils.audio.wav2vec", "emo_utils.backbones", *AUDIO_CODE),
-        {"model": ctx.wav2vec_model, "stand_ins": ctx.allow_stand_ins, "device": ctx.device},
-    )
+    params = {"model": ctx.wav2vec_model, "stand_ins": ctx.allow_stand_ins, "device": ctx.device}
+    folder = ctx.stage("wav2vec", STAGE_VERSION, params).folder(ctx.features_dir)
     return extract_wav2vec(
         ctx.audio_tasks(),
         folder / "wav2vec.npz",
@@ -129,22 +124,30 @@ def _wav2vec_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     )
 
 
-def _face_crops(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
-    from emo_utils.video.faces import default_detector, extract_face_crops
+def face_crops_stage(ctx: FeatureContext) -> Stage:
+    """The face-crop stage the video branches read (its folder holds the crops of every video clip)."""
+    from emo_utils.video.faces import STAGE_VERSION, default_detector
 
-    folder = ctx.stage_dir("faces", FACE_CODE, {"detector": default_detector()})
-    return extract_face_crops(ctx.tasks("video_path"), folder, n_jobs=ctx.n_jobs, progress=ctx.progress)
+    return ctx.stage("faces", STAGE_VERSION, {"detector": default_detector()})
+
+
+def _face_crops(ctx: FeatureContext) -> tuple[Stage, FeatureSet, SkipLog]:
+    """The face-crop stage and its RGB crops (what the ViT and FER stages read)."""
+    from emo_utils.video.faces import extract_face_crops
+
+    stage = face_crops_stage(ctx)
+    _, rgb, skipped = extract_face_crops(
+        ctx.tasks("video_path"), stage.folder(ctx.features_dir), n_jobs=ctx.n_jobs, progress=ctx.progress
+    )
+    return stage, rgb, skipped
 
 
 def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.video.vit import extract_vit_embeddings
+    from emo_utils.video.vit import STAGE_VERSION, extract_vit_embeddings
 
-    _, rgb, skipped = _face_crops(ctx)
-    folder = ctx.stage_dir(
-        "vit",
-        ("emo_utils.video.vit", "emo_utils.backbones", *FACE_CODE),
-        {"model": ctx.vit_model, "stand_ins": ctx.allow_stand_ins, "crops": rgb.meta, "device": ctx.device},
-    )
+    faces, rgb, skipped = _face_crops(ctx)
+    params = {"model": ctx.vit_model, "stand_ins": ctx.allow_stand_ins, "crops": rgb.meta, "device": ctx.device}
+    folder = ctx.stage("vit", STAGE_VERSION, params, (faces,)).folder(ctx.features_dir)
     return extract_vit_embeddings(
         rgb,
         folder / "vit.npz",
@@ -156,9 +159,13 @@ def _vit_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
 
 def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.video.slowfast import ClipSettings, extract_clip_tensors
+    from emo_utils.video.faces import STAGE_VERSION as FACES_VERSION
+    from emo_utils.video.slowfast import STAGE_VERSION, ClipSettings, extract_clip_tensors
 
-    folder = ctx.stage_dir("slowfast", ("emo_utils.video.slowfast", *FACE_CODE), {"clip": ClipSettings()})
+    # the clips are tracked face crops: the face code's version is part of this stage's
+    folder = ctx.stage("slowfast", STAGE_VERSION, {"clip": ClipSettings(), "faces_version": FACES_VERSION}).folder(
+        ctx.features_dir
+    )
     return extract_clip_tensors(
         ctx.tasks("video_path"),
         folder / "clips.npz",
@@ -170,10 +177,10 @@ def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
 
 
 def _au_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.video.openface import au_feature_matrix, load_au_means
+    from emo_utils.video.openface import STAGE_VERSION, au_feature_matrix, load_au_means
 
     rows = ctx.manifest[ctx.manifest["au_path"] != ""]
-    ctx.stage_dir("face_au", ("emo_utils.video.openface",), {"tables": sorted(rows["au_path"].unique())})
+    ctx.stage("face_au", STAGE_VERSION, {"tables": sorted(rows["au_path"].unique())})
     tables = [load_au_means(path) for path in rows["au_path"].unique()]
     return au_feature_matrix(pd.concat(tables), rows["take_id"].tolist())
 
@@ -267,9 +274,9 @@ def _mean_over_time(X: np.ndarray) -> np.ndarray:
 
 
 def _smile_features(ctx: FeatureContext, feature_set: str) -> tuple[FeatureSet, SkipLog]:
-    from emo_utils.audio.opensmile_features import SmileParams, extract_smile_features
+    from emo_utils.audio.opensmile_features import STAGE_VERSION, SmileParams, extract_smile_features
 
-    folder = ctx.stage_dir(f"audio_{feature_set}", ("emo_utils.audio.opensmile_features", *AUDIO_CODE), {})
+    folder = ctx.stage(f"audio_{feature_set}", STAGE_VERSION, {}).folder(ctx.features_dir)
     return extract_smile_features(
         ctx.audio_tasks(),
         folder / "features.npz",
@@ -290,10 +297,12 @@ def _smile_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
 def fer_stage(ctx: FeatureContext) -> tuple[FeatureSet, FeatureSet, SkipLog]:
     """The ``video_fer`` feature stage (cached): per-frame embeddings (N, T, 128), per-frame FER2013
     probabilities (N, T, 7) (what the zero-shot predictions average) and the clips the face crops skipped."""
-    from emo_utils.video.expression import extract_expression_features
+    from emo_utils.video.expression import STAGE_VERSION, extract_expression_features
 
-    _, rgb, skipped = _face_crops(ctx)
-    folder = ctx.stage_dir("fer", ("emo_utils.video.expression", *FACE_CODE), {"crops": rgb.meta, "device": ctx.device})
+    faces, rgb, skipped = _face_crops(ctx)
+    folder = ctx.stage("fer", STAGE_VERSION, {"crops": rgb.meta, "device": ctx.device}, (faces,)).folder(
+        ctx.features_dir
+    )
     embeddings, proba = extract_expression_features(rgb, folder, device=ctx.device, progress=ctx.progress)
     return embeddings, proba, skipped
 

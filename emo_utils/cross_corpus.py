@@ -43,6 +43,7 @@ from emo_utils.extraction import default_jobs
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS, emotion_index
 from emo_utils.plotting import plot_confusions, plot_metric_bars, save_figure
+from emo_utils.predictions import PredictionTable
 from emo_utils.train import Standardizer, TrainConfig, cross_validate, fit_model, predict_proba
 
 logger = logging.getLogger(__name__)
@@ -169,12 +170,9 @@ def prediction_table(
     clip_ids: np.ndarray, rows: pd.DataFrame, proba: np.ndarray, fold: np.ndarray | int
 ) -> pd.DataFrame:
     """Predictions in the out-of-fold table layout of ``cross_validate``."""
-    table = pd.DataFrame(proba, columns=list(PROBA_COLUMNS))
-    table.insert(0, "clip_id", np.asarray(clip_ids))
-    table.insert(1, "actor", rows["actor"].to_numpy())
-    table.insert(2, "fold", fold)
-    table.insert(3, "emotion", rows["emotion"].to_numpy())
-    return table
+    return PredictionTable.build(
+        proba, clip_ids, rows["actor"].to_numpy(), rows["emotion"].to_numpy(), EMOTIONS, fold
+    ).frame
 
 
 def within_corpus(

@@ -41,7 +41,9 @@ from emo_utils.data.manifest import dataset_name
 from emo_utils.devices import resolve_device
 from emo_utils.errors import DataError, SkipLog
 from emo_utils.extraction import safe_call
-from emo_utils.labels import emotion_index, proba_columns, run_labels
+from emo_utils.labels import emotion_index, run_labels
+from emo_utils.predictions import PredictionTable
+from emo_utils.provenance import BranchProvenance
 from emo_utils.train import FoldPlan, TrainConfig, plan_folds
 
 logger = logging.getLogger(__name__)
@@ -456,37 +458,38 @@ def finetune(
             )
     bar.close()
 
-    table = pd.DataFrame(oof, columns=proba_columns(label_names))
-    for position, column in enumerate(("take_id", "actor", "fold", "emotion")):
-        table.insert(position, column, rows[column].to_numpy())
-    table = table.rename(columns={"take_id": "clip_id"})
+    table = PredictionTable.build(
+        oof, rows["take_id"], rows["actor"], rows["emotion"], label_names, rows["fold"]
+    ).frame  # NaN rows: clips whose audio could not be loaded
     dataset = dataset_name(manifest)
-    provenance = {
-        "branch": BRANCH,
-        "modality": "audio",
-        "description": DESCRIPTION,
-        "model": backbone.name,
-        "requested_model": config.model,
-        "random_weights": backbone.random_weights,
-        "speaker_norm": "none",
-        "synthetic": bool(manifest["synthetic"].astype(bool).any()),
-        "dataset": dataset,
-        "protocol": describe_protocol(folds, actors, dataset),
-        "labels": list(label_names),
-        "checkpoint_choice": "epoch of lowest validation loss; validation actors are training actors "
-        f"({config.val_actors_per_gender} per gender per fold), never the test fold",
-        "validation_actors": {str(p.outer): sorted(set(actors[p.val_rows])) for p in plans},
-        "chosen_epoch": {str(r["fold"]): r["epoch"] for r in history if r["chosen"]},
-        "config": asdict(config),
-        "processes": accelerator.num_processes,
-        "device": accelerator.device.type,
-        "mixed_precision": str(accelerator.mixed_precision),
-        "n_skipped": len(skipped),
-        "wall_time_s": round(time.perf_counter() - started, 1),
-    }
+    provenance = BranchProvenance(
+        branch=BRANCH,
+        modality="audio",
+        description=DESCRIPTION,
+        random_weights=backbone.random_weights,
+        speaker_norm="none",
+        synthetic=bool(manifest["synthetic"].astype(bool).any()),
+        dataset=dataset,
+        protocol=describe_protocol(folds, actors, dataset),
+        labels=label_names,
+        n_skipped=len(skipped),
+        details={
+            "model": backbone.name,
+            "requested_model": config.model,
+            "checkpoint_choice": "epoch of lowest validation loss; validation actors are training actors "
+            f"({config.val_actors_per_gender} per gender per fold), never the test fold",
+            "validation_actors": {str(p.outer): sorted(set(actors[p.val_rows])) for p in plans},
+            "chosen_epoch": {str(r["fold"]): r["epoch"] for r in history if r["chosen"]},
+            "config": asdict(config),
+            "processes": accelerator.num_processes,
+            "device": accelerator.device.type,
+            "mixed_precision": str(accelerator.mixed_precision),
+            "wall_time_s": round(time.perf_counter() - started, 1),
+        },
+    )
     if accelerator.is_main_process:
         write_branch_artifact(folder, table, provenance)
         pd.DataFrame(history).to_csv(folder / "history.csv", index=False)
         logger.info(skipped.report(folder / "skipped.csv"))
     accelerator.wait_for_everyone()
-    return FinetuneResult(table, pd.DataFrame(history), provenance, folder, skipped)
+    return FinetuneResult(table, pd.DataFrame(history), provenance.to_dict(), folder, skipped)

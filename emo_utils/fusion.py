@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from emo_utils.errors import DataError
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import CANONICAL_EMOTIONS, EMOTIONS, labels_of, proba_columns
+from emo_utils.predictions import PredictionTable
 
 log = logging.getLogger(__name__)
 CONFIG_VERSION = 1
@@ -314,13 +315,11 @@ def fuse_cross_validated(
 
 def result_table(stack: BranchStack, result: FusionResult) -> pd.DataFrame:
     """Out-of-fold table of a fusion result, with which branches each clip was fused from."""
-    table = pd.DataFrame(result.proba, columns=proba_columns(stack.labels))
-    table.insert(0, "clip_id", stack.clip_ids)
-    table.insert(1, "actor", stack.actors)
-    table.insert(2, "fold", stack.folds)
-    table.insert(3, "emotion", [stack.labels[i] for i in stack.y])
-    table["fused_from"] = ["+".join(b for b, ok in zip(stack.branches, col) if ok) for col in stack.available.T]
-    return table
+    fused_from = ["+".join(b for b, ok in zip(stack.branches, col) if ok) for col in stack.available.T]
+    emotions = [stack.labels[i] for i in stack.y]
+    return PredictionTable.build(
+        result.proba, stack.clip_ids, stack.actors, emotions, stack.labels, stack.folds, {"fused_from": fused_from}
+    ).frame
 
 
 def joint_features(pooled: Mapping[str, FeatureSet]) -> FeatureSet:

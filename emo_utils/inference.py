@@ -24,6 +24,7 @@ from emo_utils.errors import DataError, EmoError
 from emo_utils.fusion import FusionConfig, load_fusion_config, weighted_average
 from emo_utils.labels import EMOTIONS
 from emo_utils.pretrained import SHIPPED_DIR, ZERO_SHOT
+from emo_utils.provenance import latest_workflow_run
 from emo_utils.speaker_norm import SpeakerNorm, normalise_actor
 from emo_utils.train import FoldModel, load_checkpoint, predict_proba
 
@@ -33,13 +34,8 @@ DEFAULT_RUNS_DIR = Path("runs")
 
 
 def latest_run(runs_dir: str | Path = DEFAULT_RUNS_DIR) -> Path:
-    """The most recently finished workflow run (a folder with metrics.json) under ``runs_dir``."""
-    runs = sorted(Path(runs_dir).glob("**/metrics.json"), key=lambda p: p.stat().st_mtime)
-    if not runs:
-        raise DataError(
-            runs_dir, "no finished workflow run found", "run ./run_fusion_workflow.sh first, or pass --run DIR"
-        )
-    return runs[-1].parent
+    """The most recently finished workflow run under ``runs_dir`` (marked by its ``run.json``)."""
+    return latest_workflow_run(runs_dir)
 
 
 class BranchPredictor:

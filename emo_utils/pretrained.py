@@ -80,7 +80,7 @@ def build_shipped_models(
         features,
         config,
         work_dir / "branches" / f"{VOICE_BRANCH}_{VOICE_HEAD}",
-        list(ctx.stages_used),
+        list(ctx.stages),
         provenance,
         nested=False,
         desc=f"{VOICE_BRANCH} [{VOICE_HEAD}]",

@@ -19,8 +19,9 @@ from emo_utils.artifacts import FINAL_MODEL_FILE
 from emo_utils.data.folds import check_no_actor_leak, iter_folds, pick_validation_actors
 from emo_utils.errors import SettingsError
 from emo_utils.feature_store import FeatureSet
-from emo_utils.labels import EMOTIONS, proba_columns
+from emo_utils.labels import EMOTIONS
 from emo_utils.models import build_model
+from emo_utils.predictions import PredictionTable
 from emo_utils.speaker_norm import (
     SpeakerNorm,
     enrolment_order,
@@ -29,6 +30,8 @@ from emo_utils.speaker_norm import (
     training_inputs,
     within_actor_variance,
 )
+
+STAGE_VERSION = 1  # bump when a change alters what training outputs: models, speaker norm, folds (emo_utils.stages)
 
 
 @dataclass
@@ -384,13 +387,9 @@ def oof_frame(
     y: np.ndarray,
     label_names: tuple[str, ...],
 ) -> pd.DataFrame:
-    """The common out-of-fold table: clip_id, actor, fold, emotion and one probability column per label."""
-    table = pd.DataFrame(proba, columns=proba_columns(label_names))
-    table.insert(0, "clip_id", clip_ids)
-    table.insert(1, "actor", actors)
-    table.insert(2, "fold", folds)
-    table.insert(3, "emotion", [label_names[i] for i in y])
-    return table
+    """The common out-of-fold table (:class:`~emo_utils.predictions.PredictionTable`) as a DataFrame."""
+    emotions = [label_names[i] for i in y]
+    return PredictionTable.build(proba, clip_ids, actors, emotions, label_names, folds).frame
 
 
 def _fold_data(

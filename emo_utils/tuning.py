@@ -14,6 +14,8 @@ import pandas as pd
 
 from emo_utils.evaluate import metrics_from_table
 
+STAGE_VERSION = 1  # bump when a change alters the per-fold choice among candidates (emo_utils.stages)
+
 
 def inner_scores(inner_oofs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Accuracy of each candidate (columns) on each test fold's training actors (rows: the test fold)."""

@@ -1,10 +1,10 @@
 """The end-to-end workflow: index -> features -> train each branch (actors held out) -> fuse -> report.
 
-Every stage writes under one output folder and is skipped when its key (settings, code, inputs: see
-:mod:`emo_utils.stage_cache`) is unchanged:
+Every stage writes under one output folder and is skipped when its fingerprint (parameters, code version,
+inputs: see :mod:`emo_utils.stages`) is unchanged:
 
     out/manifest.csv                      takes, actors, labels, paths, fold
-    out/features/STAGE-KEY/               one folder per feature stage and version
+    out/features/STAGE-FINGERPRINT/       one folder per feature stage and version
     out/branches/NAME/                    the branch artifact (emo_utils.artifacts): oof.csv, inner_oof.csv,
                                           provenance.json, fold*.pt, pooled.npz, history.csv
     out/baselines/NAME/                   the same for the branch's untuned SVM baseline
@@ -19,6 +19,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,10 @@ import torch
 
 from emo_utils.artifacts import BranchArtifact, fusable, load_artifact, write_branch_artifact
 from emo_utils.baselines import BASELINE, svm_cross_validate
+from emo_utils.baselines import STAGE_VERSION as BASELINE_VERSION
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.data.folds import describe_protocol, make_folds
+from emo_utils.data.manifest import STAGE_VERSION as MANIFEST_VERSION
 from emo_utils.data.manifest import dataset_name, excerpt_note, index_dataset, load_manifest, summarize
 from emo_utils.devices import resolve_device
 from emo_utils.errors import DataError, EmoError, SettingsError
@@ -50,17 +53,17 @@ from emo_utils.fusion import (
     stack_with_inner,
 )
 from emo_utils.labels import emotion_index, run_labels
+from emo_utils.provenance import METRICS_FILE, BranchProvenance, WorkflowMetrics, workflow_record
 from emo_utils.report import provenance_line, write_report
 from emo_utils.speaker_norm import SpeakerNorm
-from emo_utils.stage_cache import is_current, mark_done, stable_hash, stage_key, stage_key_of
+from emo_utils.stages import Stage, recorded_fingerprint, stable_hash
+from emo_utils.train import STAGE_VERSION as TRAINING_VERSION
 from emo_utils.train import TrainConfig, cross_validate
+from emo_utils.tuning import STAGE_VERSION as TUNING_VERSION
 from emo_utils.tuning import choose_per_fold, combine, inner_scores
 
 log = logging.getLogger(__name__)
 
-TRAIN_CODE = ("emo_utils.models", "emo_utils.train", "emo_utils.speaker_norm", "emo_utils.data.folds")
-MODEL_CODE = {"slowfast": ("emo_utils.video.slowfast",)}
-MANIFEST_CODE = ("emo_utils.data.manifest", "emo_utils.data.naming", "emo_utils.data.folds")
 # Speaker-independent folds by corpus: RAVDESS 6 folds of 4 actors (2 male, 2 female); EmoDB 5 folds of one male
 # and one female speaker, its usual protocol; anything else 6.
 DEFAULT_FOLDS = {"emodb": 5}
@@ -142,18 +145,16 @@ def limit_takes(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
     return ranked.head(n).drop(columns=["_e", "_turn", "_r"]).sort_values(["actor", "take_id"]).reset_index(drop=True)
 
 
-def _manifest_key(settings: WorkflowSettings) -> str:
-    return stage_key(
-        {
-            "data_root": str(settings.data_root) if settings.data_root else None,
-            "clip_limit": settings.clip_limit,
-            "folds": str(settings.folds),
-            "fold_seed": settings.fold_seed,
-            "demo_actors": settings.demo_actors,
-            "seed": settings.seed,
-        },
-        code=MANIFEST_CODE,
-    )
+def _manifest_stage(settings: WorkflowSettings) -> Stage:
+    params = {
+        "data_root": str(settings.data_root) if settings.data_root else None,
+        "clip_limit": settings.clip_limit,
+        "folds": str(settings.folds),
+        "fold_seed": settings.fold_seed,
+        "demo_actors": settings.demo_actors,
+        "seed": settings.seed,
+    }
+    return Stage("manifest", MANIFEST_VERSION, params)
 
 
 def _describe(manifest: pd.DataFrame, settings: WorkflowSettings) -> Run:
@@ -176,9 +177,8 @@ def _describe(manifest: pd.DataFrame, settings: WorkflowSettings) -> Run:
 def prepare_run(settings: WorkflowSettings) -> Run:
     """The run's manifest with actor folds: loaded when current, else made now (the demo corpus is generated
     when no data root is given)."""
-    path, stage = settings.out / "manifest.csv", settings.out / "manifest_stage"
-    key = _manifest_key(settings)
-    if path.is_file() and is_current(stage, key):
+    path, stage_dir, stage = settings.out / "manifest.csv", settings.out / "manifest_stage", _manifest_stage(settings)
+    if path.is_file() and stage.is_current(stage_dir):
         return _describe(load_manifest(path), settings)
     root = settings.data_root
     if root is None:
@@ -196,7 +196,7 @@ def prepare_run(settings: WorkflowSettings) -> Run:
     manifest.to_csv(path, index=False)
     log.info(summarize(manifest))
     log.info(skipped.report(settings.out / "index_skipped.csv" if len(skipped) else None))
-    mark_done(stage, key, {"data_root": str(root)})
+    stage.mark_done(stage_dir)
     return _describe(manifest, settings)
 
 
@@ -226,29 +226,37 @@ def _labels(run: Run, clip_ids: np.ndarray) -> np.ndarray:
     return np.array([emotion_index(e, run.labels) for e in run.rows(clip_ids)["emotion"]])
 
 
+def training_stage(
+    run: Run, features: FeatureSet, config: TrainConfig, inputs: Sequence[Stage | str], nested: bool
+) -> Stage:
+    """The stage that cross-validates ``config`` on ``features``: the training settings, labels, clips and folds,
+    reading the feature stages (or finished stages' fingerprints) ``inputs``."""
+    params = {
+        "train": asdict(config),
+        "labels": run.labels,
+        "nested": nested,
+        "clips": stable_hash(features.clip_ids.tolist()),
+        "folds": stable_hash(run.rows(features.clip_ids)["fold"].tolist()),
+    }
+    return Stage("train", TRAINING_VERSION, params, tuple(inputs))
+
+
 def cross_validated_stage(
     run: Run,
     features: FeatureSet,
     config: TrainConfig,
     folder: Path,
-    inputs: list[str],
-    provenance: dict[str, Any],
+    inputs: Sequence[Stage | str],
+    provenance: BranchProvenance,
     pooled: FeatureSet | None = None,
     nested: bool = True,
     desc: str = "train",
 ) -> BranchArtifact:
     """Actor-independent cross-validation of ``config`` on ``features``, saved as an artifact in ``folder``;
-    loaded instead when its key (settings, training code, the feature stages it read) is unchanged."""
+    loaded instead when its fingerprint (settings, training version, the feature stages it read) is unchanged."""
     rows = run.rows(features.clip_ids)
-    settings = {
-        "train": asdict(config),
-        "labels": run.labels,
-        "nested": nested,
-        "clips": stable_hash(features.clip_ids.tolist()),
-        "folds": stable_hash(rows["fold"].tolist()),
-    }
-    key = stage_key(settings, code=(*TRAIN_CODE, *MODEL_CODE.get(config.model, ())), inputs=inputs)
-    if is_current(folder, key, ("oof.csv", "provenance.json")):
+    stage = training_stage(run, features, config, inputs, nested)
+    if stage.is_current(folder, ("oof.csv", "provenance.json")):
         log.info("[%s] cached results in %s", desc, folder)
         return load_artifact(folder)
     log.info(
@@ -275,33 +283,33 @@ def cross_validated_stage(
         enrol_seed=run.settings.seed,
         device=str(resolve_device(run.settings.device)),
     )
-    write_branch_artifact(folder, result.oof, {**provenance, "train": asdict(config)}, pooled, result.inner_oof)
+    write_branch_artifact(folder, result.oof, provenance.with_details(train=asdict(config)), pooled, result.inner_oof)
     result.history.to_csv(folder / "history.csv", index=False)
-    mark_done(folder, key, settings)
+    stage.mark_done(folder)
     return load_artifact(folder)
 
 
 def branch_provenance(
     run: Run, spec: BranchSpec, features: FeatureSet, config: TrainConfig, n_skipped: int
-) -> dict[str, Any]:
-    return {
-        "branch": spec.name,
-        "modality": spec.modality,
-        "description": spec.description,
-        "random_weights": features.random_weights,
-        "speaker_norm": config.speaker_norm,
-        "synthetic": run.synthetic,
-        "dataset": run.dataset,
-        "protocol": run.protocol,
-        "labels": run.labels,
-        "n_skipped": n_skipped,
-    }
+) -> BranchProvenance:
+    return BranchProvenance(
+        branch=spec.name,
+        modality=spec.modality,
+        description=spec.description,
+        random_weights=features.random_weights,
+        speaker_norm=config.speaker_norm,
+        synthetic=run.synthetic,
+        dataset=run.dataset,
+        protocol=run.protocol,
+        labels=run.labels,
+        n_skipped=n_skipped,
+    )
 
 
 def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifact | None:
     """Build features and cross-validate one branch (cached), and its SVM baseline; None without usable clips."""
     started = time.perf_counter()
-    ctx.stages_used.clear()
+    ctx.stages.clear()
     features, skipped = spec.build_features(ctx)
     folder = run.settings.out / "branches" / spec.name
     log.info(skipped.report(folder / "skipped.csv"))
@@ -314,10 +322,10 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
     # nested predictions only serve fusion, which leaves random stand-in branches out unless asked
     nested = not features.random_weights or run.settings.fuse_random_weights
     if spec.candidates:
-        artifact = tuned_stage(run, spec, features, config, folder, list(ctx.stages_used), provenance, pooled)
+        artifact = tuned_stage(run, spec, features, config, folder, list(ctx.stages), provenance, pooled)
     else:
         artifact = cross_validated_stage(
-            run, features, config, folder, list(ctx.stages_used), provenance, pooled, nested=nested, desc=spec.name
+            run, features, config, folder, list(ctx.stages), provenance, pooled, nested=nested, desc=spec.name
         )
     log.info(
         format_metrics(
@@ -329,7 +337,7 @@ def run_branch(spec: BranchSpec, run: Run, ctx: FeatureContext) -> BranchArtifac
     )
     if pooled is not None and run.settings.baselines:
         try:
-            _run_baseline(run, spec, pooled, config, list(ctx.stages_used), provenance)
+            _run_baseline(run, spec, pooled, config, list(ctx.stages), provenance)
         except SettingsError as exc:
             log.warning("[%s] no SVM baseline: %s", spec.name, exc)
     log.info("[%s] done in %.0f s", spec.name, time.perf_counter() - started)
@@ -342,8 +350,8 @@ def tuned_stage(
     features: FeatureSet,
     config: TrainConfig,
     folder: Path,
-    inputs: list[str],
-    provenance: dict[str, Any],
+    inputs: Sequence[Stage | str],
+    provenance: BranchProvenance,
     pooled: FeatureSet | None,
 ) -> BranchArtifact:
     """The branch with its setting chosen per test fold among ``spec.candidates`` on inner folds (cached)."""
@@ -359,12 +367,9 @@ def tuned_stage(
         )
         for name, changes in spec.candidates.items()
     }
-    key = stage_key(
-        {"candidates": sorted(spec.candidates)},
-        code=("emo_utils.tuning",),
-        inputs=[f"{name}:{stage_key_of(a.folder)}" for name, a in candidates.items()],
-    )
-    if is_current(folder, key, ("oof.csv", "provenance.json")):
+    upstream = tuple(f"{name}:{recorded_fingerprint(a.folder)}" for name, a in candidates.items())
+    stage = Stage("tuned", TUNING_VERSION, {"candidates": sorted(spec.candidates)}, upstream)
+    if stage.is_current(folder, ("oof.csv", "provenance.json")):
         return load_artifact(folder)
     inner = {name: a.inner_oof() for name, a in candidates.items()}
     choice = choose_per_fold(inner)  # type: ignore[arg-type]
@@ -376,13 +381,12 @@ def tuned_stage(
     write_branch_artifact(
         folder,
         oof,
-        {
-            **provenance,
-            "train": asdict(config),
-            "candidates": spec.candidates,
-            "chosen_per_fold": choice,
-            "inner_accuracy": scores.to_dict(),
-        },
+        provenance.with_details(
+            train=asdict(config),
+            candidates=spec.candidates,
+            chosen_per_fold=choice,
+            inner_accuracy=scores.to_dict(),
+        ),
         pooled,
         inner_oof,
     )
@@ -391,24 +395,29 @@ def tuned_stage(
         spec.name,
         ", ".join(f"fold {k}: {v}" for k, v in choice.items()),
     )
-    mark_done(folder, key, {"candidates": spec.candidates})
+    stage.mark_done(folder)
     return load_artifact(folder)
 
 
 def _run_baseline(
-    run: Run, spec: BranchSpec, pooled: FeatureSet, config: TrainConfig, inputs: list[str], provenance: dict[str, Any]
+    run: Run,
+    spec: BranchSpec,
+    pooled: FeatureSet,
+    config: TrainConfig,
+    inputs: Sequence[Stage | str],
+    provenance: BranchProvenance,
 ) -> None:
     """The branch's untuned SVM on its pooled features, same folds and speaker normalisation (cached)."""
     folder = run.settings.out / "baselines" / spec.name
     rows = run.rows(pooled.clip_ids)
-    settings = {
+    params = {
         "speaker_norm": config.speaker_norm,
         "seed": run.settings.seed,
         "labels": run.labels,
         "folds": stable_hash(rows["fold"].tolist()),
     }
-    key = stage_key(settings, code=("emo_utils.baselines", "emo_utils.speaker_norm"), inputs=inputs)
-    if not is_current(folder, key, ("oof.csv",)):
+    stage = Stage("baseline", BASELINE_VERSION, params, tuple(inputs))
+    if not stage.is_current(folder, ("oof.csv",)):
         oof = svm_cross_validate(
             pooled,
             _labels(run, pooled.clip_ids),
@@ -419,16 +428,15 @@ def _run_baseline(
             run.settings.seed,
             run.settings.seed,
         )
-        write_branch_artifact(
-            folder, oof, {**provenance, "description": f"{BASELINE} of {spec.name}", "baseline_of": spec.name}
-        )
-        mark_done(folder, key, settings)
+        baseline = replace(provenance, description=f"{BASELINE} of {spec.name}").with_details(baseline_of=spec.name)
+        write_branch_artifact(folder, oof, baseline)
+        stage.mark_done(folder)
     log.info(
         format_metrics(
             f"baseline SVM {spec.name}",
             metrics_from_table(load_artifact(folder).oof),
             run.protocol,
-            provenance_line(run.synthetic, provenance["random_weights"]),
+            provenance_line(run.synthetic, provenance.random_weights),
         )
     )
 
@@ -459,19 +467,19 @@ def early_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> BranchArtifa
         epochs=run.settings.epochs or EARLY_CONFIG.epochs,
         speaker_norm=run.settings.speaker_norm,
     )
-    inputs = [f"{name}:{stage_key_of(a.folder)}" for name, a in artifacts.items() if name in usable]
-    provenance = {
-        "branch": EARLY,
-        "modality": "audio+video",
-        "description": "one MLP on " + " + ".join(usable) + " pooled features",
-        "random_weights": False,
-        "speaker_norm": config.speaker_norm,
-        "synthetic": run.synthetic,
-        "dataset": run.dataset,
-        "protocol": run.protocol,
-        "labels": run.labels,
-        "fuses": list(usable),
-    }
+    inputs = [f"{name}:{recorded_fingerprint(a.folder)}" for name, a in artifacts.items() if name in usable]
+    provenance = BranchProvenance(
+        branch=EARLY,
+        modality="audio+video",
+        description="one MLP on " + " + ".join(usable) + " pooled features",
+        random_weights=False,
+        speaker_norm=config.speaker_norm,
+        synthetic=run.synthetic,
+        dataset=run.dataset,
+        protocol=run.protocol,
+        labels=run.labels,
+        details={"fuses": list(usable)},
+    )
     return cross_validated_stage(
         run, joint, config, run.settings.out / "fusion" / EARLY, inputs, provenance, nested=False, desc="early fusion"
     )
@@ -580,17 +588,17 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
             artifacts[name] = artifact
             timings[name] = round(time.perf_counter() - branch_started, 1)
     fusion = run_fusion(run, artifacts)
-    metrics = {
-        "protocol": run.protocol,
-        "speaker_norm": settings.speaker_norm,
-        "folds": str(settings.folds),
-        "fold_seed": settings.fold_seed,
-        "seed": settings.seed,
-        "dataset": run.dataset,
-        "synthetic": run.synthetic,
-        "n_takes": int(len(run.manifest)),
-        "labels": list(run.labels),
-        "branches": {
+    metrics = WorkflowMetrics(
+        protocol=run.protocol,
+        speaker_norm=settings.speaker_norm,
+        folds=str(settings.folds),
+        fold_seed=settings.fold_seed,
+        seed=settings.seed,
+        dataset=run.dataset,
+        synthetic=run.synthetic,
+        n_takes=int(len(run.manifest)),
+        labels=run.labels,
+        branches={
             n: {
                 **metrics_from_table(a.oof),
                 "random_weights": a.random_weights,
@@ -601,11 +609,12 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
             }
             for n, a in artifacts.items()
         },
-        "baselines": baseline_metrics(run, list(artifacts)) if settings.baselines else {},
-        "fusion": fusion,
-        "wall_time_s": round(time.perf_counter() - started, 1),
-    }
-    (settings.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        baselines=baseline_metrics(run, list(artifacts)) if settings.baselines else {},
+        fusion=fusion,
+        wall_time_s=round(time.perf_counter() - started, 1),
+    ).to_dict()
+    (settings.out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     if artifacts:
         write_report(metrics, settings.out)
+    workflow_record(settings).write(settings.out)  # last: marks a finished workflow run (emo demo --run latest)
     return metrics

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, TINY_RUN
 
-from emo_utils import stage_cache
 from emo_utils.artifacts import fusable, load_branch, load_branches
+from emo_utils.audio import opensmile_features
 from emo_utils.branches import BRANCHES as BRANCH_SPECS
 from emo_utils.cli import main as emo
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.inference import load_predictor, predict_file, render_text
 from emo_utils.labels import EMOTIONS
-from emo_utils.stage_cache import stage_key_of
+from emo_utils.stages import recorded_fingerprint
 from emo_utils.workflow import WorkflowSettings, fuse_artifacts, run_workflow
 
 pytestmark = pytest.mark.slow
@@ -203,22 +203,17 @@ def test_workflow_script_help() -> None:
     assert "--data-root" in done.stdout
 
 
-def test_editing_a_feature_module_invalidates_exactly_the_stages_below_it(
+def test_bumping_a_feature_stage_version_invalidates_exactly_the_stages_below_it(
     tiny_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
     shutil.copytree(tiny_run[0], out)
 
     def stage_keys() -> dict[str, str | None]:
-        return {str(p.parent.relative_to(out)): stage_key_of(p.parent) for p in out.rglob("stage.json")}
+        return {str(p.parent.relative_to(out)): recorded_fingerprint(p.parent) for p in out.rglob("stage.json")}
 
     before, features_before = stage_keys(), {p.name for p in (out / "features").iterdir()}
-    real_source = stage_cache.module_source
-    monkeypatch.setattr(
-        stage_cache,
-        "module_source",
-        lambda module: real_source(module) + ("\n# an edit" if module == "emo_utils.audio.opensmile_features" else ""),
-    )
+    monkeypatch.setattr(opensmile_features, "STAGE_VERSION", opensmile_features.STAGE_VERSION + 1)
     run_workflow(WorkflowSettings(data_root=None, out=out, progress=False, **TINY_RUN))
     after = stage_keys()
     changed = {stage for stage in after if before.get(stage) != after[stage]}

@@ -27,6 +27,8 @@ from emo_utils.errors import SkipLog
 from emo_utils.extraction import extract_feature_set
 from emo_utils.feature_store import FeatureSet
 
+STAGE_VERSION = 1  # bump when a change alters the MFCC features (and their augmented copies) (emo_utils.stages)
+
 STAGE = "audio_features"
 
 

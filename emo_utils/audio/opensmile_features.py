@@ -29,6 +29,8 @@ from emo_utils.errors import DataError, SkipLog
 from emo_utils.extraction import extract_feature_set
 from emo_utils.feature_store import FeatureSet
 
+STAGE_VERSION = 1  # bump when a change alters the openSMILE features (emo_utils.stages)
+
 STAGE = "opensmile"
 FEATURE_SETS = {"egemaps": opensmile.FeatureSet.eGeMAPSv02, "compare": opensmile.FeatureSet.ComParE_2016}
 LEVELS = {"functionals": opensmile.FeatureLevel.Functionals, "lld": opensmile.FeatureLevel.LowLevelDescriptors}

@@ -36,6 +36,8 @@ from emo_utils.errors import DataError, SkipLog
 from emo_utils.extraction import ShardCache, safe_call
 from emo_utils.feature_store import FeatureSet, load_features, save_features
 
+STAGE_VERSION = 1  # bump when a change alters the wav2vec 2.0 embeddings (emo_utils.stages)
+
 STAGE = "wav2vec2"
 MIN_DURATION_S = 0.1  # the model's CNN needs 25 ms for one frame; shorter clips would pool to NaN
 

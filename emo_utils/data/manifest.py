@@ -16,6 +16,8 @@ import soundfile
 from emo_utils.data.naming import ClipName, parse_crema_d, parse_emodb, parse_ravdess
 from emo_utils.errors import DataError, FilenameError, SkipLog
 
+STAGE_VERSION = 1  # bump when a change alters the manifest (indexing, naming, folds) (emo_utils.stages)
+
 EXCERPT_SECONDS = 2.0  # data whose every clip is this short are excerpts (the shared EmoDB copy)
 
 AUDIO_SUFFIXES = (".wav", ".flac")

@@ -38,7 +38,10 @@ from tqdm.auto import tqdm
 
 from emo_utils.errors import MissingWeightsError
 from emo_utils.feature_store import FeatureSet, load_features, save_features
-from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
+from emo_utils.labels import EMOTIONS
+from emo_utils.predictions import PredictionTable
+
+STAGE_VERSION = 1  # bump when a change alters the FER2013 embeddings and probabilities (emo_utils.stages)
 
 logger = logging.getLogger(__name__)
 
@@ -454,8 +457,5 @@ def zero_shot_table(fer_proba: FeatureSet, manifest: pd.DataFrame, calm_weight: 
     if missing:
         raise ValueError(f"{len(missing)} clips of the FER probabilities are not in the manifest, e.g. {missing[0]}")
     rows = rows.loc[list(zero_shot.clip_ids)]
-    table = pd.DataFrame(zero_shot.X.astype(np.float64), columns=list(PROBA_COLUMNS))
-    table.insert(0, "clip_id", [str(c) for c in zero_shot.clip_ids])
-    table.insert(1, "actor", rows["actor"].astype(str).to_numpy())
-    table.insert(2, "emotion", rows["emotion"].to_numpy())
-    return table
+    clip_ids, actors = [str(c) for c in zero_shot.clip_ids], rows["actor"].astype(str)
+    return PredictionTable.build(zero_shot.X.astype(np.float64), clip_ids, actors, rows["emotion"], EMOTIONS).frame

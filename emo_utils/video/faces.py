@@ -34,6 +34,8 @@ from emo_utils.extraction import run_per_clip
 from emo_utils.feature_store import FeatureSet, save_features
 from emo_utils.video.frames import sample_frames
 
+STAGE_VERSION = 1  # bump when a change alters the face crops (emo_utils.stages)
+
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 GREY_SIZE = 48
 RGB_SIZE = 112

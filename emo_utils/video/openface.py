@@ -26,6 +26,8 @@ from emo_utils.data.naming import parse_ravdess
 from emo_utils.errors import DataError, FilenameError, SkipLog
 from emo_utils.feature_store import FeatureSet
 
+STAGE_VERSION = 1  # bump when a change alters the action-unit features (emo_utils.stages)
+
 INTENSITY_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
 PRESENCE_AUS: tuple[int, ...] = tuple(sorted((*INTENSITY_AUS, 28)))  # OpenFace detects AU28 but gives no intensity
 AU_INTENSITY: tuple[str, ...] = tuple(f"AU{n:02d}_r" for n in INTENSITY_AUS)

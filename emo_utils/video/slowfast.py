@@ -43,6 +43,8 @@ from emo_utils.labels import EMOTIONS
 from emo_utils.video.faces import CROP_MARGIN, detect_faces_in_clip, fill_missing_boxes, square_crop_box
 from emo_utils.video.frames import sample_frames
 
+STAGE_VERSION = 1  # bump when a change alters the SlowFast input clips (emo_utils.stages)
+
 KINETICS_MEAN: tuple[float, float, float] = (0.45, 0.45, 0.45)
 KINETICS_STD: tuple[float, float, float] = (0.225, 0.225, 0.225)
 SLOWFAST_ALPHA = 4  # fast/slow frame-rate ratio; equals the fast-to-slow fusion conv's temporal stride

@@ -22,6 +22,8 @@ from emo_utils.devices import inference_precision, precision_name
 from emo_utils.extraction import ShardCache
 from emo_utils.feature_store import FeatureSet, load_features, save_features
 
+STAGE_VERSION = 1  # bump when a change alters the ViT embeddings (emo_utils.stages)
+
 POOLING = "cls"
 
 
