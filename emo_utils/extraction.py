@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emo_utils.errors import DataError, EmoError, SkipLog
-from emo_utils.feature_store import FeatureSet, load_features, save_features
+from emo_utils.feature_store import FeatureSet, save_features, saved_features
 
 ClipOutput = np.ndarray | dict[str, np.ndarray]
 ClipFunction = Callable[[str], ClipOutput]
@@ -170,11 +170,9 @@ def extract_feature_set(
     settings = json.loads(json.dumps(settings))  # as the meta reads back from disk (tuples become lists)
     wanted = [clip_id for clip_id, _ in tasks]
     out_npz = Path(out_npz)
-    if out_npz.exists():
-        saved = load_features(out_npz)
-        same_settings = all(saved.meta.get(name) == value for name, value in settings.items())
-        if same_settings and set(wanted) <= set(saved.clip_ids):
-            return saved.subset(wanted), SkipLog(stage)
+    saved = saved_features(out_npz, settings, wanted)
+    if saved is not None:
+        return saved, SkipLog(stage)
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     outputs, skipped = run_per_clip(
         tasks, fn, Path(cache_dir) / f"{stage}-{key}", stage, n_jobs=n_jobs, progress=progress

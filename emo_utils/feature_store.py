@@ -6,6 +6,7 @@ Every stage after the manifest reads and writes these, so data flows one way thr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,26 @@ def save_features(path: str | Path, features: FeatureSet) -> Path:
     np.savez(tmp, **arrays)
     tmp.rename(path)
     return path
+
+
+def saved_features(path: str | Path, made_with: Mapping[str, Any], clip_ids: Sequence[str]) -> FeatureSet | None:
+    """The rows of ``clip_ids`` (in that order) of the feature file at ``path`` when its meta records every
+    setting of ``made_with`` and it holds all those clips; None when it is missing or was made otherwise.
+
+    The one rule by which an extractor reuses its output file instead of recomputing (a stage's folder is
+    already named by its fingerprint, :mod:`emo_utils.stages`; this guards a file written for other clips or
+    settings in the same place, e.g. by a direct call).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    saved = load_features(path)
+    expected = json.loads(json.dumps(made_with))  # as the meta reads back from disk (tuples become lists)
+    if any(saved.meta.get(name) != value for name, value in expected.items()):
+        return None
+    if not set(clip_ids) <= set(saved.clip_ids.tolist()):
+        return None
+    return saved.subset(list(clip_ids))
 
 
 def load_features(path: str | Path) -> FeatureSet:

@@ -63,8 +63,8 @@ def test_features_are_per_frame_embeddings_and_probabilities_cached_on_disk(
     monkeypatch.setattr(expression, "load_expression_model", lambda *a: pytest.fail("recomputed, cache ignored"))
     again, _ = extract_expression_features(crops, tmp_path, progress=False)
     np.testing.assert_array_equal(again.X, embeddings.X)
-    other = FeatureSet(crops.clip_ids[:2], crops.X[:2], crops.meta)
-    with pytest.raises(pytest.fail.Exception, match="recomputed"):  # other clips: not the cached file
+    other = FeatureSet(["clip0", "clip9"], crops.X[:2], crops.meta)
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):  # a clip the cached file lacks
         extract_expression_features(other, tmp_path, progress=False)
 
 

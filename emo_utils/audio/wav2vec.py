@@ -34,7 +34,7 @@ from emo_utils.backbones import DEFAULT_MODELS, Backbone, load_backbone
 from emo_utils.devices import inference_precision, precision_name
 from emo_utils.errors import DataError, SkipLog
 from emo_utils.extraction import ShardCache, safe_call
-from emo_utils.feature_store import FeatureSet, load_features, save_features
+from emo_utils.feature_store import FeatureSet, save_features, saved_features
 
 STAGE_VERSION = 1  # bump when a change alters the wav2vec 2.0 embeddings (emo_utils.stages)
 
@@ -134,16 +134,6 @@ def load_clip(path: str | Path, sample_rate: int, top_db: float | None = 30.0) -
     return y
 
 
-def _saved(out_npz: Path, meta: dict, clip_ids: list[str]) -> FeatureSet | None:
-    """The existing sequence file when it was made with ``meta``'s settings and holds every clip."""
-    if not (out_npz.exists() and pooled_path(out_npz).exists()):
-        return None
-    saved = load_features(out_npz)
-    if saved.meta != meta or not set(clip_ids) <= set(saved.clip_ids):
-        return None
-    return saved.subset(clip_ids)
-
-
 def extract_wav2vec(
     tasks: Sequence[tuple[str, str | Path]],
     out_npz: str | Path,
@@ -187,7 +177,7 @@ def extract_wav2vec(
     }
     clip_ids = [clip_id for clip_id, _ in tasks]
     out_npz = Path(out_npz)
-    saved = _saved(out_npz, meta, clip_ids)
+    saved = saved_features(out_npz, meta, clip_ids) if pooled_path(out_npz).exists() else None
     if saved is not None:
         return saved, SkipLog(STAGE)
 

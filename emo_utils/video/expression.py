@@ -37,7 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from emo_utils.errors import MissingWeightsError
-from emo_utils.feature_store import FeatureSet, load_features, save_features
+from emo_utils.feature_store import FeatureSet, save_features, saved_features
 from emo_utils.labels import EMOTIONS
 from emo_utils.predictions import PredictionTable
 
@@ -398,9 +398,9 @@ def extract_expression_features(
         "random_weights": False,
         "crops": crops.meta,
     }
-    cached = _load_cached(out_dir, crops, meta)
-    if cached is not None:
-        return cached
+    saved = [saved_features(out_dir / name, meta, crops.clip_ids) for name in (EMBEDDINGS_FILE, PROBA_FILE)]
+    if saved[0] is not None and saved[1] is not None:
+        return saved[0], saved[1]
     model = load_expression_model(device)
     n, t = crops.X.shape[:2]
     embeddings = np.zeros((n, t, model.embedding_size), np.float32)
@@ -416,18 +416,6 @@ def extract_expression_features(
     save_features(out_dir / EMBEDDINGS_FILE, features)
     save_features(out_dir / PROBA_FILE, fer_proba)
     return features, fer_proba
-
-
-def _load_cached(out_dir: Path, crops: FeatureSet, meta: dict[str, Any]) -> tuple[FeatureSet, FeatureSet] | None:
-    paths = (out_dir / EMBEDDINGS_FILE, out_dir / PROBA_FILE)
-    if not all(path.is_file() for path in paths):
-        return None
-    loaded = [load_features(path) for path in paths]
-    same = all(
-        np.array_equal(f.clip_ids, crops.clip_ids) and {k: f.meta.get(k) for k in meta} == json.loads(json.dumps(meta))
-        for f in loaded
-    )
-    return (loaded[0], loaded[1]) if same else None
 
 
 def zero_shot_probabilities(fer_proba: FeatureSet, calm_weight: float = 1.0) -> FeatureSet:

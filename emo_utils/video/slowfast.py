@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import sys
 import warnings
 from dataclasses import asdict, dataclass
@@ -38,7 +37,7 @@ from torch import nn
 from emo_utils.backbones import hub_reachable
 from emo_utils.errors import MissingWeightsError, SkipLog
 from emo_utils.extraction import run_per_clip
-from emo_utils.feature_store import FeatureSet, load_features, save_features
+from emo_utils.feature_store import FeatureSet, save_features, saved_features
 from emo_utils.labels import EMOTIONS
 from emo_utils.video.faces import CROP_MARGIN, detect_faces_in_clip, fill_missing_boxes, square_crop_box
 from emo_utils.video.frames import sample_frames
@@ -324,10 +323,9 @@ def extract_clip_tensors(
     out_npz = Path(out_npz)
     meta = {"clip": asdict(settings)}
     wanted = [clip_id for clip_id, _ in tasks]
-    if out_npz.is_file():
-        cached = load_features(out_npz)
-        if cached.meta == json.loads(json.dumps(meta)) and cached.clip_ids.tolist() == wanted:
-            return cached, SkipLog("slowfast_clips")
+    cached = saved_features(out_npz, meta, wanted)
+    if cached is not None:
+        return cached, SkipLog("slowfast_clips")
     key = "-".join(f"{value}" for value in asdict(settings).values())
     fn = functools.partial(slowfast_clip, settings=settings)
     done, skipped = run_per_clip(tasks, fn, Path(cache_dir) / key, "slowfast_clips", n_jobs=n_jobs, progress=progress)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from emo_utils.backbones import DEFAULT_MODELS, Backbone, load_backbone, warn_random_weights
 from emo_utils.devices import inference_precision, precision_name
 from emo_utils.extraction import ShardCache
-from emo_utils.feature_store import FeatureSet, load_features, save_features
+from emo_utils.feature_store import FeatureSet, save_features, saved_features
 
 STAGE_VERSION = 1  # bump when a change alters the ViT embeddings (emo_utils.stages)
 
@@ -79,12 +79,11 @@ def extract_vit_embeddings(
         raise ValueError(
             f"expected crops X of shape (N, F, h, w, 3) uint8 with N > 0, got {crops.X.shape} {crops.X.dtype}"
         )
-    if out_npz.exists():
-        cached = load_features(out_npz)
-        if cached.meta.get("requested_model") == model_name and np.array_equal(cached.clip_ids, crops.clip_ids):
-            if cached.random_weights:
-                warn_random_weights(f"ViT embeddings cached in {out_npz} (delete it to recompute with real weights)")
-            return cached
+    cached = saved_features(out_npz, {"requested_model": str(model_name), "crops": crops.meta}, crops.clip_ids)
+    if cached is not None:
+        if cached.random_weights:
+            warn_random_weights(f"ViT embeddings cached in {out_npz} (delete it to recompute with real weights)")
+        return cached
     backbone = load_backbone("vit", model_name, stand_in_dir, device=device)
     parts = _shard_dir(out_npz, backbone.name)
     cache = ShardCache(parts)
