@@ -26,7 +26,7 @@ from emo_utils.branches import FeatureContext
 from emo_utils.data.manifest import load_manifest
 from emo_utils.finetune import FinetuneConfig, finetune, make_accelerator
 from emo_utils.synthetic.corpus import generate_demo_corpus
-from emo_utils.workflow import WorkflowSettings, load_or_prepare_manifest
+from emo_utils.workflow import WorkflowSettings, prepare_run
 
 BATCH = 16
 
@@ -36,7 +36,7 @@ def prepare(work: Path, size: str) -> None:
     corpus = generate_demo_corpus(
         work / "corpus", n_actors=6, takes_per_emotion=1, duration_s=2.0, fps=4, frame_size=48, progress=False
     )
-    load_or_prepare_manifest(WorkflowSettings(data_root=corpus, out=work / "run", n_folds=3, progress=False))
+    prepare_run(WorkflowSettings(data_root=corpus, out=work / "run", folds=3, progress=False))
     model_dir = create_stand_in("wav2vec2", work / f"wav2vec2_{size}", size=size)
     (work / "model.txt").write_text(str(model_dir))
 

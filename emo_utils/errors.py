@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a log is written: ``emo --help`` does not need it
+    import pandas as pd
 
 
 class EmoError(Exception):
@@ -60,6 +62,8 @@ class SkipLog:
         return len(self.rows)
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.rows, columns=["stage", "clip", "path", "reason"])
 
     def report(self, out_csv: str | Path | None = None, max_lines: int = 10) -> str:

@@ -155,6 +155,16 @@ def test_parse_emodb_names_the_bad_field(name: str, field: str) -> None:
         parse_emodb("03a01F.wav")
 
 
+def test_a_folder_of_only_misnamed_clips_lists_each_file_and_its_bad_field(tmp_path: Path) -> None:
+    bad_emotion = _touch(tmp_path / "Actor_01" / "03-01-13-01-01-01-01.wav")
+    bad_intensity = _touch(tmp_path / "Actor_01" / "01-01-05-03-01-01-01.mp4")
+    with pytest.raises(DataError, match="no RAVDESS, CREMA-D or EmoDB clips") as error:
+        index_dataset(tmp_path)
+    lines = str(error.value).splitlines()
+    for path, field in ((bad_emotion, "'emotion'"), (bad_intensity, "'intensity'")):
+        assert any(str(path) in line and field in line for line in lines), (path, field, lines)
+
+
 def test_index_emodb_folder_reports_misnamed_files(tmp_path: Path) -> None:
     for name in ("03a01Fa.wav", "08b10Lb.flac", "16a05Tc.wav"):
         _touch(tmp_path / "wav" / name)

@@ -155,9 +155,10 @@ def index_dataset(root: str | Path, strict: bool = False) -> tuple[pd.DataFrame,
     if strict and len(log):
         raise DataError(root, log.report(), "fix or remove the files listed (or index without --strict)")
     if not takes:
+        misnamed = f"; every media file is misnamed:\n{log.report(max_lines=len(log))}\n" if len(log) else ""
         raise DataError(
             root,
-            "no RAVDESS, CREMA-D or EmoDB clips found",
+            "no RAVDESS, CREMA-D or EmoDB clips found" + misnamed,
             "expected files like Actor_01/03-01-05-01-01-01-01.wav, 1001_DFA_ANG_XX.wav or "
             "wav/03a01Fa.wav (see data/README.md)",
         )
