@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from emo_utils.errors import EmoError
+from emo_utils.workshop import WORKSHOP_TRACKS
 
 T = TypeVar("T")
 
@@ -169,6 +170,12 @@ def _course(args: argparse.Namespace) -> int:
     from emo_utils.course import render_course
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its paths, kernel and parameter-parsing notes
+    if args.workshop:  # the track's notebooks, with its settings unless given (docs/workshop.md)
+        track = WORKSHOP_TRACKS[args.workshop]
+        args.notebooks = args.notebooks or track.notebooks()
+        for name, value in track.parameters.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
     course = render_course(
         args.out,
         notebooks=args.notebooks,
@@ -468,6 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for index.html, one HTML page per notebook and run/")
     p.add_argument("--data-root", help="dataset folder; without it the notebooks use the synthetic demo corpus")
     p.add_argument("--notebooks", nargs="+", help="notebooks to run, in this order (default: notebooks/NN_*.ipynb)")
+    p.add_argument(
+        "--workshop",
+        type=int,
+        choices=sorted(WORKSHOP_TRACKS),
+        help="the notebooks of a 90-minute or 3-hour workshop with its small settings (docs/workshop.md)",
+    )
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (default: each notebook's)")
     p.add_argument("--epochs", type=int, help="override every branch's maximum epochs")
     p.add_argument("--n-actors", type=int, help="size of the synthetic demo corpus (default: each notebook's)")

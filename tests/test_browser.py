@@ -1,6 +1,7 @@
 """The course in a real browser: JupyterLab runs notebook 07 in headless Chromium, the fusion panel's slider and
-strategy menu change its numbers and its confusion matrix; the rendered course (``emo course``) opens with
-working links and figures.
+strategy menu change its numbers and its confusion matrix, and the matrix the page *draws* (the test's own
+screenshot of it) is the whole expected picture before and after each change; the rendered course (``emo course``)
+opens with working links and figures.
 
 The browser is Debian's ``chromium`` with ``chromium-driver`` (``.ci/run`` installs them); nothing is
 downloaded at run time, and the driver path is passed explicitly so selenium-manager is never used. Where no
@@ -10,6 +11,7 @@ the test's tmp folder, and are copied to ``$EMO_SCREENSHOTS`` when that is set.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import shutil
@@ -24,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import numpy as np
 import pytest
 from conftest import REPO_ROOT, TINY_RUN
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
+from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -39,7 +43,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from test_course import kernels_import_this_checkout, local_links, write_failing_notebook  # noqa: F401
 
 from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
-from emo_utils.analysis.widgets import STRATEGY_LABELS
+from emo_utils.analysis.widgets import FIGURE_PIXELS, PANEL_CLASS, STRATEGY_LABELS, confusion_png
 from emo_utils.artifacts import fusable, load_branches
 from emo_utils.course import render_course
 from emo_utils.evaluate import confusion
@@ -261,18 +265,63 @@ def _wait_for_view(
     return _wait(driver, settled, 120, what, shots)
 
 
-def _shoot(driver: WebDriver, box: WebElement, shots: Path, name: str) -> None:
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-    # The checks read the DOM; for the picture, let the browser decode and paint the figure (slow when loaded).
-    driver.execute_async_script(
-        "const done = arguments[arguments.length - 1]; const img = arguments[0].querySelector('img');"
-        "const paint = () => requestAnimationFrame(() => requestAnimationFrame(() => done()));"
-        "(img ? img.decode() : Promise.resolve()).then(paint, paint);",
-        box,
+# What the page must draw: the expected matrix, pixel for pixel up to anti-aliasing (mean absolute difference of
+# the 0-255 RGB values), and a picture that is not blank (share of pixels that are not background white).
+MAX_MEAN_DIFFERENCE = 8.0
+MIN_INKED_SHARE = 0.05
+
+
+def _visible_part(driver: WebDriver, img: WebElement) -> tuple[float, float, float, float]:
+    """The image's rectangle clipped by the window and every scrolling ancestor (JupyterLab scrolls the notebook
+    inside its own panel): what a student can see of it, in CSS pixels (left, top, right, bottom)."""
+    return tuple(
+        driver.execute_script(
+            "const img = arguments[0]; let r = img.getBoundingClientRect();"
+            "let [l, t, rt, b] = [r.left, r.top, r.right, r.bottom];"
+            "[l, t, rt, b] = [Math.max(l, 0), Math.max(t, 0), Math.min(rt, innerWidth), Math.min(b, innerHeight)];"
+            "for (let e = img.parentElement; e; e = e.parentElement) {"
+            "  const s = getComputedStyle(e); if (!/(auto|scroll|hidden)/.test(s.overflow + s.overflowY)) continue;"
+            "  const c = e.getBoundingClientRect();"
+            "  [l, t, rt, b] = [Math.max(l, c.left), Math.max(t, c.top), Math.min(rt, c.right), Math.min(b, c.bottom)];"
+            "}"
+            "return [l, t, rt, b];",
+            img,
+        )
     )
-    time.sleep(1)
-    box.screenshot(str(shots / f"panel_{name}.png"))
+
+
+def _drawn_figure(driver: WebDriver, box: WebElement, expected_png: bytes, shots: Path, name: str) -> np.ndarray:
+    """Scroll the panel's picture into view, let the browser decode and paint it, screenshot what the page draws
+    and check it against the expected PNG: the whole picture at its own size, not blank, the expected matrix."""
+    img = box.find_element(By.TAG_NAME, "img")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})", img)
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const img = arguments[0];"
+        "const paint = () => requestAnimationFrame(() => requestAnimationFrame(() => done()));"
+        "img.decode().then(paint, paint);",
+        img,
+    )
+    time.sleep(0.5)
     driver.save_screenshot(str(shots / f"lab_{name}.png"))
+    box.screenshot(str(shots / f"panel_{name}.png"))
+    left, top, right, bottom = _visible_part(driver, img)
+    shown = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", img)
+    assert (right - left, bottom - top) == tuple(shown) == FIGURE_PIXELS, (
+        f"{name}: the page shows {right - left:.0f} x {bottom - top:.0f} px of a {shown[0]:.0f} x {shown[1]:.0f} px "
+        f"picture drawn at {FIGURE_PIXELS} (cut off or scaled: see {shots / f'lab_{name}.png'})"
+    )
+    drawn = np.asarray(Image.open(io.BytesIO(img.screenshot_as_png)).convert("RGB"), dtype=float)
+    Image.fromarray(drawn.astype(np.uint8)).save(shots / f"figure_{name}.png")
+    expected = np.asarray(Image.open(io.BytesIO(expected_png)).convert("RGB"), dtype=float)
+    assert drawn.shape == expected.shape, f"{name}: drawn {drawn.shape[1::-1]}, expected {expected.shape[1::-1]}"
+    inked = float((drawn.min(axis=2) < 235).mean())
+    assert inked > MIN_INKED_SHARE, f"{name}: the drawn picture is blank ({inked:.1%} inked; see figure_{name}.png)"
+    difference = float(np.abs(drawn - expected).mean())
+    assert difference < MAX_MEAN_DIFFERENCE, (
+        f"{name}: the drawn picture differs from the expected confusion matrix (mean difference {difference:.1f}; "
+        f"see figure_{name}.png)"
+    )
+    return drawn
 
 
 def _keep_screenshots(shots: Path) -> None:
@@ -308,10 +357,7 @@ def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
     _run_all_cells(browser, shots)
     box = _wait(
         browser,
-        lambda d: (
-            d.find_elements(By.XPATH, "//div[contains(@class,'widget-vbox')][.//div[contains(@class,'widget-slider')]]")
-            or [None]
-        )[0],
+        lambda d: (d.find_elements(By.CSS_SELECTOR, f".{PANEL_CLASS}") or [None])[0],
         300,
         "the fusion panel (emo_utils.analysis.widgets.FusionPanel)",
         shots,
@@ -323,7 +369,8 @@ def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
     )
     assert all(f"{b} 1.00" in before.readout for b in branches) and "actor-independent" in before.readout
     assert before.image_shown
-    _shoot(browser, box, shots, "before")
+    expected = confusion_png(equal_table, STRATEGY_LABELS["late_fixed"])
+    drawn_before = _drawn_figure(browser, box, expected, shots, "before")
 
     handle = box.find_element(
         By.XPATH,
@@ -341,10 +388,13 @@ def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
         shots,
     )
     assert f"accuracy {without_au['accuracy']:.3f}" in moved.readout and moved.readout != before.readout
-    _shoot(browser, box, shots, "slider")
+    drawn_slider = _drawn_figure(
+        browser, box, confusion_png(without_au_table, STRATEGY_LABELS["late_fixed"]), shots, "slider"
+    )
+    assert not new_matrix or not np.array_equal(drawn_slider, drawn_before), "the page still draws the old matrix"
 
     Select(box.find_element(By.TAG_NAME, "select")).select_by_visible_text(STRATEGY_LABELS["stacking"])
-    stacking = evaluate_weights(stack, None, "stacking")[0]
+    stacking, stacking_table = evaluate_weights(stack, None, "stacking")
     after = _wait_for_view(
         browser,
         box,
@@ -354,7 +404,9 @@ def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
     )
     assert f"accuracy {stacking['accuracy']:.3f}" in after.readout
     assert handle.find_element(By.XPATH, "ancestor::div[contains(@class,'noUi-target')]").get_attribute("disabled")
-    _shoot(browser, box, shots, "after")
+    expected = confusion_png(stacking_table, STRATEGY_LABELS["stacking"])
+    drawn_after = _drawn_figure(browser, box, expected, shots, "after")
+    assert not np.array_equal(drawn_after, drawn_slider), "the page still draws the slider's matrix"
 
 
 def test_rendered_course_opens_with_working_links_and_figures(

@@ -15,6 +15,7 @@ from conftest import REPO_ROOT
 
 from emo_utils.cli import main as emo
 from emo_utils.course import CourseResult, declared_parameters, notebook_outline, render_course
+from emo_utils.workshop import WORKSHOP_PARAMETERS, WORKSHOP_TRACKS, WorkshopTrack
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +170,39 @@ def test_cli_passes_extra_parameters_and_exits_nonzero_on_a_failed_notebook(
     assert code == 1 and "FAILED" in capsys.readouterr().out
     assert "before the failure: hello" in (tmp_path / "site" / "broken.html").read_text(encoding="utf-8")
     assert "no trained branch" in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("minutes", sorted(WORKSHOP_TRACKS))
+def test_workshop_renders_exactly_its_track_with_the_small_settings(
+    minutes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``emo course --workshop N`` hands render_course the track's notebooks, in numbered order, with the small
+    settings (an explicit option wins); rendering itself is what the tests above check."""
+    calls: list[dict] = []
+
+    def record(out: str, **options: object) -> CourseResult:
+        calls.append(options)
+        return CourseResult(tmp_path / "index.html", [], tmp_path / "run")
+
+    monkeypatch.setattr("emo_utils.course.render_course", record)
+    assert emo(["course", "--out", str(tmp_path), "--workshop", str(minutes)]) == 0
+    assert emo(["course", "--out", str(tmp_path), "--workshop", str(minutes), "--epochs", "5"]) == 0
+    track = WORKSHOP_TRACKS[minutes]
+    notebooks = [Path(p) for p in calls[0]["notebooks"]]
+    assert list(dict.fromkeys(p.name[:2] for p in notebooks)) == sorted(track.numbers) == list(track.numbers)
+    assert all(p.is_file() and p.parent == NOTEBOOKS for p in notebooks)
+    assert {k: calls[0][k] for k in WORKSHOP_PARAMETERS} == WORKSHOP_PARAMETERS
+    assert calls[1]["epochs"] == 5 and calls[1]["n_actors"] == WORKSHOP_PARAMETERS["n_actors"]
+
+
+def test_workshop_tracks_are_documented_with_their_notebooks() -> None:
+    plan = (REPO_ROOT / "docs" / "workshop.md").read_text(encoding="utf-8")
+    for minutes, track in WORKSHOP_TRACKS.items():
+        assert f"emo course --workshop {minutes}" in plan
+        for path in track.notebooks():
+            assert path.stem in plan, f"docs/workshop.md does not list {path.stem} in the {minutes}-minute track"
+
+
+def test_a_track_naming_a_missing_notebook_says_which(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="needs notebook 07_"):
+        WorkshopTrack(90, ("07",)).notebooks(tmp_path)

@@ -21,10 +21,11 @@ from emo_utils.branches import BRANCHES
 from emo_utils.labels import EMOTIONS
 from emo_utils.notebook import RESULT_MIME
 from emo_utils.video.faces import default_detector
+from emo_utils.workshop import WORKSHOP_PARAMETERS
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-# Small settings so CI runs every notebook in minutes; students use the defaults in each parameters cell.
-CI_PARAMETERS = {"clip_limit": 96, "epochs": 3, "n_actors": 6}
+# The workshop's small settings, so CI runs every notebook in minutes; students use each parameters cell's defaults.
+CI_PARAMETERS = WORKSHOP_PARAMETERS
 # Where notebook 02 reads the real FER2013 faces (its path relative to notebooks/).
 FER_SAMPLE = (REPO_ROOT / "notebooks" / "../../shared/data/fer2013-sample").resolve()
 LATE_STRATEGIES = {"late_equal", "late_learned", "product", "stacking", "dynamic"}

@@ -23,6 +23,12 @@ from emo_utils.evaluate import format_metrics
 from emo_utils.fusion import STRATEGIES, FusionConfig, save_fusion_config
 from emo_utils.plotting import plot_confusion, use_style
 
+# The confusion matrix's size in pixels: drawn at exactly this size and shown at it (no scaling, no cropping).
+FIGURE_PIXELS = (460, 400)
+FIGURE_DPI = 100
+# The panel's CSS class (the browser test finds the panel by it).
+PANEL_CLASS = "emo-fusion-panel"
+
 STRATEGY_LABELS: dict[str, str] = {
     "late_fixed": "late fusion, slider weights",
     "product": "product rule, slider weights",
@@ -76,8 +82,12 @@ class FusionPanel:
         )
         self.status = widgets.Label()
         self.output = widgets.Output()  # the readout
-        # the confusion matrix as an image widget: a state update, drawn however the output area is routed
-        self.figure = widgets.Image(format="png", layout=widgets.Layout(width="460px"))
+        # the confusion matrix as an image widget: a state update, drawn however the output area is routed; its box
+        # has the picture's own size, so the page never scales or crops it and nothing below it moves when it changes
+        width, height = FIGURE_PIXELS
+        self.figure = widgets.Image(
+            format="png", layout=widgets.Layout(width=f"{width}px", height=f"{height}px", flex="0 0 auto")
+        )
         self.last_metrics: dict[str, Any] | None = None
         self.last_table: pd.DataFrame | None = None
         self.summary = ""
@@ -85,15 +95,13 @@ class FusionPanel:
         for control in [*self.sliders.values(), self.strategy]:
             control.observe(self.update, names="value")
         self.save_button.on_click(self._on_save)
-        self.widget = widgets.VBox(
-            [
-                *self.sliders.values(),
-                self.strategy,
-                widgets.HBox([self.save_button, self.status]),
-                self.output,
-                self.figure,
-            ]
+        controls = widgets.VBox(
+            [*self.sliders.values(), self.strategy, widgets.HBox([self.save_button, self.status]), self.output],
+            layout=widgets.Layout(width="440px"),
         )
+        # the picture beside the controls: the whole panel is as tall as the picture and fits on one screen
+        self.widget = widgets.HBox([controls, self.figure], layout=widgets.Layout(flex_flow="row wrap"))
+        self.widget.add_class(PANEL_CLASS)
         self.update()
 
     @property
@@ -133,13 +141,7 @@ class FusionPanel:
         if self.last_table is None:
             self.figure.layout.display = "none"
             return
-        use_style()
-        fig, ax = plt.subplots(figsize=(4.6, 4))
-        plot_confusion(self.last_table, title, ax)
-        png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        self.figure.value = png.getvalue()
+        self.figure.value = confusion_png(self.last_table, title)
         self.figure.layout.display = None
 
     def _on_save(self, button: widgets.Button) -> None:
@@ -165,3 +167,15 @@ class FusionPanel:
         path = save_fusion_config(config, self.config_path)
         self.status.value = f"saved {path}"
         return path
+
+
+def confusion_png(table: pd.DataFrame, title: str) -> bytes:
+    """The panel's confusion matrix of an out-of-fold ``table`` as PNG bytes of exactly :data:`FIGURE_PIXELS`."""
+    use_style()
+    width, height = FIGURE_PIXELS
+    fig, ax = plt.subplots(figsize=(width / FIGURE_DPI, height / FIGURE_DPI), dpi=FIGURE_DPI, layout="constrained")
+    plot_confusion(table, title, ax)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=FIGURE_DPI)
+    plt.close(fig)
+    return png.getvalue()
