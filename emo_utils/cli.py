@@ -90,6 +90,14 @@ def _build_shipped_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_feature_pack(args: argparse.Namespace) -> int:
+    from emo_utils.feature_pack import build_feature_pack
+
+    paths = build_feature_pack(args.ravdess, args.emodb, args.out, args.cache, n_jobs=args.n_jobs)
+    print("feature pack written:", ", ".join(str(p) for p in paths))
+    return 0
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -464,6 +472,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", dest="n_jobs", type=int, help="processes (default: every core)")
     p.set_defaults(func=_build_shipped_models)
+
+    p = sub.add_parser("build-feature-pack", help="rebuild data/feature_pack (real RAVDESS + EmoDB features)")
+    p.add_argument("--ravdess", type=Path, required=True, help="real RAVDESS (e.g. ../shared/data/ravdess)")
+    p.add_argument("--emodb", type=Path, required=True, help="EmoDB (e.g. ../shared/data/emodb)")
+    p.add_argument("--out", type=Path, default=Path("data/feature_pack"), help="default: data/feature_pack")
+    p.add_argument("--cache", type=Path, default=Path("runs/feature_pack_cache"), help="feature stages (cached)")
+    p.add_argument("--jobs", dest="n_jobs", type=int, help="processes (default: every core)")
+    p.set_defaults(func=_build_feature_pack)
 
     p = sub.add_parser("demo-data", help="generate the synthetic demo corpus")
     p.add_argument("--out", default="runs/demo_data")
