@@ -10,7 +10,15 @@ import pytest
 import soundfile as sf
 
 from emo_utils.audio import features
-from emo_utils.audio.augment import add_noise, augment, phase_vocoder, pitch_shift
+from emo_utils.audio.augment import (
+    add_noise,
+    augment,
+    change_speed,
+    phase_vocoder,
+    pitch_shift,
+    reverberate,
+    room_response,
+)
 from emo_utils.audio.features import (
     FeatureParams,
     clip_features,
@@ -146,16 +154,51 @@ def test_phase_vocoder_equals_librosa_loop() -> None:
         assert np.abs(ours - reference).max() < 1e-2 * np.abs(reference).max()
 
 
+def test_room_response_decays_by_60_db_in_rt60() -> None:
+    rt60 = 0.4
+    h = room_response(SR, rt60, 0.0, np.random.default_rng(0))
+    assert len(h) == int(rt60 * SR) and h[0] == 1.0
+    assert np.sum(h[1:] ** 2) == pytest.approx(1.0, rel=1e-4)  # tail energy equal to the direct path's at 0 dB
+    quarter = len(h) // 4
+    early, late = np.mean(h[1 : 1 + quarter] ** 2), np.mean(h[-quarter:] ** 2)
+    assert 10 * np.log10(early / late) == pytest.approx(0.75 * 60.0, abs=3.0)  # energy falls 60 dB per rt60
+
+
+def test_reverberate_smears_a_click_and_keeps_level() -> None:
+    y = voiced(1.0)
+    wet = reverberate(y, SR, 0.6, 3.0, np.random.default_rng(1))
+    assert wet.shape == y.shape and wet.dtype == np.float32
+    assert np.sqrt(np.mean(wet**2)) == pytest.approx(np.sqrt(np.mean(y**2)), rel=1e-3)
+    click = np.zeros(SR, np.float32)
+    click[100] = 1.0
+    smeared = reverberate(click, SR, 0.6, 3.0, np.random.default_rng(1))
+    assert np.abs(smeared[SR // 4 :]).max() > 0  # energy a quarter of a second after the click
+    assert np.abs(smeared[:100]).max() < 1e-6  # nothing before it (FFT round-off aside)
+
+
+@pytest.mark.parametrize("rate", [0.9, 1.1])
+def test_change_speed_scales_duration_and_pitch(rate: float) -> None:
+    y = (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(SR) / SR)).astype(np.float32)
+    fast = change_speed(y, SR, rate)
+    assert len(fast) == pytest.approx(SR / rate, abs=2) and fast.dtype == np.float32
+    core = slice(SR // 8, -SR // 8)
+    assert f0_hz(fast[core]) == pytest.approx(220.0 * rate, rel=0.005)
+    with pytest.raises(ValueError, match="positive"):
+        change_speed(y, SR, 0.0)
+
+
 def test_augment_kinds() -> None:
     y = voiced(1.0)
-    for kind in ("noise", "pitch", "both"):
+    for kind in ("noise", "pitch", "both", "reverb"):
         out = augment(y, SR, kind, np.random.default_rng(0))
         assert out.shape == y.shape and np.isfinite(out).all() and not np.allclose(out, y)
+    sped = augment(y, SR, "speed", np.random.default_rng(0))
+    assert 0.9 * len(y) - 2 <= len(sped) <= len(y) / 0.9 + 2 and len(sped) != len(y)
     np.testing.assert_array_equal(
         augment(y, SR, "both", np.random.default_rng(5)), augment(y, SR, "both", np.random.default_rng(5))
     )
     with pytest.raises(ValueError, match="unknown augmentation"):
-        augment(y, SR, "reverb", np.random.default_rng(0))
+        augment(y, SR, "echo", np.random.default_rng(0))
 
 
 def test_clip_features_augmentation_is_seeded_and_kept_apart(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Waveform augmentation for training: Gaussian noise at a set SNR, pitch shift, or both.
+"""Waveform augmentation for training: Gaussian noise at a set SNR, pitch shift, both, reverberation (a synthetic
+room response) or a speed change (tempo and pitch together, as a tape played faster or slower).
 
 Augmented copies are for training only; features of test clips always come from the clean waveform.
 """
@@ -11,10 +12,13 @@ import librosa
 import numpy as np
 import soxr
 
-AugmentKind = Literal["noise", "pitch", "both"]
-AUGMENT_KINDS: tuple[str, ...] = ("noise", "pitch", "both")
+AugmentKind = Literal["noise", "pitch", "both", "reverb", "speed"]
+AUGMENT_KINDS: tuple[str, ...] = ("noise", "pitch", "both", "reverb", "speed")
 NOISE_SNR_DB = (15.0, 30.0)  # range the SNR of "noise" is drawn from
 PITCH_STEPS = (-2.0, 2.0)  # range (semitones) the shift of "pitch" is drawn from
+REVERB_RT60_S = (0.2, 0.8)  # range the reverberation time of "reverb" is drawn from (small room to lecture hall)
+REVERB_DIRECT_TO_LATE_DB = (0.0, 10.0)  # range of the direct sound's energy over the reverberant tail's
+SPEED_RATES = (0.9, 1.1)  # range the speed factor of "speed" is drawn from (1.1: 10% faster and higher)
 PITCH_N_FFT = 512  # 32 ms at 16 kHz: a speech-sized window (librosa's default, 2048, is 128 ms and smears)
 
 
@@ -69,13 +73,46 @@ def pitch_shift(y: np.ndarray, sr: int, n_steps: float, n_fft: int = PITCH_N_FFT
     return librosa.util.fix_length(shifted, size=len(y)).astype(np.float32)
 
 
-def augment(y: np.ndarray, sr: int, kind: AugmentKind, rng: np.random.Generator) -> np.ndarray:
-    """One augmented copy of ``y``: ``"noise"``, ``"pitch"`` or ``"both"`` (pitch shift, then noise).
+def room_response(sr: int, rt60: float, direct_to_late_db: float, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic room impulse response: a unit direct path followed by exponentially decaying Gaussian noise
+    that falls by 60 dB in ``rt60`` seconds, its energy ``direct_to_late_db`` below the direct sound's."""
+    n = max(2, int(round(rt60 * sr)))
+    t = np.arange(1, n) / sr
+    tail = rng.standard_normal(n - 1) * np.exp(-3.0 * np.log(10.0) * t / rt60)  # -60 dB at rt60
+    tail *= np.sqrt(10.0 ** (-direct_to_late_db / 10.0) / np.sum(np.square(tail)))
+    return np.concatenate([[1.0], tail]).astype(np.float32)
 
-    The SNR is drawn from :data:`NOISE_SNR_DB` and the shift from :data:`PITCH_STEPS` with ``rng``.
+
+def reverberate(y: np.ndarray, sr: int, rt60: float, direct_to_late_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``y`` as heard in a room (:func:`room_response`), same length, same RMS level as ``y``."""
+    import scipy.signal
+
+    wet = scipy.signal.fftconvolve(y, room_response(sr, rt60, direct_to_late_db, rng))[: len(y)]
+    scale = np.sqrt(np.mean(np.square(y, dtype=np.float64)) / max(np.mean(np.square(wet, dtype=np.float64)), 1e-20))
+    return (wet * scale).astype(np.float32)
+
+
+def change_speed(y: np.ndarray, sr: int, rate: float) -> np.ndarray:
+    """``y`` played ``rate`` times as fast (shorter and higher for ``rate > 1``): resampled to ``len(y) / rate``."""
+    if rate <= 0:
+        raise ValueError(f"speed rate must be positive, got {rate}")
+    return soxr.resample(y.astype(np.float32), sr, sr / rate, quality="HQ").astype(np.float32)
+
+
+def augment(y: np.ndarray, sr: int, kind: AugmentKind, rng: np.random.Generator) -> np.ndarray:
+    """One augmented copy of ``y``: ``"noise"``, ``"pitch"``, ``"both"`` (pitch shift, then noise), ``"reverb"``
+    or ``"speed"`` (the only kind that changes the length).
+
+    The SNR is drawn from :data:`NOISE_SNR_DB`, the shift from :data:`PITCH_STEPS`, the room from
+    :data:`REVERB_RT60_S` and :data:`REVERB_DIRECT_TO_LATE_DB`, the speed from :data:`SPEED_RATES`, with ``rng``.
     """
     if kind not in AUGMENT_KINDS:
         raise ValueError(f"unknown augmentation {kind!r}; expected one of {AUGMENT_KINDS}")
+    if kind == "reverb":
+        rt60, direct_to_late_db = float(rng.uniform(*REVERB_RT60_S)), float(rng.uniform(*REVERB_DIRECT_TO_LATE_DB))
+        return reverberate(y, sr, rt60, direct_to_late_db, rng)
+    if kind == "speed":
+        return change_speed(y, sr, float(rng.uniform(*SPEED_RATES)))
     if kind in ("pitch", "both"):
         y = pitch_shift(y, sr, float(rng.uniform(*PITCH_STEPS)))
     if kind in ("noise", "both"):

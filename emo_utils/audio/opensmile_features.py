@@ -11,6 +11,9 @@ the SMILE library and its configs; nothing is downloaded).
 descriptors per 10 ms frame, centre-cropped or zero-padded to ``max_frames`` (for a sequence model).
 The waveform is read with :func:`emo_utils.audio.io.load_audio` (any rate, channels or container) and its
 quiet edges are trimmed as for the MFCC branch, so leading and trailing silence does not count as pauses.
+With ``loudness_dbfs`` set, the trimmed waveform is then scaled to that RMS level (per-utterance loudness
+normalisation: the recording's gain no longer shows in the features; the voice model for strangers,
+:mod:`emo_utils.voice_model`, uses it).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class SmileParams:
     sample_rate: int = 16000
     top_db: float | None = 30.0  # trim edges quieter than the loudest frame by this much (None: keep all)
     max_frames: int = 300  # "lld" only: 3 s of 10 ms frames kept per clip
+    loudness_dbfs: float | None = None  # RMS level (dB re full scale) the trimmed clip is scaled to; None: as is
 
     def __post_init__(self) -> None:
         if self.feature_set not in FEATURE_SETS:
@@ -72,10 +76,19 @@ def signal_features(y: np.ndarray, params: SmileParams = SmileParams()) -> np.nd
     return X[0] if params.level == "functionals" else fix_frames(X, params.max_frames)
 
 
+def normalise_loudness(y: np.ndarray, dbfs: float) -> np.ndarray:
+    """``y`` scaled so that its RMS level is ``dbfs`` dB re full scale (silence is returned unchanged)."""
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
+    return y if rms <= 0.0 else (y * (10.0 ** (dbfs / 20.0) / rms)).astype(np.float32)
+
+
 def waveform_smile_features(y: np.ndarray, params: SmileParams = SmileParams(), name: str = "waveform") -> np.ndarray:
-    """Features of a waveform at ``params.sample_rate``, quiet edges trimmed (``name``: what errors call it)."""
+    """Features of a waveform at ``params.sample_rate``, quiet edges trimmed and the level normalised as
+    ``params`` say (``name``: what errors call it)."""
     if params.top_db is not None:
         y = trim_silence(y, params.top_db)
+    if params.loudness_dbfs is not None:
+        y = normalise_loudness(y, params.loudness_dbfs)
     X = signal_features(y, params)
     if not np.isfinite(X).all():
         raise DataError(
