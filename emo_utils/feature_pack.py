@@ -73,10 +73,10 @@ class CorpusPack:
 
 def _mfcc_stats(ctx: Any) -> FeatureSet:
     """Mean and standard deviation over time of the MFCC branch's frame features (no augmented copies)."""
-    from emo_utils.audio.features import FeatureParams, extract_dataset_features
-    from emo_utils.branches import AUDIO_CODE, BRANCHES
+    from emo_utils.audio.features import STAGE_VERSION, FeatureParams, extract_dataset_features
+    from emo_utils.branches import BRANCHES
 
-    folder = ctx.stage_dir("audio_mfcc_clean", AUDIO_CODE, {"augment": []})
+    folder = ctx.stage("audio_mfcc_clean", STAGE_VERSION, {"augment": []}).folder(ctx.features_dir)
     frames, skipped = extract_dataset_features(
         ctx.audio_tasks(),
         folder / "features.npz",

@@ -155,7 +155,7 @@ def extract_voice_features(
 
     from emo_utils.audio.opensmile_features import feature_names
     from emo_utils.extraction import extract_feature_set
-    from emo_utils.stage_cache import stable_hash
+    from emo_utils.stages import stable_hash
 
     settings = {
         "params": asdict(params),
