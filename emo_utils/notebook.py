@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from emo_utils.report import provenance_line
-from emo_utils.workflow import Run, WorkflowSettings, prepare_run
+from emo_utils.run_setup import Run, WorkflowSettings, prepare_run
 
 log = logging.getLogger(__name__)
 RANDOM_BANNER = (

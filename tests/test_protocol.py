@@ -15,10 +15,10 @@ from emo_utils.evaluate import scored
 from emo_utils.feature_store import FeatureSet
 from emo_utils.fusion import deployment_config, fuse_cross_validated, inner_stacks, result_table, stack_branches
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
+from emo_utils.run_setup import limit_takes
 from emo_utils.speaker_norm import SpeakerNorm, enrolment_order, normalise_enrolled, normalise_per_actor
 from emo_utils.train import TrainConfig, cross_validate
 from emo_utils.tuning import choose_per_fold, combine, inner_scores
-from emo_utils.workflow import limit_takes
 
 ACTORS = [f"ravdess_{i:02d}" for i in range(1, 25)]
 GENDERS = ["male" if i % 2 else "female" for i in range(1, 25)]

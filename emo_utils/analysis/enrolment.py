@@ -27,9 +27,9 @@ from emo_utils.feature_store import FeatureSet
 from emo_utils.fusion import fuse_cross_validated, result_table, stack_branches
 from emo_utils.labels import emotion_index, run_labels
 from emo_utils.plotting import plot_accuracy_curves
+from emo_utils.run_setup import Run, branch_config, feature_context
 from emo_utils.speaker_norm import enrolment_order
 from emo_utils.train import TrainConfig, cross_validate
-from emo_utils.workflow import Run, branch_config, feature_context
 
 log = logging.getLogger(__name__)
 
