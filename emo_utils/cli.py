@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
+from emo_utils import options
 from emo_utils.errors import EmoError
 from emo_utils.workshop import WORKSHOP_TRACKS
 
@@ -19,7 +20,7 @@ T = TypeVar("T")
 def _settings(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
     """The dataclass ``cls`` from the parsed arguments named like its fields (each option's ``dest`` is the
     field it sets), with ``given`` taking precedence."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
     return cls(**{**{k: v for k, v in vars(args).items() if k in names}, **given})
 
 
@@ -98,21 +99,6 @@ def _build_feature_pack(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _camera(text: str) -> int | str:
-    """A webcam index, or a video file standing in for a webcam."""
-    return int(text) if text.isdigit() else text
-
-
 def _demo_timeline(args: argparse.Namespace) -> int:
     """``emo demo --timeline`` (windows of a video file) or ``--camera N`` (a webcam's faces, live)."""
     from emo_utils.fusion import load_fusion_config
@@ -157,23 +143,6 @@ def _demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _folds(text: str) -> int | str:
-    if text == "emobox":
-        return text
-    if not text.isdigit() or int(text) < 2:
-        raise argparse.ArgumentTypeError(f"expected a number of folds (2 or more) or 'emobox', got {text!r}")
-    return int(text)
-
-
-def _speaker_norm(text: str) -> str:
-    from emo_utils.speaker_norm import SpeakerNorm
-
-    try:
-        return str(SpeakerNorm.parse(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _course(args: argparse.Namespace) -> int:
     from emo_utils.course import render_course
 
@@ -198,18 +167,6 @@ def _course(args: argparse.Namespace) -> int:
         print(f"{r.source.name:32s} {'ok' if r.ok else 'FAILED':6s} {r.seconds:7.1f} s  {r.error}")
     print(f"course index: {course.index}")
     return 1 if course.failed else 0
-
-
-def _parameter(text: str) -> tuple[str, object]:
-    import ast
-
-    name, sep, value = text.partition("=")
-    if not sep or not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    try:
-        return name, ast.literal_eval(value)  # numbers, None, True/False, quoted strings, lists
-    except (ValueError, SyntaxError):
-        return name, value  # anything else is a string
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -285,12 +242,8 @@ def _faces_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _weight(text: str) -> tuple[str, float]:
-    name, _, value = text.partition("=")
-    try:
-        return name, float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected BRANCH=WEIGHT, got {text!r}") from None
+def _device_option(parser: argparse.ArgumentParser, default: str, help: str) -> None:
+    parser.add_argument("--device", type=options.device, default=default, metavar="{auto,cpu,cuda,cuda:N}", help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -310,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branches", nargs="+", help="branches to run (default: every one whose inputs exist)")
     p.add_argument(
         "--folds",
-        type=_folds,
+        type=options.folds,
         help="number of gender-balanced actor folds (default: 6 of consecutive actors; EmoDB 5 of one "
         "male + one female speaker), or 'emobox' for the 6 RAVDESS folds the EmoBox benchmark publishes",
     )
@@ -330,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--speaker-norm",
-        type=_speaker_norm,
+        type=options.speaker_norm,
         default="none",
         help="none (default: no statistic of any test speaker), enrol:K (each test speaker normalised "
         "with K of its unlabelled clips, scored on the others) or all (TRANSDUCTIVE: every test "
@@ -339,11 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-baselines", dest="baselines", action="store_false", help="skip the untuned SVM baseline of each branch"
     )
-    p.add_argument(
-        "--device",
-        default="cpu",
-        choices=("auto", "cpu", "cuda"),
-        help="where the backbones extract features and the models train (auto: CUDA when available; on CUDA "
+    _device_option(
+        p,
+        "cpu",
+        "where the backbones extract features and the models train (auto: CUDA when available; on CUDA "
         "the folds train one after another)",
     )
     p.add_argument("--seed", type=int, default=0)
@@ -408,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio_weight", "--audio-weight", type=float)
     p.add_argument("--video-branch", default="video_slowfast", help="branch the video weight applies to")
     p.add_argument("--audio-branch", default="audio_wav2vec_lstm", help="branch the audio weight applies to")
-    p.add_argument("--weight", type=_weight, action="append", help="BRANCH=WEIGHT (repeatable)")
+    p.add_argument("--weight", type=options.branch_weight, action="append", help="BRANCH=WEIGHT (repeatable)")
     p.add_argument("--note", default="", help="free text saved in the config")
     p.add_argument("--out", default="runs/latest/fusion/fusion_config.json")
     p.set_defaults(func=_fusion_config)
@@ -421,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--video", help="an .mp4 (with an audio track, or give --audio)")
     source.add_argument(
         "--camera",
-        type=_camera,
+        type=options.camera,
         metavar="N",
         help="webcam index N (or a video file standing in for one): predict its faces window by window as frames "
         "arrive, for --seconds. Faces only: no microphone library is a dependency, so no sound is read",
@@ -441,20 +393,20 @@ def build_parser() -> argparse.ArgumentParser:
         "normalisation normalise with them",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument(
-        "--device", default="cpu", choices=("auto", "cpu", "cuda"), help="where backbones run (auto: CUDA if available)"
-    )
+    _device_option(p, "cpu", "where backbones run (auto: CUDA if available)")
     p.add_argument(
         "--timeline",
         action="store_true",
         help="emotion over time: predict windows of --window s every --hop s; writes timeline.json, timeline.csv "
         "and timeline.png to --out and prints the stretches of one fused label",
     )
-    p.add_argument("--window", type=_positive, default=2.0, help="timeline window length in seconds (default 2)")
-    p.add_argument("--hop", type=_positive, default=0.5, help="timeline step between windows in seconds (default 0.5)")
-    p.add_argument("--fps", type=_positive, default=10.0, help="timeline frames decoded per second (default 10)")
+    p.add_argument("--window", type=options.positive, default=2.0, help="timeline window length in seconds (default 2)")
     p.add_argument(
-        "--seconds", type=_positive, default=30.0, help="--camera: stop after this many seconds (default 30)"
+        "--hop", type=options.positive, default=0.5, help="timeline step between windows in seconds (default 0.5)"
+    )
+    p.add_argument("--fps", type=options.positive, default=10.0, help="timeline frames decoded per second (default 10)")
+    p.add_argument(
+        "--seconds", type=options.positive, default=30.0, help="--camera: stop after this many seconds (default 30)"
     )
     p.add_argument(
         "--out", help="timeline output folder (default: runs/timeline/<video stem> or runs/timeline/cameraN)"
@@ -503,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-p",
         "--parameter",
-        type=_parameter,
+        type=options.notebook_parameter,
         action="append",
         metavar="NAME=VALUE",
         help="another notebook parameter (repeatable), passed to the notebooks that declare it",
@@ -540,14 +492,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--patience", type=int, default=3, help="epochs without a lower validation loss before stopping")
     p.add_argument("--max-seconds", type=float, default=6.0, help="longer clips are cropped to this length")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA when available")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=options.DEVICE_CHOICES,
+        help="auto: CUDA when available (accelerate launch gives each process its GPU)",
+    )
     p.add_argument(
         "--mixed-precision",
         default="auto",
         choices=("auto", "no", "bf16", "fp16"),
         help="auto: bf16 (or fp16) on CUDA, none on CPU",
     )
-    p.add_argument("--folds", type=_folds, default=6, help="actor folds (a number or 'emobox'; when indexing here)")
+    p.add_argument(
+        "--folds", type=options.folds, default=6, help="actor folds (a number or 'emobox'; when indexing here)"
+    )
     p.add_argument("--clip-limit", type=int, help="use at most this many takes (when indexing the data here)")
     p.add_argument("--actors", dest="demo_actors", type=int, default=12, help="actors of the generated demo corpus")
     p.add_argument(
@@ -576,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "yes", "no"],
         help="are the images face crops? auto: small square images are, others are searched for a face",
     )
-    p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is available")
+    _device_option(p, "cpu", "cpu, or cuda where a GPU is available")
     p.add_argument(
         "--calm-weight",
         type=float,

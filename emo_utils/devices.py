@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import torch
 
 from emo_utils.errors import EmoError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+from emo_utils.options import DEVICE_CHOICES
 
 
 class DeviceError(EmoError):

@@ -68,7 +68,7 @@ class NotebookRun:
 
 def settings_from(params: Mapping[str, Any]) -> WorkflowSettings:
     """Workflow settings from a notebook's parameters (names as in the parameters cells)."""
-    known = {f.name for f in fields(WorkflowSettings)}
+    known = {f.name for f in fields(WorkflowSettings) if f.init}
     values = {_RENAMED.get(k, k): v for k, v in params.items() if _RENAMED.get(k, k) in known}
     if values.get("data_root"):
         values["data_root"] = Path(values["data_root"])

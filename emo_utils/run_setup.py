@@ -4,7 +4,7 @@ labels and the protocol line every number carries; what every stage of :mod:`emo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,7 @@ class WorkflowSettings:
     vit_model: str = "google/vit-base-patch16-224-in21k"
     allow_stand_ins: bool = True
     fuse_random_weights: bool = False
-    speaker_norm: str = "none"
+    speaker_norm: str | SpeakerNorm = "none"  # a SpeakerNorm or its name ("none", "enrol:K", "all"); kept as the name
     early_fusion: bool = True
     baselines: bool = True
     seed: int = 0
@@ -52,16 +52,14 @@ class WorkflowSettings:
     demo_actors: int = 12
     features_dir: Path | None = None  # default out/features; runs of the same data may share one
     device: str = "cpu"  # where backbones extract features and models train: cpu, cuda or auto (emo_utils.devices)
+    norm: SpeakerNorm = field(init=False, repr=False, compare=False)  # speaker_norm, parsed once
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.data_root = Path(self.data_root) if self.data_root is not None else None
-        self.speaker_norm = str(SpeakerNorm.parse(self.speaker_norm))
+        self.norm = SpeakerNorm.parse(self.speaker_norm)
+        self.speaker_norm = str(self.norm)
         resolve_device(self.device)  # fail now, not after the corpus is indexed and features are extracted
-
-    @property
-    def norm(self) -> SpeakerNorm:
-        return SpeakerNorm.parse(self.speaker_norm)
 
     @property
     def jobs(self) -> int:

@@ -36,7 +36,7 @@ from emo_utils.baselines import BASELINE, svm_cross_validate
 from emo_utils.baselines import STAGE_VERSION as BASELINE_VERSION
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.devices import resolve_device
-from emo_utils.errors import DataError, EmoError, SettingsError
+from emo_utils.errors import DataError, EmoError, MissingWeightsError, SettingsError
 from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.extraction import start_worker_server
 from emo_utils.feature_store import FeatureSet
@@ -427,6 +427,8 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
         try:
             artifact = run_branch(spec, run, ctx)
         except EmoError as exc:
+            if isinstance(exc, MissingWeightsError) and not settings.allow_stand_ins:  # real weights or no run
+                raise MissingWeightsError(f"[{name}] --no-stand-ins, and its weights are missing: {exc}") from exc
             log.warning("[%s] skipped: %s", name, exc)
             continue
         if artifact is not None:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from isolation import pytest_configure, pytest_pyfunc_call  # noqa: F401 (the ``isolated`` marker's hooks)
+
+import emo_utils  # noqa: F401 (sets numba's code generation before any test imports librosa)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ROOT = Path(os.environ.get("EMO_SHARED_ROOT", REPO_ROOT.parent / "shared"))

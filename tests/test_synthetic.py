@@ -187,6 +187,7 @@ def _voice_measures(emotion: str, actor: int) -> np.ndarray:
     return np.mean(measures, axis=0)
 
 
+@pytest.mark.isolated  # librosa.yin runs numba-compiled code: a crash there must not end the test run
 def test_voice_cues_follow_design():
     for actor in (1, 2):
         m = {e: _voice_measures(e, actor) for e in ("neutral", "calm", "fearful", "surprised")}

@@ -173,6 +173,20 @@ def test_cli_index_fusion_config_and_demo_json(
     assert "dataset folder not found" in capsys.readouterr().err
 
 
+def test_no_stand_ins_without_the_weights_fails_naming_them(
+    tiny_run: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, _ = tiny_run
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # fail in seconds on a machine with a network too
+    absent = tmp_path / "no_weights_here"
+    command = ["workflow", "--data-root", str(out / "demo_data"), "--out", str(tmp_path / "run")]
+    command += ["--branches", "audio_wav2vec_lstm", "--wav2vec-model", str(absent), "--clip-limit", "12"]
+    assert emo([*command, "--jobs", "1", "--quiet", "--no-stand-ins"]) == 2
+    error = capsys.readouterr().err
+    assert "audio_wav2vec_lstm" in error and str(absent) in error and "--no-stand-ins" in error
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
 @pytest.mark.parametrize("script", ["extract_wav2vec_features.py", "create_emotion_fusion.py", "demo_fusion_model.py"])
 def test_scripts_have_help(script: str) -> None:
     done = subprocess.run(
