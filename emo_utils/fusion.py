@@ -22,8 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
-from sklearn.linear_model import LogisticRegression
 
 from emo_utils.errors import DataError
 from emo_utils.feature_store import FeatureSet
@@ -168,6 +166,8 @@ def learn_weights(P: np.ndarray, y: np.ndarray, step: float = 0.1) -> np.ndarray
 
 def fit_temperature(P: np.ndarray, y: np.ndarray) -> float:
     """Temperature T minimising the negative log-likelihood of softmax(log p / T) (calibration)."""
+    from scipy.optimize import minimize_scalar
+
     ok = ~np.isnan(P).any(axis=1)
     logp = np.log(P[ok] + _EPS)
 
@@ -209,6 +209,8 @@ def _stack_inputs(P: np.ndarray) -> np.ndarray:
 
 
 def _fit_stacking(train: BranchStack) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+
     model = LogisticRegression(C=1.0, max_iter=2000)
     model.fit(_stack_inputs(train.P), train.y)
     return {"model": model, "n_train": len(train.y)}

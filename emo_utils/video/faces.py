@@ -13,6 +13,12 @@ Each box is widened by a small margin, made square and kept inside the image, th
 Detectors: ``"mtcnn"`` (facenet-pytorch's MTCNN, weights inside its wheel) and ``"haar"`` (OpenCV's
 cascade). ``"auto"``, the default, is MTCNN where facenet-pytorch is installed and Haar otherwise
 (:func:`default_detector`); caches and feature metadata record the detector actually used.
+``"mtcnn+haar"`` (:class:`FallbackFaceDetector`, the shipped face model's) asks MTCNN first, the Haar cascade
+only when MTCNN finds nothing, then both with lower bars; it enlarges small frames before searching them.
+
+**Framing for the FER2013 model.** FER2013's 48x48 faces are tight: the square runs from the top of the forehead
+to the chin. :data:`FER_FRAMING` gives, per detector, the crop margin that makes a detector's box into that
+square (:func:`fer_margin`); ``benchmarks/fer_in_frames.py`` checks it on FER2013 faces placed into frames.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 GREY_SIZE = 48
 RGB_SIZE = 112
 CROP_MARGIN = 0.1
+# Margin (each side, as a share of the box's longer side) that turns a detector's box into FER2013's framing:
+# MTCNN's box already spans forehead to chin; Haar's is a little tighter. Read off the median box of FER2013
+# faces placed into plain frames (benchmarks/fer_in_frames.py reports how well it holds).
+FER_FRAMING: dict[str, float] = {"mtcnn": 0.0, "haar": 0.03, "mtcnn+haar": 0.0}
 GREY_FILE = "face_grey48.npz"
 RGB_FILE = "face_rgb.npz"
 DETECTED_COLOUR = (0, 200, 0)
@@ -92,10 +102,13 @@ class MtcnnFaceDetector:
     Like :class:`HaarFaceDetector`, frames are shrunk so the longer side is at most ``max_side`` before
     detection and faces smaller than ``min_size_frac`` of the shorter side (at least 20 px) are not searched
     for (fewer levels in MTCNN's image pyramid: faster on large frames); faces found with a probability
-    below ``min_prob`` are dropped.
+    below ``min_prob`` are dropped. Frames whose shorter side is under ``min_side`` are enlarged to it first
+    (a small frame's face is otherwise below MTCNN's smallest search size).
     """
 
-    def __init__(self, min_prob: float = 0.9, max_side: int = 640, min_size_frac: float = 0.12) -> None:
+    def __init__(
+        self, min_prob: float = 0.9, max_side: int = 640, min_size_frac: float = 0.12, min_side: int = 0
+    ) -> None:
         try:
             import torch
             from facenet_pytorch import MTCNN
@@ -112,11 +125,14 @@ class MtcnnFaceDetector:
         self.min_prob = min_prob
         self.max_side = max_side
         self.min_size_frac = min_size_frac
+        self.min_side = min_side
 
     def detect(self, frame_rgb: np.ndarray) -> list[Box]:
         scale = min(1.0, self.max_side / max(frame_rgb.shape[:2]))
-        if scale < 1.0:
-            frame_rgb = cv2.resize(frame_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        scale = max(scale, self.min_side / min(frame_rgb.shape[:2]))
+        if scale != 1.0:
+            interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+            frame_rgb = cv2.resize(frame_rgb, None, fx=scale, fy=scale, interpolation=interpolation)
         self.model.min_face_size = max(20, int(self.min_size_frac * min(frame_rgb.shape[:2])))  # read per call
         boxes, probs = self.model.detect(np.ascontiguousarray(frame_rgb))
         if boxes is None:
@@ -133,7 +149,39 @@ class MtcnnFaceDetector:
         ]
 
 
-DETECTORS: dict[str, Callable[[], FaceDetector]] = {"haar": HaarFaceDetector, "mtcnn": MtcnnFaceDetector}
+class FallbackFaceDetector:
+    """Detectors tried in turn on a frame until one finds a face: MTCNN (face probability >= ``min_prob``, small
+    frames enlarged to ``min_side``), the Haar cascade, then both again with lower bars (MTCNN's three stage
+    thresholds and ``min_prob`` lowered, fewer Haar neighbours). A clear face is found by the first; the later,
+    more permissive tiers run only on frames where the stricter ones saw nothing. Haar boxes are widened to
+    MTCNN's framing (:data:`FER_FRAMING`), so every box is framed alike. The tiers and bars were chosen on FER2013
+    faces placed into frames (the development half of the sample) and on faceless scenes (no false face)."""
+
+    def __init__(self, min_prob: float = 0.8, min_side: int = 360) -> None:
+        strict = MtcnnFaceDetector(min_prob=min_prob, min_side=min_side)
+        lenient = MtcnnFaceDetector(min_prob=0.4, min_side=min_side)
+        lenient.model.thresholds = [0.4, 0.5, 0.5]
+        self.tiers: list[tuple[FaceDetector, bool]] = [
+            (strict, False),
+            (HaarFaceDetector(min_neighbors=3), True),
+            (lenient, False),
+            (HaarFaceDetector(min_neighbors=2), True),
+        ]
+
+    def detect(self, frame_rgb: np.ndarray) -> list[Box]:
+        widen = FER_FRAMING["haar"] - FER_FRAMING["mtcnn"]
+        for detector, haar in self.tiers:
+            found = detector.detect(frame_rgb)
+            if found:
+                return [square_crop_box(box, frame_rgb.shape, widen) for box in found] if haar else found
+        return []
+
+
+DETECTORS: dict[str, Callable[[], FaceDetector]] = {
+    "haar": HaarFaceDetector,
+    "mtcnn": MtcnnFaceDetector,
+    "mtcnn+haar": FallbackFaceDetector,
+}
 AUTO = "auto"
 
 
@@ -219,6 +267,11 @@ def fill_missing_boxes(boxes: Sequence[Box | None], path: str | Path) -> tuple[n
     return np.array([boxes[i] for i in nearest], dtype=np.int32), detected
 
 
+def fer_margin(detector: str) -> float:
+    """The crop margin that frames a face found by ``detector`` (a name, ``"auto"`` resolved) as FER2013's are."""
+    return FER_FRAMING[resolve_detector_name(detector)]
+
+
 def square_crop_box(box: Sequence[int], image_shape: Sequence[int], margin: float = CROP_MARGIN) -> Box:
     """``box`` widened by ``margin`` on each side, made square and moved (or shrunk) to fit the image."""
     x, y, w, h = box
@@ -230,11 +283,14 @@ def square_crop_box(box: Sequence[int], image_shape: Sequence[int], margin: floa
     return x0, y0, side, side
 
 
-def crop_faces(frames: np.ndarray, boxes: np.ndarray, rgb_size: int = RGB_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Square face crops: (n, 48, 48) grey uint8 and (n, rgb_size, rgb_size, 3) RGB uint8."""
+def crop_faces(
+    frames: np.ndarray, boxes: np.ndarray, rgb_size: int = RGB_SIZE, margin: float = CROP_MARGIN
+) -> tuple[np.ndarray, np.ndarray]:
+    """Square face crops (``margin``: see :func:`square_crop_box`): (n, 48, 48) grey and (n, rgb_size, rgb_size, 3)
+    RGB uint8."""
     grey, rgb = [], []
     for frame, box in zip(frames, boxes):
-        x0, y0, side, _ = square_crop_box(box, frame.shape)
+        x0, y0, side, _ = square_crop_box(box, frame.shape, margin)
         face = frame[y0 : y0 + side, x0 : x0 + side]
         rgb.append(cv2.resize(face, (rgb_size, rgb_size), interpolation=cv2.INTER_AREA))
         grey.append(
@@ -255,12 +311,16 @@ def clip_face_crops(
 
 
 def frames_face_crops(
-    frames: np.ndarray, name: str, detector: str | FaceDetector = AUTO, rgb_size: int = RGB_SIZE
+    frames: np.ndarray,
+    name: str,
+    detector: str | FaceDetector = AUTO,
+    rgb_size: int = RGB_SIZE,
+    margin: float = CROP_MARGIN,
 ) -> dict[str, np.ndarray]:
     """Face crops of frames already in memory (``name`` is what an error calls the clip); see
     :func:`clip_face_crops`."""
     boxes, detected = fill_missing_boxes(detect_faces_in_clip(frames, detector), name)
-    grey, rgb = crop_faces(frames, boxes, rgb_size)
+    grey, rgb = crop_faces(frames, boxes, rgb_size, margin)
     return {"grey48": grey, "rgb": rgb, "boxes": boxes, "detected": detected}
 
 

@@ -1,0 +1,102 @@
+"""The face path keeps what the FER model can see: a real FER2013 face placed into frames at several scales is found,
+cropped as FER2013 frames its faces, and read as its own crop is; readings are pooled with their confidence and
+read with their mirror image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHARED_ROOT
+
+from emo_utils.video.assemble import landscape, place_face
+from emo_utils.video.expression import load_expression_model, pool_frames
+from emo_utils.video.face_eval import list_labelled_images, split_labelled_images
+from emo_utils.video.faces import FallbackFaceDetector, fer_margin, frames_face_crops, square_crop_box
+
+FER_SAMPLE = SHARED_ROOT / "data" / "fer2013-sample"
+SIDES = (90, 162, 252)
+
+
+@pytest.fixture(scope="module")
+def known_face(fer_weights: None) -> np.ndarray:
+    """The first happy face of the sample (by file name) that the model reads as happy, with confidence, as a crop."""
+    if not FER_SAMPLE.is_dir():
+        pytest.skip(f"FER2013 sample not found at {FER_SAMPLE}")
+    pytest.importorskip("facenet_pytorch")
+    model = load_expression_model()
+    for path in sorted((FER_SAMPLE / "happy").glob("*.jpg")):
+        face = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        proba = model.predict(face[None], flip=True).proba[0]
+        if proba.argmax() == 3 and proba.max() > 0.7:  # FER class 3 is happy
+            return face
+    pytest.fail("no happy face of the sample reads as happy")
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_a_known_face_at_several_scales_gets_the_same_reading(known_face: np.ndarray):
+    model = load_expression_model()
+    own = model.predict(known_face[None], flip=True).proba[0]
+    for side, centre in zip(SIDES, ((0.3, 0.4), (0.6, 0.5), (0.5, 0.6))):
+        frame, placed = place_face(known_face, side, centre)
+        crops = frames_face_crops(frame[None], f"{side} px", "mtcnn+haar", margin=fer_margin("mtcnn+haar"))
+        assert crops["detected"].all()
+        box = square_crop_box(crops["boxes"][0], frame.shape, fer_margin("mtcnn+haar"))
+        assert _iou(box, placed) > 0.75, f"{side} px: the crop {box} is not framed as the face {placed}"
+        proba = model.predict(crops["rgb"], flip=True).proba[0]
+        assert proba.argmax() == own.argmax(), f"{side} px: read {proba.round(2)}, the crop itself {own.round(2)}"
+
+
+def test_the_fallback_detector_sees_no_face_in_a_landscape():
+    pytest.importorskip("facenet_pytorch")
+    assert FallbackFaceDetector().detect(landscape(360, 640)) == []
+
+
+def test_place_face_keeps_the_face_inside_the_frame():
+    face = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)
+    frame, (x, y, side, _) = place_face(face, 100, (0.99, 0.01), frame_size=(200, 300))
+    assert frame.shape == (200, 300, 3) and (x, y, side) == (200, 0, 100)
+    assert (frame[:, :200] == 128).all()
+    with pytest.raises(ValueError, match="does not fit"):
+        place_face(face, 250, (0.5, 0.5), frame_size=(200, 300))
+
+
+def test_frames_are_pooled_by_confidence_and_borrowed_boxes_do_not_count():
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.0, 1.0]])
+    pooled = pool_frames(proba)
+    weights = np.array([0.9, 0.6, 1.0])
+    np.testing.assert_allclose(pooled, (weights[:, None] * proba).sum(0) / weights.sum())
+    np.testing.assert_allclose(
+        pool_frames(proba, np.array([True, True, False])),
+        [0.9 * 0.9 + 0.6 * 0.4, 0.9 * 0.1 + 0.6 * 0.6] / np.float64(1.5),
+    )
+    np.testing.assert_allclose(pool_frames(proba, np.zeros(3, bool)), pooled)  # nothing detected: every frame counts
+
+
+def test_flip_reads_the_face_and_its_mirror(fer_weights: None):
+    model = load_expression_model()
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 255, size=(3, 48, 48), dtype=np.uint8)
+    both = model.predict(faces, flip=True).proba
+    mirrored = model.predict(faces[:, :, ::-1].copy()).proba
+    np.testing.assert_allclose(both, (model.predict(faces).proba + mirrored) / 2, atol=1e-5)
+
+
+def test_the_fer_sample_is_halved_per_class_with_a_fixed_seed(tmp_path: Path):
+    for emotion in ("happy", "sad"):
+        (tmp_path / emotion).mkdir()
+        for i in range(5):
+            cv2.imwrite(str(tmp_path / emotion / f"{i}.png"), np.zeros((48, 48), np.uint8))
+    images = list_labelled_images(tmp_path)
+    development, test = split_labelled_images(images)
+    assert split_labelled_images(images) == (development, test)
+    assert sorted(development + test) == sorted(images) and not set(development) & set(test)
+    assert [sum(e == emotion for _, e in development) for emotion in ("happy", "sad")] == [2, 2]
