@@ -62,14 +62,27 @@ def test_workflow_writes_every_stage_and_labels_its_numbers(tiny_run: tuple[Path
     assert saved["branches"]["audio_wav2vec_lstm"]["random_weights"] is True
     assert saved["branches"]["video_vit_cnn"]["random_weights"] is True
     assert saved["branches"]["audio_mfcc_cnn"]["random_weights"] is False
-    assert set(saved["fusion"]) == {"late_equal", "late_learned", "product", "stacking", "dynamic", "early"}
+    assert set(saved["fusion"]) == {
+        "late_equal",
+        "late_learned",
+        "product",
+        "stacking",
+        "dynamic",
+        "select_late",
+        "select_product",
+        "early",
+    }
     for strategy in saved["fusion"].values():
         assert "audio_wav2vec_lstm" not in strategy["branches"] and "video_vit_cnn" not in strategy["branches"]
-    assert {"SVM audio_mfcc_cnn", "SVM face_au", "SVM fusion late_equal"} <= set(saved["baselines"])
+    for baseline in ("SVM", "LR"):
+        expected = {f"{baseline} audio_mfcc_cnn", f"{baseline} face_au", f"{baseline} fusion late_equal"}
+        assert expected | {f"{baseline} fusion product"} <= set(saved["baselines"])
     assert (out / "fusion" / "fusion_config.json").is_file()
     assert (out / "figures" / "confusion_matrices.png").stat().st_size > 0
     report = (out / "report.md").read_text()
     assert "SYNTHETIC" in report and "baseline: SVM on audio_mfcc_cnn" in report
+    assert "baseline: LR on audio_mfcc_cnn" in report and "baseline: LR product fusion" in report
+    assert "chosen on inner folds among" in report
 
 
 def test_second_run_reuses_cached_stages(tiny_run: tuple[Path, dict], caplog: pytest.LogCaptureFixture) -> None:
