@@ -104,7 +104,14 @@ def _demo_timeline(args: argparse.Namespace) -> int:
     from emo_utils.fusion import load_fusion_config
     from emo_utils.inference import enrolment_media, resolve_run
     from emo_utils.plotting import save_figure
-    from emo_utils.timeline import camera_name, camera_timeline, plot_timeline, predict_timeline, write_timeline
+    from emo_utils.timeline import (
+        camera_name,
+        camera_timeline,
+        plot_timeline,
+        predict_timeline,
+        smooth_timeline,
+        write_timeline,
+    )
 
     run = resolve_run(args.run)
     config = load_fusion_config(args.config or run / "fusion" / "fusion_config.json")
@@ -127,6 +134,7 @@ def _demo_timeline(args: argparse.Namespace) -> int:
         timeline = predict_timeline(
             args.video, args.audio, run=run, config=config, enrolment=enrolment or None, **settings
         )
+    timeline = smooth_timeline(timeline, args.smooth)
     out = Path(args.out) if args.out else Path("runs") / "timeline" / stem
     paths = write_timeline(timeline, out)
     paths["png"] = save_figure(plot_timeline(timeline), out / "timeline.png")
@@ -401,6 +409,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and timeline.png to --out and prints the stretches of one fused label",
     )
     p.add_argument("--window", type=options.positive, default=2.0, help="timeline window length in seconds (default 2)")
+    p.add_argument(
+        "--smooth",
+        choices=("none", "ema", "viterbi"),
+        default="none",
+        help="timeline: smooth the fused label over time: ema (causal moving average, time constant 1 s) or viterbi "
+        "(sticky hidden-Markov decoding, expected stretch 4 s); both fixed a priori (emo_utils.smoothing)",
+    )
     p.add_argument(
         "--hop", type=options.positive, default=0.5, help="timeline step between windows in seconds (default 0.5)"
     )

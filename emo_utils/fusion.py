@@ -3,7 +3,9 @@
 Strategies (:data:`STRATEGIES`): ``late_equal`` and ``late_fixed`` (weighted average), ``late_learned``
 (weights learned), ``product`` (weighted geometric mean), ``stacking`` (logistic regression on branch
 log-probabilities), ``dynamic`` (per-clip weights from each branch's confidence after temperature
-scaling), and ``early`` (one model on the branches' concatenated pooled features, :func:`early_fusion`).
+scaling), ``select_late`` and ``select_product`` (the mean or product of the branches chosen by forward selection,
+:func:`select_branches`: a branch that does not raise the accuracy is left out), and ``early`` (one model on the
+branches' concatenated pooled features, :func:`early_fusion`).
 Whatever a strategy learns for test fold k is fitted on the *inner* out-of-fold predictions of fold k's
 training actors, made by models that never saw fold k's actors (nested cross-validation). A clip missing
 a branch is fused from the branches it has.
@@ -223,6 +225,50 @@ def _apply_stacking(P: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     return full
 
 
+Rule = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (P, weights) -> fused probabilities
+
+
+def select_branches(P: np.ndarray, y: np.ndarray, rule: Rule) -> np.ndarray:
+    """0/1 weights of the branches that ``rule`` fuses, chosen by forward selection on the given rows: start from
+    the most accurate branch, add the one that raises the fused accuracy most (ties broken by log-loss), stop when
+    no branch raises it. A branch that does not help is left out."""
+
+    def key(chosen: np.ndarray) -> tuple[float, float]:
+        proba = rule(P, chosen)
+        return _accuracy(proba, y), -_log_loss(proba, y)
+
+    weights = np.zeros(len(P))
+    best = (-np.inf, -np.inf)
+    while not weights.all():
+        trials = {b: key(np.where(np.arange(len(P)) == b, 1.0, weights)) for b in np.flatnonzero(weights == 0)}
+        b, trial = max(trials.items(), key=lambda item: item[1])
+        if weights.any() and trial[0] <= best[0]:
+            break
+        weights[b], best = 1.0, trial
+    return weights
+
+
+def _fit_selection(rule: Rule) -> Callable[[BranchStack], dict[str, Any]]:
+    def fit(stack: BranchStack) -> dict[str, Any]:
+        weights = select_branches(stack.P, stack.y, rule)
+        return {"weights": weights, "selected": [b for b, w in zip(stack.branches, weights) if w]}
+
+    return fit
+
+
+def _apply_selection(rule: Rule) -> Callable[[np.ndarray, dict[str, Any]], np.ndarray]:
+    """Fuse the chosen branches; a clip having none of them is fused from the branches it has."""
+
+    def apply(P: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        fused = rule(P, np.asarray(params["weights"], dtype=float))
+        none_chosen = np.isnan(fused).any(axis=1)
+        if none_chosen.any():
+            fused[none_chosen] = rule(P[:, none_chosen], np.ones(len(P)))
+        return fused
+
+    return apply
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A fusion strategy: what it fits on training actors' predictions (``fit``) and how it fuses."""
@@ -232,6 +278,7 @@ class Strategy:
     apply: Callable[[np.ndarray, dict[str, Any]], np.ndarray]
     fit: Callable[[BranchStack], dict[str, Any]] | None = None
     uses_weights: bool = False
+    chooses_branches: bool = False  # fuses only the branches it chose on the training actors
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -265,10 +312,33 @@ STRATEGIES: dict[str, Strategy] = {
             lambda P, p: dynamic_fusion(P, p["temperatures"]),
             lambda s: {"temperatures": np.array([fit_temperature(s.P[b], s.y) for b in range(len(s.P))])},
         ),
+        Strategy(
+            "select_late",
+            "mean of the branches chosen by forward selection on the training actors",
+            _apply_selection(weighted_average),
+            _fit_selection(weighted_average),
+            chooses_branches=True,
+        ),
+        Strategy(
+            "select_product",
+            "product of the branches chosen by forward selection on the training actors",
+            _apply_selection(weighted_product),
+            _fit_selection(weighted_product),
+            chooses_branches=True,
+        ),
     ]
 }
 EARLY = "early"  # one model on the concatenated pooled features: trained by early_fusion, not fitted here
-DEFAULT_STRATEGIES = ("late_equal", "late_learned", "product", "stacking", "dynamic", EARLY)
+DEFAULT_STRATEGIES = (
+    "late_equal",
+    "late_learned",
+    "product",
+    "stacking",
+    "dynamic",
+    "select_late",
+    "select_product",
+    EARLY,
+)
 
 
 @dataclass

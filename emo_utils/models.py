@@ -156,12 +156,19 @@ def _slowfast(input_shape: Sequence[int], n_classes: int = N_CLASSES, **kwargs: 
     return build_slowfast(num_classes=n_classes, **kwargs)
 
 
+def _cross_attention(input_shape: Sequence[int], **kwargs: object) -> nn.Module:
+    from emo_utils.attention_fusion import CrossModalAttention
+
+    return CrossModalAttention(input_shape, **kwargs)  # type: ignore[arg-type]
+
+
 MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "audio_cnn1d": AudioCNN1D,
     "sequence_lstm": SequenceLSTM,
     "frame_cnn2d": FrameEmbeddingCNN2D,
     "mlp": MLP,
     "slowfast": _slowfast,
+    "cross_attention": _cross_attention,
 }
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import pandas as pd
 
 from emo_utils.artifacts import load_artifact, read_oof
+from emo_utils.baselines import BASELINES
+from emo_utils.fusion import STRATEGIES
 from emo_utils.plotting import plot_confusions, plot_metric_bars, save_figure
 
 SYNTHETIC_DATA = "SYNTHETIC demo corpus (not RAVDESS; numbers only show the pipeline works)"
@@ -31,7 +33,8 @@ def _row(name: str, m: dict[str, Any], note: str) -> str:
 
 
 def results_table(metrics: dict[str, Any]) -> list[str]:
-    """Markdown rows: each branch followed by its untuned SVM baseline, then the fusion strategies."""
+    """Markdown rows: each branch followed by its untuned baselines, then the fusion strategies and the baselines'
+    fusions."""
     lines = ["| model | accuracy | macro-F1 | UAR | clips | note |", "|---|---|---|---|---|---|"]
     fused = {b for m in metrics["fusion"].values() for b in m["branches"]}
     baselines = metrics.get("baselines", {})
@@ -40,12 +43,18 @@ def results_table(metrics: dict[str, Any]) -> list[str]:
         if m.get("random_weights"):
             note = "RANDOM stand-in weights: not a result" + ("" if name in fused else "; left out of fusion")
         lines.append(_row(name, m, note))
-        if f"SVM {name}" in baselines:
-            lines.append(_row(f"  baseline: SVM on {name} features", baselines[f"SVM {name}"], "untuned"))
+        for kind in BASELINES:
+            if f"{kind} {name}" in baselines:
+                lines.append(_row(f"  baseline: {kind} on {name} features", baselines[f"{kind} {name}"], "untuned"))
     for strategy, m in metrics["fusion"].items():
-        lines.append(_row(f"fusion {strategy}", m, "fuses " + " + ".join(m["branches"])))
-    if "SVM fusion late_equal" in baselines:
-        lines.append(_row("  baseline: SVM late fusion (equal)", baselines["SVM fusion late_equal"], "untuned"))
+        spec = STRATEGIES.get(strategy)
+        among = "chosen on inner folds among " if spec is not None and spec.chooses_branches else "fuses "
+        lines.append(_row(f"fusion {strategy}", m, among + " + ".join(m["branches"])))
+    for kind in BASELINES:
+        for strategy in ("late_equal", "product"):
+            if f"{kind} fusion {strategy}" in baselines:
+                row = _row(f"  baseline: {kind} {strategy} fusion", baselines[f"{kind} fusion {strategy}"], "untuned")
+                lines.append(row)
     return lines
 
 

@@ -13,9 +13,13 @@ nothing usable has no fused prediction. Frames are read as a stream, so only one
 in for one. It reads **faces only** (no microphone library is a dependency of this project), predicting each
 window as soon as its frames have arrived.
 
+:func:`smooth_timeline` adds each window's label after temporal smoothing of the fused probabilities
+(:mod:`emo_utils.smoothing`: ``ema`` or ``viterbi``) as ``smoothed``; the stretches of one label then follow it.
+
 Outputs (:func:`write_timeline`): ``timeline.json`` (the settings and, per window, its span, the fused
 probabilities and label and each branch's probabilities or the reason it is missing) and ``timeline.csv``, one
-row per window, wide: ``start_s, end_s, prediction, missing`` (why nothing could be fused, else empty), then
+row per window, wide: ``start_s, end_s, prediction`` (then ``smoothed`` when smoothed), ``missing`` (why nothing
+could be fused, else empty), then
 ``fused:<label>`` per label, then per branch ``<branch>:<label>`` and ``<branch>:missing`` (empty where the branch
 was read; its probabilities are then empty). :func:`plot_timeline` draws one heat-map per branch plus the fused
 one (time on x, emotions on y) with the fused top label marked.
@@ -28,7 +32,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +48,7 @@ from emo_utils.errors import DataError, EmoError, MissingModalityError
 from emo_utils.fusion import FusionConfig
 from emo_utils.inference import predict_media
 from emo_utils.media import probe
+from emo_utils.smoothing import NO_LABEL, smooth_labels
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -66,7 +71,8 @@ NO_MICROPHONE = (
 class Timeline:
     """Predictions per window. Each window is a dict: ``start_s``, ``end_s``, ``prediction`` (fused top label, or
     None when no branch could be used), ``probabilities`` (fused, label -> p; empty when None), ``modalities``
-    (branch -> ``{"probabilities": {...}}`` or ``{"missing": reason}``) and ``missing`` (why nothing was fused)."""
+    (branch -> ``{"probabilities": {...}}`` or ``{"missing": reason}``), ``missing`` (why nothing was fused) and,
+    when ``smoothing`` is not "none", ``smoothed`` (the label after temporal smoothing, None where no prediction)."""
 
     source: str
     run: str
@@ -77,6 +83,7 @@ class Timeline:
     fps: float | None
     windows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    smoothing: str = "none"
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -95,6 +102,8 @@ class Timeline:
                 "prediction": w["prediction"] or "",
                 "missing": w.get("missing", ""),
             }
+            if self.smoothed:
+                row["smoothed"] = w["smoothed"] or ""
             row.update({f"fused:{e}": w["probabilities"].get(e, np.nan) for e in self.labels})
             for branch in self.branches:
                 entry = w["modalities"][branch]
@@ -102,11 +111,17 @@ class Timeline:
                 row.update({f"{branch}:{e}": probabilities.get(e, np.nan) for e in self.labels})
                 row[f"{branch}:missing"] = entry.get("missing", "")
             rows.append(row)
-        return pd.DataFrame(rows, columns=_columns(self.labels, self.branches))
+        return pd.DataFrame(rows, columns=_columns(self.labels, self.branches, self.smoothed))
+
+    @property
+    def smoothed(self) -> bool:
+        """Whether the windows carry a label after temporal smoothing (``smoothed``)."""
+        return self.smoothing != "none"
 
     def segments(self) -> list[tuple[float, float, str]]:
-        """Stretches where the fused label stays the same: (start s, end s, label; "-" where nothing was fused).
-        Each window stands for the time around its centre: neighbours meet half-way between their centres."""
+        """Stretches where the fused label (after smoothing, when smoothed) stays the same: (start s, end s, label;
+        "-" where nothing was fused). Each window stands for the time around its centre: neighbours meet half-way
+        between their centres."""
         if not self.windows:
             return []
         centres = [(w["start_s"] + w["end_s"]) / 2 for w in self.windows]
@@ -114,7 +129,7 @@ class Timeline:
         bounds.append(self.windows[-1]["end_s"])
         out: list[tuple[float, float, str]] = []
         for i, w in enumerate(self.windows):
-            label = w["prediction"] or "-"
+            label = w["smoothed" if self.smoothed else "prediction"] or "-"
             if out and out[-1][2] == label:
                 out[-1] = (out[-1][0], bounds[i + 1], label)
             else:
@@ -129,6 +144,8 @@ class Timeline:
         ]
         for branch, n in self.missing_counts().items():
             lines.append(f"  {branch:<20} read in {len(self) - n} of {len(self)} windows")
+        if self.smoothed:
+            lines.append(f"labels smoothed over time ({self.smoothing}, emo_utils.smoothing):")
         lines += [f"{start:.1f}-{end:.1f} s {label}" for start, end, label in self.segments()]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -138,8 +155,9 @@ class Timeline:
         return asdict(self)
 
 
-def _columns(labels: list[str], branches: list[str]) -> list[str]:
-    columns = ["start_s", "end_s", "prediction", "missing", *(f"fused:{e}" for e in labels)]
+def _columns(labels: list[str], branches: list[str], smoothed: bool = False) -> list[str]:
+    columns = ["start_s", "end_s", "prediction", *(["smoothed"] if smoothed else []), "missing"]
+    columns += [f"fused:{e}" for e in labels]
     for branch in branches:
         columns += [*(f"{branch}:{e}" for e in labels), f"{branch}:missing"]
     return columns
@@ -518,6 +536,22 @@ def camera_timeline(
     return timeline
 
 
+def smooth_timeline(timeline: Timeline, method: str) -> Timeline:
+    """``timeline`` with each window's label after temporal smoothing of the fused probabilities (``method``:
+    ``ema`` or ``viterbi``, see :mod:`emo_utils.smoothing`; "none" returns it as it is)."""
+    if method == "none":
+        return timeline
+    P = np.full((len(timeline), len(timeline.labels)), np.nan)
+    for i, w in enumerate(timeline.windows):
+        if w["prediction"]:
+            P[i] = [w["probabilities"][e] for e in timeline.labels]
+    labels = smooth_labels(P, method, timeline.hop_s)
+    windows = [
+        {**w, "smoothed": timeline.labels[k] if k != NO_LABEL else None} for w, k in zip(timeline.windows, labels)
+    ]
+    return replace(timeline, windows=windows, smoothing=method)
+
+
 def write_timeline(timeline: Timeline, out_dir: str | Path) -> dict[str, Path]:
     """Write ``timeline.json`` and ``timeline.csv`` (wide, see the module docstring) to ``out_dir``."""
     out = Path(out_dir)
@@ -539,7 +573,7 @@ def read_timeline(path: str | Path) -> Timeline:
 def read_timeline_csv(path: str | Path) -> pd.DataFrame:
     """``timeline.csv`` as :meth:`Timeline.frame` gives it (empty reasons as "", missing probabilities NaN)."""
     head = pd.read_csv(path, nrows=0).columns
-    text = [c for c in head if c in ("prediction", "missing") or c.endswith(":missing")]
+    text = [c for c in head if c in ("prediction", "smoothed", "missing") or c.endswith(":missing")]
     return pd.read_csv(
         path, dtype={c: str for c in text}, keep_default_na=False, na_values={c: [""] for c in head if c not in text}
     )
@@ -595,6 +629,9 @@ def plot_timeline(timeline: Timeline) -> Figure:
         label="fused top label",
         zorder=3,
     )
+    if timeline.smoothed:
+        smoothed = [labels.index(p) if p in labels else np.nan for p in frame["smoothed"]]
+        fused_ax.plot(centres, smoothed, color="tab:green", linewidth=2, label=f"smoothed ({timeline.smoothing})")
     fused_ax.legend(loc="upper right", fontsize=7)
     fused_ax.set_xlabel("time (s, window centres)")
     if mesh is not None:

@@ -11,6 +11,7 @@ inputs: see :mod:`emo_utils.stages`) is unchanged:
     out/branches/NAME/                    the branch artifact (emo_utils.artifacts): oof.csv, inner_oof.csv,
                                           provenance.json, fold*.pt, pooled.npz, history.csv
     out/baselines/NAME/                   the same for the branch's untuned SVM baseline
+    out/baselines/lr/NAME/                ... and for its untuned logistic-regression baseline
     out/fusion/STRATEGY/oof.csv           fused out-of-fold probabilities (early/ is a trained artifact)
     out/fusion/fusion_config.json         the late-fusion config the demo loads
     out/metrics.json, out/report.md, out/figures/*.png
@@ -32,7 +33,7 @@ import pandas as pd
 import torch
 
 from emo_utils.artifacts import BranchArtifact, fusable, load_artifact, write_branch_artifact
-from emo_utils.baselines import BASELINE, svm_cross_validate
+from emo_utils.baselines import BASELINES, baseline_cross_validate
 from emo_utils.baselines import STAGE_VERSION as BASELINE_VERSION
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.devices import resolve_device
@@ -244,6 +245,12 @@ def tuned_stage(
     return load_artifact(folder)
 
 
+def _baseline_folder(run: Run, baseline: str, branch: str) -> Path:
+    """Where a branch's baseline is saved: ``baselines/NAME`` for the SVM, ``baselines/lr/NAME`` for the others."""
+    folder = run.settings.out / "baselines"
+    return folder / branch if baseline == "SVM" else folder / baseline.lower() / branch
+
+
 def _run_baseline(
     run: Run,
     spec: BranchSpec,
@@ -252,38 +259,42 @@ def _run_baseline(
     inputs: Sequence[Stage | str],
     provenance: BranchProvenance,
 ) -> None:
-    """The branch's untuned SVM on its pooled features, same folds and speaker normalisation (cached)."""
-    folder = run.settings.out / "baselines" / spec.name
+    """The branch's untuned baselines (SVM, logistic regression) on its pooled features, same folds and speaker
+    normalisation (cached)."""
     rows = run.rows(pooled.clip_ids)
-    params = {
-        "speaker_norm": config.speaker_norm,
-        "seed": run.settings.seed,
-        "labels": run.labels,
-        "folds": stable_hash(rows["fold"].tolist()),
-    }
-    stage = Stage("baseline", BASELINE_VERSION, params, tuple(inputs))
-    if not stage.is_current(folder, ("oof.csv",)):
-        oof = svm_cross_validate(
-            pooled,
-            _labels(run, pooled.clip_ids),
-            rows["actor"].to_numpy(),
-            rows["fold"].to_numpy(),
-            config.speaker_norm,
-            run.labels,
-            run.settings.seed,
-            run.settings.seed,
+    for baseline in BASELINES.values():
+        folder = _baseline_folder(run, baseline.name, spec.name)
+        params = {
+            "model": baseline.name,
+            "speaker_norm": config.speaker_norm,
+            "seed": run.settings.seed,
+            "labels": run.labels,
+            "folds": stable_hash(rows["fold"].tolist()),
+        }
+        stage = Stage("baseline", BASELINE_VERSION, params, tuple(inputs))
+        if not stage.is_current(folder, ("oof.csv",)):
+            oof = baseline_cross_validate(
+                baseline.name,
+                pooled,
+                _labels(run, pooled.clip_ids),
+                rows["actor"].to_numpy(),
+                rows["fold"].to_numpy(),
+                config.speaker_norm,
+                run.labels,
+                run.settings.seed,
+                run.settings.seed,
+            )
+            described = replace(provenance, description=f"{baseline.description} of {spec.name}")
+            write_branch_artifact(folder, oof, described.with_details(baseline_of=spec.name))
+            stage.mark_done(folder)
+        log.info(
+            format_metrics(
+                f"baseline {baseline.name} {spec.name}",
+                metrics_from_table(load_artifact(folder).oof),
+                run.protocol,
+                provenance_line(run.synthetic, provenance.random_weights),
+            )
         )
-        baseline = replace(provenance, description=f"{BASELINE} of {spec.name}").with_details(baseline_of=spec.name)
-        write_branch_artifact(folder, oof, baseline)
-        stage.mark_done(folder)
-    log.info(
-        format_metrics(
-            f"baseline SVM {spec.name}",
-            metrics_from_table(load_artifact(folder).oof),
-            run.protocol,
-            provenance_line(run.synthetic, provenance.random_weights),
-        )
-    )
 
 
 def fuse_artifacts(
@@ -370,14 +381,18 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
 
 
 def baseline_metrics(run: Run, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Metrics of the SVM baselines of ``names`` and of their equal-weight late fusion."""
-    folder = run.settings.out / "baselines"
-    tables = {n: load_artifact(folder / n).oof for n in names if (folder / n / "oof.csv").is_file()}
-    results = {f"SVM {n}": {**metrics_from_table(t), "baseline_of": n} for n, t in tables.items()}
-    if len(tables) > 1:
-        stack = stack_branches(tables)
-        fused = result_table(stack, fuse_cross_validated(stack, "late_equal"))
-        results["SVM fusion late_equal"] = {**metrics_from_table(fused), "branches": list(tables)}
+    """Metrics of each untuned baseline (``SVM``, ``LR``) of ``names``, and of its equal-weight late fusion and
+    product rule (e.g. ``LR face_au``, ``LR fusion product``)."""
+    results: dict[str, dict[str, Any]] = {}
+    for baseline in BASELINES:
+        folders = {n: _baseline_folder(run, baseline, n) for n in names}
+        tables = {n: load_artifact(f).oof for n, f in folders.items() if (f / "oof.csv").is_file()}
+        results.update({f"{baseline} {n}": {**metrics_from_table(t), "baseline_of": n} for n, t in tables.items()})
+        if len(tables) > 1:
+            stack = stack_branches(tables)
+            for strategy in ("late_equal", "product"):
+                fused = result_table(stack, fuse_cross_validated(stack, strategy))
+                results[f"{baseline} fusion {strategy}"] = {**metrics_from_table(fused), "branches": list(tables)}
     return results
 
 

@@ -14,10 +14,12 @@ from emo_utils.fusion import (
     FusionConfig,
     confidence,
     fuse_cross_validated,
+    inner_stacks,
     learn_weights,
     load_fusion_config,
     result_table,
     save_fusion_config,
+    select_branches,
     stack_branches,
     weighted_average,
     weighted_product,
@@ -78,12 +80,54 @@ def test_learned_weights_prefer_the_better_branch_and_ignore_test_folds() -> Non
     assert fuse_cross_validated(poisoned, "late_learned").fitted[0] == result.fitted[0]
 
 
-@pytest.mark.parametrize("strategy", ["late_equal", "late_learned", "product", "stacking", "dynamic"])
+@pytest.mark.parametrize(
+    "strategy", ["late_equal", "late_learned", "product", "stacking", "dynamic", "select_late", "select_product"]
+)
 def test_every_strategy_beats_the_weak_branch(strategy: str) -> None:
     a, b = _branch(Y, FOLDS, 1.2, 0), _branch(Y, FOLDS, 1.2, 1)
     stack = stack_branches({"a": a, "b": b})
     fused = metrics_from_table(result_table(stack, fuse_cross_validated(stack, strategy)))["accuracy"]
     assert fused > min(metrics_from_table(a)["accuracy"], metrics_from_table(b)["accuracy"])
+
+
+def _noise(y: np.ndarray, folds: np.ndarray, seed: int) -> pd.DataFrame:
+    """A branch that knows nothing: random probabilities."""
+    table = _branch(y, folds, 1.0, seed)
+    table[list(PROBA_COLUMNS)] = np.random.default_rng(seed).dirichlet(np.ones(8), len(y))
+    return table
+
+
+@pytest.mark.parametrize("rule", [weighted_average, weighted_product])
+def test_forward_selection_leaves_out_a_branch_that_does_not_help(rule) -> None:  # noqa: ANN001
+    tables = {"a": _branch(Y, FOLDS, 1.2, 0), "noise": _noise(Y, FOLDS, 5), "b": _branch(Y, FOLDS, 1.2, 1)}
+    stack = stack_branches(tables)
+    np.testing.assert_array_equal(select_branches(stack.P, stack.y, rule), [1, 0, 1])
+    single = stack_branches({"a": tables["a"]})
+    np.testing.assert_array_equal(select_branches(single.P, single.y, rule), [1])
+
+
+@pytest.mark.parametrize("strategy", ["select_late", "select_product"])
+def test_selection_is_fitted_on_inner_predictions_only(strategy: str) -> None:
+    """The branches fused for test fold k are chosen on fold k's inner stack: what the outer rows say (even every
+    label of every fold flipped) does not move the choice, and a branch that helps only on the test folds stays
+    out."""
+    outer = {"a": _branch(Y, FOLDS, 1.2, 0), "b": _branch(Y, FOLDS, 1.2, 1), "noise": _noise(Y, FOLDS, 5)}
+    inner = {
+        name: pd.concat([t[t["fold"] != k].assign(outer_fold=k) for k in range(6)], ignore_index=True)
+        for name, t in {
+            "a": _branch(Y, FOLDS, 1.2, 2),
+            "b": _branch(Y, FOLDS, 1.2, 3),
+            "noise": _noise(Y, FOLDS, 6),
+        }.items()
+    }
+    stack = stack_branches(outer)
+    result = fuse_cross_validated(stack, strategy, inner=inner_stacks(inner))
+    assert all(fitted["selected"] == ["a", "b"] for fitted in result.fitted.values())
+    poisoned = stack_branches(outer)
+    poisoned.y = (poisoned.y + 1) % 8
+    poisoned.P[2] = np.eye(8)[poisoned.y]  # "noise" now looks perfect on the outer rows: it must not matter
+    again = fuse_cross_validated(poisoned, strategy, inner=inner_stacks(inner))
+    assert again.fitted == result.fitted
 
 
 def test_confidence_is_one_for_certain_and_zero_for_uniform() -> None:

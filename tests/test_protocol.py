@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedGroupKFold
 
-from emo_utils.baselines import svm_cross_validate
+from emo_utils.baselines import BASELINES, baseline_cross_validate
 from emo_utils.data.folds import EMOBOX_RAVDESS_FOLDS, assign_actor_folds, make_folds
 from emo_utils.errors import SettingsError
 from emo_utils.evaluate import scored
@@ -96,10 +96,16 @@ def test_poisoning_a_test_actor_moves_no_other_test_actor(norm: str) -> None:
         tables = {"a": result.oof, "b": result.oof.assign(**{c: result.oof[c] ** 2 for c in PROBA_COLUMNS})}
         inner = {"a": result.inner_oof, "b": result.inner_oof}
         stack = stack_branches(tables)
-        fused.append(result_table(stack, fuse_cross_validated(stack, "stacking", inner=inner_stacks(inner))))
-    np.testing.assert_array_equal(
-        fused[0][others][list(PROBA_COLUMNS)].to_numpy(), fused[1][others][list(PROBA_COLUMNS)].to_numpy()
-    )
+        fused.append(
+            {
+                strategy: result_table(stack, fuse_cross_validated(stack, strategy, inner=inner_stacks(inner)))
+                for strategy in ("stacking", "select_late", "select_product")
+            }
+        )
+    for strategy, table in fused[0].items():
+        np.testing.assert_array_equal(
+            table[others][list(PROBA_COLUMNS)].to_numpy(), fused[1][strategy][others][list(PROBA_COLUMNS)].to_numpy()
+        )
 
 
 def test_enrol_leaves_the_enrolment_clips_unscored() -> None:
@@ -129,11 +135,30 @@ def test_nested_inner_predictions_never_come_from_a_model_that_saw_the_outer_fol
         assert set(rows["fold"]) == set(range(3)) - {outer} and rows["clip_id"].is_unique
 
 
-def test_svm_baseline_scores_every_clip_through_the_same_folds() -> None:
+@pytest.mark.parametrize("baseline", list(BASELINES))
+def test_baselines_score_every_clip_through_the_same_folds(baseline: str) -> None:
     features, y, actors, _, folds = _toy()
-    oof = svm_cross_validate(features, y, actors, folds, label_names=EMOTIONS[:4])
+    oof = baseline_cross_validate(baseline, features, y, actors, folds, label_names=EMOTIONS[:4])
     assert list(oof.columns) == ["clip_id", "actor", "fold", "emotion", *[f"p_{e}" for e in EMOTIONS[:4]]]
     assert len(scored(oof)) == len(y) and (oof["fold"].to_numpy() == folds).all()
+    assert (oof[[f"p_{e}" for e in EMOTIONS[:4]]].to_numpy().argmax(1) == y).mean() > 0.5
+
+
+@pytest.mark.parametrize("baseline", list(BASELINES))
+def test_baselines_scale_on_training_actors_only(baseline: str) -> None:
+    """Poisoning a test actor's features moves no other prediction of its test fold: scaling and model see
+    training actors only."""
+    features, y, actors, _, folds = _toy()
+    victim = actors[folds == 0][0]
+    poisoned = FeatureSet(features.clip_ids, features.X.copy(), features.meta)
+    poisoned.X[actors == victim] += 100.0
+    before, after = (
+        baseline_cross_validate(baseline, f, y, actors, folds, label_names=EMOTIONS[:4]) for f in (features, poisoned)
+    )
+    others, mine = (folds == 0) & (actors != victim), actors == victim
+    columns = [f"p_{e}" for e in EMOTIONS[:4]]
+    np.testing.assert_array_equal(before[others][columns].to_numpy(), after[others][columns].to_numpy())
+    assert not np.allclose(before[mine][columns].to_numpy(), after[mine][columns].to_numpy())
 
 
 def test_fold_schemes_emobox_seeded_and_impossible_counts() -> None:

@@ -19,6 +19,7 @@ from emo_utils.branches import BRANCHES as BRANCH_SPECS
 from emo_utils.cli import main as emo
 from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
+from emo_utils.fusion import DEFAULT_STRATEGIES
 from emo_utils.inference import load_predictor, predict_file, render_text
 from emo_utils.labels import EMOTIONS
 from emo_utils.stages import recorded_fingerprint
@@ -62,14 +63,18 @@ def test_workflow_writes_every_stage_and_labels_its_numbers(tiny_run: tuple[Path
     assert saved["branches"]["audio_wav2vec_lstm"]["random_weights"] is True
     assert saved["branches"]["video_vit_cnn"]["random_weights"] is True
     assert saved["branches"]["audio_mfcc_cnn"]["random_weights"] is False
-    assert set(saved["fusion"]) == {"late_equal", "late_learned", "product", "stacking", "dynamic", "early"}
+    assert set(saved["fusion"]) == set(DEFAULT_STRATEGIES) >= {"late_equal", "stacking", "select_product", "early"}
     for strategy in saved["fusion"].values():
         assert "audio_wav2vec_lstm" not in strategy["branches"] and "video_vit_cnn" not in strategy["branches"]
-    assert {"SVM audio_mfcc_cnn", "SVM face_au", "SVM fusion late_equal"} <= set(saved["baselines"])
+    for baseline in ("SVM", "LR"):
+        expected = {f"{baseline} audio_mfcc_cnn", f"{baseline} face_au", f"{baseline} fusion late_equal"}
+        assert expected | {f"{baseline} fusion product"} <= set(saved["baselines"])
     assert (out / "fusion" / "fusion_config.json").is_file()
     assert (out / "figures" / "confusion_matrices.png").stat().st_size > 0
     report = (out / "report.md").read_text()
     assert "SYNTHETIC" in report and "baseline: SVM on audio_mfcc_cnn" in report
+    assert "baseline: LR on audio_mfcc_cnn" in report and "baseline: LR product fusion" in report
+    assert "chosen on inner folds among" in report
 
 
 def test_second_run_reuses_cached_stages(tiny_run: tuple[Path, dict], caplog: pytest.LogCaptureFixture) -> None:
