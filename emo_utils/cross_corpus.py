@@ -119,11 +119,10 @@ def shared_emotions(a: Corpus, b: Corpus) -> list[str]:
     return shared
 
 
-def corpus_features(
-    spec: BranchSpec, corpus: Corpus, n_jobs: int | None, progress: bool, seed: int = 0
-) -> tuple[FeatureSet, SkipLog]:
-    """The branch's features of every take of the corpus (cached under the corpus's features folder)."""
-    ctx = FeatureContext(
+def corpus_context(corpus: Corpus, n_jobs: int | None, progress: bool, seed: int = 0) -> FeatureContext:
+    """What the branches' feature builders need to compute features of every take of the corpus (cached under
+    the corpus's features folder)."""
+    return FeatureContext(
         corpus.manifest,
         corpus.features_dir,
         wav2vec_model="facebook/wav2vec2-base",
@@ -133,7 +132,13 @@ def corpus_features(
         progress=progress,
         seed=seed,
     )
-    return spec.build_features(ctx)
+
+
+def corpus_features(
+    spec: BranchSpec, corpus: Corpus, n_jobs: int | None, progress: bool, seed: int = 0
+) -> tuple[FeatureSet, SkipLog]:
+    """The branch's features of every take of the corpus (cached under the corpus's features folder)."""
+    return spec.build_features(corpus_context(corpus, n_jobs, progress, seed))
 
 
 def normalise_per_corpus(features: FeatureSet) -> FeatureSet:
