@@ -342,7 +342,6 @@ def run_cross_corpus(settings: CrossCorpusSettings) -> dict[str, dict[str, Any]]
     """Every direction (A -> B, and B -> A unless one-way): per branch and normalisation, train on one corpus
     and test on the other; writes ``DIR/A_to_B/metrics.json`` (the workflow's schema), the prediction
     tables, confusion matrices and ``DIR/summary.md``; returns the metrics per direction."""
-    torch.set_num_threads(1)  # small models train fastest on one thread; extraction and folds use processes
     started = time.perf_counter()
     n_jobs = settings.n_jobs or default_jobs()
     features_dir = settings.out / "features"
@@ -373,6 +372,7 @@ def cross_corpus_from_features(
     """The cross-corpus protocol on features already at hand (``raw[corpus name, spec name]``), e.g. the shipped
     feature pack's: within-corpus yardsticks, both directions, the normalisations; writes and returns what
     :func:`run_cross_corpus` does."""
+    torch.set_num_threads(1)  # small models train fastest on one thread; extraction and folds use processes
     n_jobs = settings.n_jobs or default_jobs()
     skipped = skipped or {key: 0 for key in raw}
     emotions = shared_emotions(*corpora)
