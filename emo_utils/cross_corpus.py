@@ -120,11 +120,10 @@ def shared_emotions(a: Corpus, b: Corpus) -> list[str]:
     return shared
 
 
-def corpus_features(
-    spec: BranchSpec, corpus: Corpus, n_jobs: int | None, progress: bool, seed: int = 0
-) -> tuple[FeatureSet, SkipLog]:
-    """The branch's features of every take of the corpus (cached under the corpus's features folder)."""
-    ctx = FeatureContext(
+def corpus_context(corpus: Corpus, n_jobs: int | None, progress: bool, seed: int = 0) -> FeatureContext:
+    """What the branches' feature builders need to compute features of every take of the corpus (cached under
+    the corpus's features folder)."""
+    return FeatureContext(
         corpus.manifest,
         corpus.features_dir,
         wav2vec_model="facebook/wav2vec2-base",
@@ -134,7 +133,13 @@ def corpus_features(
         progress=progress,
         seed=seed,
     )
-    return spec.build_features(ctx)
+
+
+def corpus_features(
+    spec: BranchSpec, corpus: Corpus, n_jobs: int | None, progress: bool, seed: int = 0
+) -> tuple[FeatureSet, SkipLog]:
+    """The branch's features of every take of the corpus (cached under the corpus's features folder)."""
+    return spec.build_features(corpus_context(corpus, n_jobs, progress, seed))
 
 
 def normalise_per_corpus(features: FeatureSet) -> FeatureSet:
@@ -335,7 +340,6 @@ def run_cross_corpus(settings: CrossCorpusSettings) -> dict[str, dict[str, Any]]
     """Every direction (A -> B, and B -> A unless one-way): per branch and normalisation, train on one corpus
     and test on the other; writes ``DIR/A_to_B/metrics.json`` (the workflow's schema), the prediction
     tables, confusion matrices and ``DIR/summary.md``; returns the metrics per direction."""
-    torch.set_num_threads(1)  # small models train fastest on one thread; extraction and folds use processes
     started = time.perf_counter()
     n_jobs = settings.n_jobs or default_jobs()
     features_dir = settings.out / "features"
@@ -366,6 +370,7 @@ def cross_corpus_from_features(
     """The cross-corpus protocol on features already at hand (``raw[corpus name, spec name]``), e.g. the shipped
     feature pack's: within-corpus yardsticks, both directions, the normalisations; writes and returns what
     :func:`run_cross_corpus` does."""
+    torch.set_num_threads(1)  # small models train fastest on one thread; extraction and folds use processes
     n_jobs = settings.n_jobs or default_jobs()
     skipped = skipped or {key: 0 for key in raw}
     emotions = shared_emotions(*corpora)

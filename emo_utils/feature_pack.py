@@ -105,20 +105,12 @@ def build_corpus_pack(
     missing are left out and logged.
     """
     from emo_utils.audio.features import FeatureParams
-    from emo_utils.branches import BRANCHES, FeatureContext
-    from emo_utils.cross_corpus import load_corpus
+    from emo_utils.branches import BRANCHES
+    from emo_utils.cross_corpus import corpus_context, load_corpus
     from emo_utils.data.manifest import excerpt_note
 
     corpus = load_corpus(root, cache_dir)
-    ctx = FeatureContext(
-        corpus.manifest,
-        corpus.features_dir,
-        wav2vec_model="",
-        vit_model="",
-        allow_stand_ins=False,
-        n_jobs=n_jobs,
-        progress=progress,
-    )
+    ctx = corpus_context(corpus, n_jobs, progress)
     egemaps, skipped = BRANCHES["audio_egemaps"].build_features(ctx)
     log.info(skipped.report())
     features = {"egemaps": egemaps, "mfcc_stats": _mfcc_stats(ctx)}

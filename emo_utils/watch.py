@@ -55,6 +55,7 @@ def watch_training(
     after ``config.patience`` epochs without a lower validation loss, and the model is left with the weights of
     its best epoch (also when the caller stops early).
     """
+    torch.set_num_threads(1)  # a small model trains fastest on one thread (as the workflow's folds do)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     scaler = Standardizer.fit(X_fit, config.standardize)

@@ -88,6 +88,9 @@ def check_wav2vec(r: dict[str, Any]) -> None:
     assert r["n_clips"] > 0 and isinstance(r["wav2vec_random_weights"], bool)
     for key in ("mfcc_same_actor", "mfcc_same_actor_chance", "mfcc_same_emotion", "mfcc_same_emotion_chance"):
         assert _fraction(r[key]), key
+    assert r["pack_takes"] == 1440, "the speaker lesson runs on the shipped real pack, every take"
+    for kind, ratios in r["ratios"].items():  # the lesson, on real voices and faces: speakers group more than emotions
+        assert ratios["actor"] > ratios["emotion"] > 1, kind
 
 
 def _check_branches(r: dict[str, Any], expected: set[str]) -> None:
@@ -112,11 +115,15 @@ def check_video_branches(r: dict[str, Any]) -> None:
 
 
 def check_audio_branches(r: dict[str, Any]) -> None:
-    _check_branches(r, {"audio_mfcc_cnn", "audio_wav2vec_lstm"})
-    assert _fraction(r["mfcc_held_out_accuracy"]) and _fraction(r["mfcc_leaky_accuracy"])
-    assert r["mfcc_held_out_accuracy"] == r["branches"]["audio_mfcc_cnn"]["accuracy"], (
-        "the leakage lesson reuses the branch's actor-held-out predictions"
-    )
+    _check_branches(r, {"audio_mfcc_cnn", "audio_wav2vec_lstm", "audio_egemaps", "audio_compare"})
+    assert r["branches"]["audio_egemaps"]["svm_baseline_accuracy"] is not None
+    assert _fraction(r["watched_fold_accuracy"])
+    for kind, scores in r["pack_cross_validation"].items():
+        assert _fraction(scores["mlp"]) and _fraction(scores["svm_rbf"]) and len(scores["per_fold"]) == 6, kind
+    assert set(r["leakage"]) == {"mfcc_stats", "egemaps"}
+    for kind, gap in r["leakage"].items():  # real features: the leaky split scores higher, beyond its spread
+        assert _fraction(gap["held_out"]) and _fraction(gap["leaky"]), kind
+        assert gap["gap_points_mean"] > 2 * gap["gap_points_sd"] and gap["gap_points_mean"] > 0, kind
 
 
 def check_fusion(r: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import replace
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 
 from emo_utils.artifacts import load_branch
 from emo_utils.branches import BRANCHES
@@ -155,6 +156,7 @@ def pack_enrolment_curve(
     ks = usable_ks(int(pack.rows.groupby("actor").size().min()), ks)
     if not ks:
         raise ValueError(f"no enrolment curve: too few clips per actor in the {pack.name} pack")
+    torch.set_num_threads(1)  # small models train fastest on one thread; folds use processes
     config = replace(config, seed=seed)
     tables = {
         kind: enrolment_tables(

@@ -163,7 +163,7 @@ def leakage_spread(
                 test = folds == fold
                 if not leaky:
                     check_no_actor_leak(actors[~test], actors[test], "test")
-                model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000))
+                model = make_pipeline(StandardScaler(), LogisticRegression(C=C, tol=1e-3, max_iter=500))
                 model.fit(X[~test], y[~test])
                 accuracy = float((model.predict(X[test]) == y[test]).mean())
                 records.append(
