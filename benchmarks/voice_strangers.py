@@ -1,16 +1,20 @@
 """The voice model for strangers (emo_utils.voice_model) before and after, on real data: RAVDESS actors held out
 and RAVDESS -> EmoDB (first 2 s) over the six emotions both label.
 
-    .venv/bin/python benchmarks/voice_strangers.py --cache /work/cache/voice --seeds 0 1 2
+    .venv/bin/python benchmarks/voice_strangers.py --cache /work/cache/voice --seeds 0 1
 
-Phases (each resumes from what ``--cache`` holds): ``extract`` (openSMILE functionals of every RAVDESS clip and
-its reverb+noise and speed+pitch copies, and of every EmoDB clip, for each way of preparing a clip), ``cv``
-(every variant of ``VARIANTS`` cross-validated with nested actor folds, per seed), ``cross`` (every variant
-fitted on all 24 RAVDESS actors, per seed, and tested on EmoDB), ``report`` (benchmarks/voice_strangers.md and
-.json). BEFORE is the shipped recipe (ComParE as recorded, no augmentation, small MLP). AFTER is the recipe
-chosen on RAVDESS only: per test fold on its inner folds (held-out number), and for the model fitted on every
-actor on the 6-fold out-of-fold accuracy (cross-corpus number). EmoDB chooses nothing: every variant's EmoDB
-score is printed for the record, after the choice. Measurement, not a test: nothing here is asserted.
+Phases (each resumes from what ``--cache`` holds): ``extract`` (eGeMAPS functionals of every RAVDESS clip, and
+of its reverb+noise and speed+pitch copies for the loudness-normalised variants, and of every EmoDB clip; ComParE
+of every EmoDB clip for BEFORE), ``cv`` (every variant of ``VARIANTS`` cross-validated with nested actor folds,
+per seed), ``cross`` (every variant fitted on all 24 RAVDESS actors, per seed, tested on EmoDB; the shipped model
+applied to EmoDB), ``report`` (benchmarks/voice_strangers.md and .json), ``ship`` (the voice branch folder in the
+shipped-models layout, from the first seed's cross-validation, under ``CACHE/shipped_voice``).
+
+BEFORE is the shipped voice model (emo_utils/shipped_models/branches/audio_compare: ComParE as recorded, no
+augmentation, small MLP; read, never written). AFTER is the recipe chosen on RAVDESS only: per test fold on its
+inner folds (held-out number), and for the model fitted on every actor on the 6-fold out-of-fold accuracy
+(cross-corpus number). EmoDB chooses nothing: every variant's EmoDB score is printed for the record, after the
+choice. Measurement, not a test: nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import pandas as pd
 
 from emo_utils.artifacts import read_oof
 from emo_utils.evaluate import metrics_from_table
+from emo_utils.labels import EMOTIONS
 from emo_utils.voice_model import (
-    BEFORE,
     VARIANTS,
     Corpora,
     choose_final,
@@ -39,23 +43,33 @@ from emo_utils.voice_model import (
     cross_corpus_table,
     cross_validate_variant,
     load_corpora,
+    predict_corpus,
     recipe_text,
+    ship,
     training_features,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("extract", "cv", "cross", "report")
+BEFORE = "shipped audio_compare"
+SHIPPED_VOICE = ROOT / "emo_utils" / "shipped_models" / "branches" / "audio_compare"  # BEFORE: read, never written
+PHASES = ("extract", "cv", "cross", "report", "ship")
 log = logging.getLogger("voice_strangers")
 
 
 def features(corpora: Corpora, cache: Path, n_jobs: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Each variant's RAVDESS training features and EmoDB test features (cached)."""
-    by_cost = dict(sorted(VARIANTS.items(), key=lambda item: (item[1].feature_set == "compare", not item[1].augment)))
+    """Each variant's RAVDESS training features and EmoDB test features, and the shipped model's EmoDB features
+    (``BEFORE``), all cached."""
+    from emo_utils.audio.opensmile_features import SmileParams
+    from emo_utils.train import load_checkpoint
+
+    by_cost = dict(sorted(VARIANTS.items(), key=lambda item: not item[1].augment))  # the long extraction first
     train = training_features(corpora.train, by_cost, cache / "features", n_jobs, progress=False)
     test = {
         name: corpus_features(corpora.test, recipe.params, cache / "features", (), n_jobs, progress=False)
         for name, recipe in by_cost.items()
     }
+    shipped = SmileParams(**load_checkpoint(SHIPPED_VOICE / "final.pt").feature_meta["params"])
+    test[BEFORE] = corpus_features(corpora.test, shipped, cache / "features", (), n_jobs, progress=False)
     return train, test
 
 
@@ -82,6 +96,13 @@ def load_cv(cache: Path, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, 
 
 
 def run_cross(corpora: Corpora, train: dict[str, Any], test: dict[str, Any], cache: Path, seeds: list[int]) -> None:
+    from emo_utils.cross_corpus import shared_emotions
+
+    before = cache / "cross" / "before.csv"
+    if not before.is_file():
+        before.parent.mkdir(parents=True, exist_ok=True)
+        emotions = shared_emotions(corpora.train, corpora.test)
+        predict_corpus(SHIPPED_VOICE / "final.pt", test[BEFORE], corpora.test, emotions).to_csv(before, index=False)
     for seed in seeds:
         for name, recipe in VARIANTS.items():
             path = cache / "cross" / f"seed{seed}" / f"{name.replace(' ', '_')}.csv"
@@ -106,64 +127,70 @@ def fmt(stat: dict[str, Any]) -> str:
     return f"{stat['mean']:.3f}" + (f" +- {stat['sd']:.3f}" if stat["sd"] is not None else "")
 
 
+def scores(table: pd.DataFrame) -> dict[str, Any]:
+    """Accuracy and UAR of one prediction table, the spread of accuracy over its folds (held-out tables) and the
+    binomial standard error of its accuracy."""
+    m = metrics_from_table(table)
+    per_fold = [metrics_from_table(rows)["accuracy"] for _, rows in table.groupby("fold")]
+    return {
+        "accuracy": round(m["accuracy"], 4),
+        "uar": round(m["uar"], 4),
+        "fold_sd": round(float(np.std(per_fold, ddof=1)), 4) if len(per_fold) > 1 else None,
+        "binomial_se": round(float(np.sqrt(m["accuracy"] * (1 - m["accuracy"]) / m["n_clips"])), 4),
+        "n_clips": m["n_clips"],
+    }
+
+
+def over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"accuracy": mean_sd([r["accuracy"] for r in runs]), "uar": mean_sd([r["uar"] for r in runs]), "runs": runs}
+
+
 def report(corpora: Corpora, cache: Path, seeds: list[int], extract_s: float | None) -> dict[str, Any]:
-    held_out: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    held_uar: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    after_held, after_uar, choices, finals = [], [], {}, {}
+    held: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    cross: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    after_held, after_cross, choices, finals = [], [], {}, {}
     for seed in seeds:
         oofs, inner = load_cv(cache, seed)
-        for name, oof in oofs.items():
-            m = metrics_from_table(oof)
-            held_out[name].append(m["accuracy"])
-            held_uar[name].append(m["uar"])
-        nested = choose_on_inner_folds(oofs, inner)
-        m = metrics_from_table(nested.oof)
-        after_held.append(m["accuracy"])
-        after_uar.append(m["uar"])
-        choices[seed] = nested.choice
-        finals[seed] = choose_final(oofs)
-    cross: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
-    for seed in seeds:
         for name in VARIANTS:
-            table = read_oof(cache / "cross" / f"seed{seed}" / f"{name.replace(' ', '_')}.csv")
-            cross[name].append(metrics_from_table(table))
-    after_cross = [cross[finals[s]][k] for k, s in enumerate(seeds)]
-    emotions = sorted(set(read_oof(cache / "cross" / f"seed{seeds[0]}" / f"{BEFORE}.csv")["emotion"]))
+            held[name].append(scores(oofs[name]))
+            cross[name].append(scores(read_oof(cache / "cross" / f"seed{seed}" / f"{name.replace(' ', '_')}.csv")))
+        nested = choose_on_inner_folds(oofs, inner)
+        after_held.append(scores(nested.oof))
+        choices[str(seed)] = {str(k): v for k, v in nested.choice.items()}
+        finals[str(seed)] = choose_final(oofs)
+        after_cross.append(cross[finals[str(seed)]][-1])
+    before_cross = read_oof(cache / "cross" / "before.csv")
+    emotions = [e for e in EMOTIONS if e in set(before_cross["emotion"])]
+    shipped = json.loads((SHIPPED_VOICE / "provenance.json").read_text())
     result = {
         "data": "real RAVDESS speech (1440 clips, 24 actors, 16 kHz) for training and the held-out protocol; real "
         "EmoDB (535 clips of 10 speakers, FIRST 2 S of each utterance, ../shared/data/emodb) as cross-corpus test",
-        "weights": "no pretrained or stand-in weights: openSMILE functionals into an MLP trained here",
+        "weights": "no pretrained or stand-in weights: openSMILE functionals into an MLP trained on RAVDESS",
         "protocol_held_out": "RAVDESS, 6 consecutive actor folds (2 male + 2 female each), speaker norm none, 8 "
         "emotions; within each training set one male and one female actor held out for early stopping; AFTER: "
         "variant chosen per test fold on the nested (inner-fold) predictions of its training actors",
-        "protocol_cross": f"trained on all 24 RAVDESS actors (8 emotions; one male and one female held out for early "
+        "protocol_cross": "trained on all 24 RAVDESS actors (8 emotions; one male and one female held out for early "
         f"stopping), tested on every EmoDB speaker over the {len(emotions)} shared emotions ({', '.join(emotions)}; "
         "probabilities of the others zeroed and renormalised); AFTER: the variant with the best RAVDESS 6-fold "
         "out-of-fold accuracy of the same seed",
+        "before": f"{BEFORE}: the model in emo_utils/shipped_models/branches/audio_compare (ComParE 2016 as "
+        "recorded, no augmentation, MLP 64 units, seed 0), its oof.csv (same held-out protocol, not nested: its "
+        "head was fixed a priori) and its final.pt applied to EmoDB",
+        "before_provenance": {k: shipped.get(k) for k in ("description", "protocol", "dataset")},
         "seeds": seeds,
         "variants": {name: recipe_text(recipe) for name, recipe in VARIANTS.items()},
-        "before": BEFORE,
         "held_out": {
-            "before": {"accuracy": mean_sd(held_out[BEFORE]), "uar": mean_sd(held_uar[BEFORE])},
-            "after": {"accuracy": mean_sd(after_held), "uar": mean_sd(after_uar)},
-            "per_variant": {name: mean_sd(v) for name, v in held_out.items()},
-            "choice_per_fold": {str(s): {str(k): v for k, v in c.items()} for s, c in choices.items()},
+            "before": scores(read_oof(SHIPPED_VOICE / "oof.csv")),
+            "after": over_seeds(after_held),
+            "per_variant": {name: over_seeds(runs) for name, runs in held.items()},
+            "choice_per_fold": choices,
         },
         "cross_corpus": {
             "chance_uniform": round(1 / len(emotions), 4),
-            "before": {
-                "accuracy": mean_sd([m["accuracy"] for m in cross[BEFORE]]),
-                "uar": mean_sd([m["uar"] for m in cross[BEFORE]]),
-            },
-            "after": {
-                "accuracy": mean_sd([m["accuracy"] for m in after_cross]),
-                "uar": mean_sd([m["uar"] for m in after_cross]),
-            },
-            "final_variant_per_seed": {str(s): v for s, v in finals.items()},
-            "per_variant_not_used_to_choose": {
-                name: {"accuracy": mean_sd([m["accuracy"] for m in ms]), "uar": mean_sd([m["uar"] for m in ms])}
-                for name, ms in cross.items()
-            },
+            "before": scores(before_cross),
+            "after": over_seeds(after_cross),
+            "final_variant_per_seed": finals,
+            "per_variant_not_used_to_choose": {name: over_seeds(runs) for name, runs in cross.items()},
         },
         "goals": {"cross_corpus_six_classes": 0.45, "held_out_at_least": 0.60},
         "extract_wall_s": extract_s,
@@ -178,6 +205,10 @@ def report(corpora: Corpora, cache: Path, seeds: list[int], extract_s: float | N
     return result
 
 
+def single(s: dict[str, Any], spread: str) -> str:
+    return f"{s['accuracy']:.3f} (+- {s[spread]:.3f} {'over folds' if spread == 'fold_sd' else 'binomial SE'})"
+
+
 def markdown(r: dict[str, Any]) -> str:
     h, c = r["held_out"], r["cross_corpus"]
     n = len(r["seeds"])
@@ -186,45 +217,48 @@ def markdown(r: dict[str, Any]) -> str:
         "held": h["after"]["accuracy"]["mean"] >= r["goals"]["held_out_at_least"],
     }
     rows = [
-        f"| {name} | {r['variants'][name]} | {fmt(h['per_variant'][name])} | "
+        f"| {name} | {r['variants'][name]} | {fmt(h['per_variant'][name]['accuracy'])} | "
         f"{fmt(c['per_variant_not_used_to_choose'][name]['accuracy'])} |"
         for name in r["variants"]
     ]
-    finals = ", ".join(f"seed {s}: {v}" for s, v in c["final_variant_per_seed"].items())
+    finals = ", ".join(f"seed {s}: `{v}`" for s, v in c["final_variant_per_seed"].items())
     choices = "; ".join(
-        f"seed {s}: " + ", ".join(f"fold {k} {v}" for k, v in folds.items())
+        f"seed {s}: " + ", ".join(f"fold {k} `{v}`" for k, v in folds.items())
         for s, folds in h["choice_per_fold"].items()
     )
+    first_fold_sd = h["after"]["runs"][0]["fold_sd"]
     return f"""# A voice model for strangers: before and after
 
 Written by `benchmarks/voice_strangers.py` ({r["measured"]}, commit {r["commit"]}). Data: {r["data"]}.
-Weights: {r["weights"]}. Mean +- sd over {n} training seeds ({", ".join(map(str, r["seeds"]))}).
+Weights: {r["weights"]}. AFTER: mean +- sd over {n} training seed(s) ({", ".join(map(str, r["seeds"]))}).
 
 - **Actors held out**: {r["protocol_held_out"]}.
 - **RAVDESS -> EmoDB**: {r["protocol_cross"]}. Chance (uniform): {c["chance_uniform"]:.3f}.
+- **BEFORE**: {r["before"]}.
 
-| | RAVDESS actors held out (8 classes) | RAVDESS -> EmoDB (6 classes) |
+| | RAVDESS actors held out (8 classes) | RAVDESS -> EmoDB, first 2 s (6 classes) |
 |---|---|---|
-| BEFORE: `{r["before"]}` (the shipped recipe) | {fmt(h["before"]["accuracy"])} (UAR {fmt(h["before"]["uar"])}) | \
-{fmt(c["before"]["accuracy"])} (UAR {fmt(c["before"]["uar"])}) |
-| AFTER: chosen on RAVDESS inner folds | {fmt(h["after"]["accuracy"])} (UAR {fmt(h["after"]["uar"])}) | \
-{fmt(c["after"]["accuracy"])} (UAR {fmt(c["after"]["uar"])}) |
+| BEFORE: shipped ComParE model | {single(h["before"], "fold_sd")}, UAR {h["before"]["uar"]:.3f} | \
+{single(c["before"], "binomial_se")}, UAR {c["before"]["uar"]:.3f} |
+| AFTER: eGeMAPS, variant chosen on RAVDESS inner folds | {fmt(h["after"]["accuracy"])} \
+(seed 0: +- {first_fold_sd:.3f} over folds), UAR {fmt(h["after"]["uar"])} | \
+{fmt(c["after"]["accuracy"])}, UAR {fmt(c["after"]["uar"])} |
 | goal | >= {r["goals"]["held_out_at_least"]:.2f}: {"reached" if reached["held"] else "NOT reached"} | \
 >= {r["goals"]["cross_corpus_six_classes"]:.2f}: {"reached" if reached["cross"] else "NOT reached"} |
 
 Variant of the model fitted on every actor (best RAVDESS out-of-fold accuracy): {finals}.
 Variant chosen per test fold on inner folds: {choices}.
 
-Every variant of the a-priori set (accuracy; the EmoDB column is printed for the record and chose nothing):
+Every variant of the a-priori set (accuracy, mean +- sd over seeds; the EmoDB column is printed for the record
+and chose nothing):
 
 | variant | recipe | RAVDESS actors held out | RAVDESS -> EmoDB |
 |---|---|---|---|
 {chr(10).join(rows)}
 
-Feature extraction (RAVDESS clean, and 2 augmented copies per clip for loudness-normalised eGeMAPS; EmoDB
-clean):
-{r["extract_wall_s"] if r["extract_wall_s"] is not None else "cached from an earlier run"} s with 2 processes.
-Machine: {r["machine"]}.
+Feature extraction (RAVDESS clean, and 2 augmented copies per clip for loudness-normalised eGeMAPS; EmoDB clean,
+and its ComParE functionals for BEFORE): {r["extract_wall_s"] if r["extract_wall_s"] is not None else "cached"} s
+with 2 processes. Machine: {r["machine"]}.
 """
 
 
@@ -252,6 +286,10 @@ def main() -> None:
         run_cross(corpora, train, test, args.cache, args.seeds)
     if "report" in args.phases:
         report(corpora, args.cache, args.seeds, extract_s)
+    if "ship" in args.phases:
+        oofs, inner = load_cv(args.cache, args.seeds[0])
+        shipped = ship(args.cache / "shipped_voice", train, corpora.train, oofs, inner, seed=args.seeds[0])
+        log.info("shipped voice branch: %s", shipped["folder"])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from test_audio_features import SR, voiced
 
 from emo_utils.artifacts import load_artifact
 from emo_utils.audio.augment import augment
@@ -18,6 +19,7 @@ from emo_utils.audio.opensmile_features import SmileParams, feature_names, norma
 from emo_utils.branches import BRANCHES
 from emo_utils.clip_media import ClipMedia
 from emo_utils.cross_corpus import Corpus
+from emo_utils.evaluate import metrics_from_table
 from emo_utils.feature_store import FeatureSet
 from emo_utils.inference import load_predictor
 from emo_utils.labels import EMOTIONS
@@ -31,19 +33,8 @@ from emo_utils.voice_model import (
     cross_validate_variant,
     extract_voice_features,
     recipe_features,
-    write_voice_branch,
+    ship,
 )
-
-SR = 16000
-
-
-def voiced(seconds: float, f0: float = 150.0, seed: int = 0) -> np.ndarray:
-    """A speech-like harmonic tone with a slow amplitude envelope and a little noise."""
-    t = np.arange(int(seconds * SR)) / SR
-    y = sum(np.sin(2 * np.pi * f0 * (1 + 0.05 * np.sin(2 * np.pi * t)) * k * t) / k for k in range(1, 8))
-    y *= 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2
-    y += 0.01 * np.random.default_rng(seed).standard_normal(len(t))
-    return (0.2 * y / np.abs(y).max()).astype(np.float32)
 
 
 def write_clip(path: Path, y: np.ndarray) -> Path:
@@ -179,13 +170,16 @@ def test_written_branch_is_what_the_demo_loads(tmp_path: Path) -> None:
     assert (
         cv.oof["emotion"] == np.array(EMOTIONS)[cv.oof[[f"p_{e}" for e in EMOTIONS]].to_numpy().argmax(1)]
     ).mean() > 0.5
-    folder = write_voice_branch(tmp_path / "shipped", features, corpus, recipe, "v", cv.oof, {"oof_accuracy": 0.5})
+    shipped = ship(tmp_path / "shipped", {"v": features}, corpus, {"v": cv.oof}, {"v": cv.inner_oof}, {"v": recipe})
+    folder = Path(shipped["folder"])
     assert folder == tmp_path / "shipped" / "branches" / "audio_egemaps"
+    assert shipped["final_variant"] == "v" and set(shipped["choice_per_fold"].values()) == {"v"}
+    assert shipped["oof_accuracy"] == pytest.approx(metrics_from_table(cv.oof)["accuracy"], abs=1e-4)
     assert {p.name for p in folder.iterdir()} == {"final.pt", "oof.csv", "provenance.json"}
     provenance = json.loads((folder / "provenance.json").read_text())
     assert provenance["recipe"]["loudness_dbfs"] == -25.0 and provenance["speaker_norm"] == "none"
-    assert provenance["labels"] == list(EMOTIONS) and provenance["shipped"]["oof_accuracy"] == 0.5
+    assert provenance["labels"] == list(EMOTIONS) and provenance["shipped"]["oof_accuracy"] == shipped["oof_accuracy"]
     assert len(load_artifact(folder).oof) == len(features)
-    clip = write_clip(tmp_path / "stranger.wav", voiced(1.2, 200.0))
+    clip = write_clip(tmp_path / "stranger.wav", voiced(1.2, 200.0, seed=1))
     proba = load_predictor(folder).predict(ClipMedia(audio=str(clip)))
     assert proba.shape == (len(EMOTIONS),) and proba.sum() == pytest.approx(1.0, abs=1e-5)
