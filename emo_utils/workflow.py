@@ -58,7 +58,13 @@ from emo_utils.tuning import choose_per_fold, combine, inner_scores
 
 log = logging.getLogger(__name__)
 
-TRAIN_CODE = ("emo_utils.models", "emo_utils.train", "emo_utils.speaker_norm", "emo_utils.data.folds")
+TRAIN_CODE = (
+    "emo_utils.models",
+    "emo_utils.train",
+    "emo_utils.stacked",
+    "emo_utils.speaker_norm",
+    "emo_utils.data.folds",
+)
 MODEL_CODE = {"slowfast": ("emo_utils.video.slowfast",)}
 MANIFEST_CODE = ("emo_utils.data.manifest", "emo_utils.data.naming", "emo_utils.data.folds")
 # Speaker-independent folds by corpus: RAVDESS 6 folds of 4 actors (2 male, 2 female); EmoDB 5 folds of one male
