@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from emo_utils.speaker_norm import (
     within_actor_variance,
 )
 
-STAGE_VERSION = 1  # bump when a change alters what training outputs: models, speaker norm, folds (emo_utils.stages)
+STAGE_VERSION = 2  # bump when a change alters what training outputs: models, speaker norm, folds (emo_utils.stages)
 
 
 @dataclass
@@ -312,6 +313,14 @@ def train_fold(data: FoldData, plan: FoldPlan, progress: tqdm | None = None) -> 
         n_classes=len(data.label_names),
         device=data.device,
     )
+    return finish_fold(data, plan, model, scaler, curve)
+
+
+def finish_fold(
+    data: FoldData, plan: FoldPlan, model: nn.Module, scaler: Standardizer, curve: list[dict[str, float]]
+) -> FoldResult:
+    """A trained plan's test-row probabilities (under each test view) and, for an outer plan, its checkpoint."""
+    config, X = data.config, data.X
     norm = SpeakerNorm.parse(config.speaker_norm)
     train_rows = np.concatenate([plan.fit_rows, plan.val_rows])
 
@@ -356,13 +365,25 @@ def _load_worker_data(folder: str, data: FoldData) -> None:
     _WORKER_DATA = replace(data, X=arrays["X"], X_raw=arrays.get("X_raw", arrays["X"]), X_aug=arrays.get("X_aug"))
 
 
-def _train_fold_in_worker(plan: FoldPlan) -> FoldResult:
+def _train_fold_in_worker(plan: FoldPlan) -> list[FoldResult]:
     assert _WORKER_DATA is not None
-    return train_fold(_WORKER_DATA, plan)
+    return [train_fold(_WORKER_DATA, plan)]
 
 
-def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, bar: tqdm) -> list[FoldResult]:
-    """Train the plans in ``n_jobs`` processes (one torch thread each); arrays travel as memory maps."""
+def _train_stacked_in_worker(plans: list[FoldPlan]) -> list[FoldResult]:
+    assert _WORKER_DATA is not None
+    return train_stacked(_WORKER_DATA, plans)
+
+
+def _train_folds_parallel(
+    data: FoldData,
+    work: list[Any],
+    worker: Callable[[Any], list[FoldResult]],
+    n_jobs: int,
+    bar: tqdm,
+) -> list[FoldResult]:
+    """Run ``worker`` on each item of ``work`` (a plan, or a group of plans) in ``n_jobs`` processes (one torch
+    thread each); arrays travel as memory maps."""
     from emo_utils.extraction import process_pool
 
     with tempfile.TemporaryDirectory(prefix="emo-folds-") as folder:
@@ -372,11 +393,36 @@ def _train_folds_parallel(data: FoldData, plans: list[FoldPlan], n_jobs: int, ba
                 np.save(Path(folder) / f"{name}.npy", array)
         light = replace(data, X=np.empty(0), X_raw=np.empty(0), X_aug=None)
         results: list[FoldResult] = []
-        with process_pool(min(n_jobs, len(plans)), initializer=_load_worker_data, initargs=(folder, light)) as pool:
-            for result in pool.map(_train_fold_in_worker, plans):
-                results.append(result)
-                bar.update(1)
+        with process_pool(min(n_jobs, len(work)), initializer=_load_worker_data, initargs=(folder, light)) as pool:
+            for done in pool.map(worker, work):
+                results += done
+                bar.update(len(done))
         return results
+
+
+def stackable(data: FoldData) -> bool:
+    """True when the plans can train side by side as one stacked model (:mod:`emo_utils.stacked`): MLP heads on
+    one vector per clip, without augmented copies, on the CPU."""
+    return (
+        data.config.model == "mlp"
+        and data.X.ndim == 2
+        and data.X_aug is None
+        and torch.device(data.device).type == "cpu"
+    )
+
+
+def train_stacked(data: FoldData, plans: list[FoldPlan]) -> list[FoldResult]:
+    """Train ``plans`` side by side (:func:`emo_utils.stacked.fit_stacked`), each on its own rows, with its own
+    standardisation and early stopping on its own validation actors, then predict and save each."""
+    from emo_utils.stacked import PlanRows, fit_stacked
+
+    X = np.array(data.X, dtype=np.float32)  # a writable copy of a worker's memory map
+    scalers = [Standardizer.fit(X[plan.fit_rows], data.config.standardize) for plan in plans]
+    rows = [PlanRows(p.fit_rows, p.val_rows, s.mean, s.std) for p, s in zip(plans, scalers)]
+    fitted = fit_stacked(X, data.y, rows, data.config, len(data.label_names))
+    return [
+        finish_fold(data, plan, model, scaler, curve) for plan, scaler, (model, curve) in zip(plans, scalers, fitted)
+    ]
 
 
 def oof_frame(
@@ -452,9 +498,10 @@ def cross_validate(
     models that never saw the test fold (``inner_oof``, for fitting fusion). Every split is checked for
     actor leaks unless ``leaky_ok`` (the leakage lesson, labelled as such). ``test_views`` are other speaker
     normalisations of the test side (e.g. ``enrol:1`` ... ``all`` for a model trained on per-speaker normalised
-    actors): each fold model also predicts its test actors under each (``views``, every clip scored). With
-    ``n_jobs > 1`` folds train in parallel processes; the results are the same as with one. ``device``: where
-    the models train; on a CUDA device the folds train one after another in this process.
+    actors): each fold model also predicts its test actors under each (``views``, every clip scored). MLP heads
+    train their plans side by side as stacked models (:mod:`emo_utils.stacked`); with ``n_jobs > 1`` the plans
+    (or groups of stacked plans) train in parallel processes; the results are the same as with one.
+    ``device``: where the models train; on a CUDA device the folds train one after another in this process.
     """
     y = np.asarray(labels, dtype=np.int64)
     actors, genders, folds = np.asarray(actors), np.asarray(genders), np.asarray(folds)
@@ -463,14 +510,23 @@ def cross_validate(
     enrol_rank = data.enrol_rank
     plans = plan_folds(folds, actors, genders, config, leaky_ok, nested)
     bar = tqdm(total=len(plans), desc=desc, unit="model", disable=not progress)
-    if n_jobs > 1 and len(plans) > 1 and torch.device(device).type == "cpu":
-        results = _train_folds_parallel(data, plans, n_jobs, bar)
+    parallel = n_jobs > 1 and len(plans) > 1 and torch.device(device).type == "cpu"
+    if stackable(data):
+        groups = [plans[i::n_jobs] for i in range(min(n_jobs, len(plans)))]  # outer and inner plans in each
+        if parallel:
+            results = _train_folds_parallel(data, groups, _train_stacked_in_worker, n_jobs, bar)
+        else:
+            results = train_stacked(data, plans)
+            bar.update(len(plans))
+    elif parallel:
+        results = _train_folds_parallel(data, plans, _train_fold_in_worker, n_jobs, bar)
     else:
         results = []
         for plan in plans:
             results.append(train_fold(data, plan, progress=bar))
             bar.update(1)
     bar.close()
+    results.sort(key=lambda r: (r.plan.outer, r.plan.inner is not None, r.plan.inner or 0))  # plan_folds' order
     unscored = enrol_rank < speaker_norm.k if speaker_norm.mode == "enrol" else np.zeros(len(y), dtype=bool)
     oof = np.full((len(y), len(label_names)), np.nan, dtype=np.float32)
     views = {view: np.full_like(oof, np.nan) for view in test_views}

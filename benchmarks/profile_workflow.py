@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Where a workflow run spends its time: cProfile around ``emo_utils.workflow.run_workflow`` (a measurement, not
+a test; nothing is asserted).
+
+    .venv/bin/python benchmarks/profile_workflow.py --label demo --out /tmp/run_demo
+    .venv/bin/python benchmarks/profile_workflow.py --label ravdess --data-root ../shared/data/ravdess \\
+        --out /tmp/run_ravdess --features-dir /tmp/ravdess_features
+
+Writes ``benchmarks/profile_<label>.md``: the command, the machine load, the wall time, the peak resident memory
+(this process and its largest worker) and the top entries by cumulative time. Work done in worker processes
+shows as the time the main process waits for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import logging
+import os
+import platform
+import pstats
+import resource
+import sys
+import time
+from pathlib import Path
+
+from emo_utils.workflow import WorkflowSettings, run_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory in MB of this process and of its largest finished child (Linux reports KB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, child
+
+
+def top_entries(profile: cProfile.Profile, n: int) -> str:
+    """The ``n`` entries with the largest cumulative time, as pstats prints them."""
+    stream = io.StringIO()
+    pstats.Stats(profile, stream=stream).sort_stats("cumulative").print_stats(n)
+    text = stream.getvalue()
+    start = text.find("   ncalls")
+    return text[start:].rstrip() if start >= 0 else text.rstrip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--label", required=True, help="names the output: benchmarks/profile_<label>.md")
+    parser.add_argument("--data-root", type=Path, help="a corpus (default: the synthetic demo corpus)")
+    parser.add_argument("--out", type=Path, required=True, help="the run folder (cold: an empty one)")
+    parser.add_argument("--features-dir", type=Path, help="feature cache shared between runs")
+    parser.add_argument("--branches", nargs="+", help="branches (default: every one whose inputs exist)")
+    parser.add_argument("--clip-limit", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--folds", default=None, help="6, emobox, ... (default: the corpus's scheme)")
+    parser.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    folds = int(args.folds) if args.folds and args.folds.isdigit() else args.folds
+    settings = WorkflowSettings(
+        data_root=args.data_root,
+        out=args.out,
+        branches=tuple(args.branches) if args.branches else None,
+        clip_limit=args.clip_limit,
+        folds=folds,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        progress=False,
+        features_dir=args.features_dir,
+    )
+    load_before = os.getloadavg()
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.enable()
+    metrics = run_workflow(settings)
+    profile.disable()
+    wall = time.perf_counter() - started
+    own, child = peak_rss_mb()
+    branches = ", ".join(f"{n} {m['accuracy']:.3f}" for n, m in metrics["branches"].items())
+    text = "\n".join(
+        [
+            f"# Profile `{args.label}`",
+            "",
+            f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
+            "",
+            f"- data: {metrics['dataset']} ({'synthetic demo corpus' if metrics['synthetic'] else 'real'}), "
+            f"{metrics['n_takes']} takes; branches: {', '.join(metrics['branches']) or 'none'}",
+            f"- accuracy (out of fold, for checking that nothing else changed): {branches}",
+            f"- wall time: {wall:.0f} s",
+            f"- peak resident memory: {own:.0f} MB (this process), {child:.0f} MB (largest worker process)",
+            f"- machine: {platform.node()}, {os.cpu_count()} cores; load average before "
+            f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}",
+            f"- measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            "",
+            f"Top {args.top} by cumulative time (main process; workers show as waiting):",
+            "",
+            "```",
+            top_entries(profile, args.top),
+            "```",
+            "",
+        ]
+    )
+    path = ROOT / "benchmarks" / f"profile_{args.label}.md"
+    path.write_text(text)
+    print(text, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The fold plans of an MLP branch trained side by side, as one stacked model.
+
+Every plan (test fold, or test fold x inner fold) fits its own :class:`emo_utils.models.MLP` on its own rows, with
+its own shuffling, its own standardisation and early stopping on its own validation actors only. Stacking their
+weights (plan, in, out) turns the many small matrix products of one-at-a-time training into a few large batched
+ones: each optimiser step moves every plan that still trains by one mini-batch of its own rows. Rows that pad a
+shorter plan's batch are masked out of its loss and of its batch-norm statistics, and a plan without a batch this
+step (fewer batches, or stopped early) is left exactly as it is. With dropout 0 the result equals
+:func:`emo_utils.train.fit_model` run plan by plan, up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from emo_utils.models import MLP, build_model
+
+if TYPE_CHECKING:
+    from emo_utils.train import TrainConfig
+
+BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # torch.nn.BatchNorm1d's defaults, which models.MLP uses
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW's defaults, which fit_model uses
+MEMORY_BUDGET_BYTES = 768 * 2**20  # weights, gradients, Adam moments and the best state of the plans of one group
+
+
+@dataclass
+class PlanRows:
+    """The rows one plan fits on and stops early on, and the standardisation fitted on its fit rows."""
+
+    fit_rows: np.ndarray
+    val_rows: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+class StackedMLP:
+    """``P`` copies of :class:`emo_utils.models.MLP` with the same layer sizes, weights stacked on a first axis."""
+
+    def __init__(self, models: Sequence[MLP], seed: int = 0) -> None:
+        layers = [list(m.net) for m in models]
+        # one dropout stream per plan, so that a plan's result does not depend on which plans train beside it
+        self.generators = [torch.Generator().manual_seed(seed) for _ in models]
+        first = layers[0]
+        self.n_hidden = (len(first) - 1) // 4
+        self.dropout = [float(first[4 * i + 3].p) for i in range(self.n_hidden)]
+
+        def stack(get: Callable[[list[nn.Module]], torch.Tensor]) -> torch.Tensor:
+            return torch.stack([get(net).detach().clone() for net in layers])
+
+        self.params: list[torch.Tensor] = []
+        self.buffers: list[torch.Tensor] = []
+        for i in range(self.n_hidden):
+            lin, bn = 4 * i, 4 * i + 1
+            self.params += [
+                stack(lambda n, k=lin: n[k].weight.T),
+                stack(lambda n, k=lin: n[k].bias),
+                stack(lambda n, k=bn: n[k].weight),
+                stack(lambda n, k=bn: n[k].bias),
+            ]
+            self.buffers += [stack(lambda n, k=bn: n[k].running_mean), stack(lambda n, k=bn: n[k].running_var)]
+        last = 4 * self.n_hidden
+        self.params += [stack(lambda n: n[last].weight.T), stack(lambda n: n[last].bias)]
+        self.batches_tracked = torch.zeros(len(models), dtype=torch.long)
+        for p in self.params:
+            p.requires_grad_(True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, stepping: torch.Tensor | None) -> torch.Tensor:
+        """Logits (P, B, C) of inputs (P, B, F). Training mode when ``mask`` (P, B) is given: batch-norm statistics
+        over each plan's unmasked rows, running statistics updated for the ``stepping`` plans, dropout on."""
+        h = x
+        for i in range(self.n_hidden):
+            weight, bias, gamma, beta = self.params[4 * i : 4 * i + 4]
+            running_mean, running_var = self.buffers[2 * i : 2 * i + 2]
+            h = torch.baddbmm(bias[:, None, :], h, weight)
+            if mask is None:
+                h = (h - running_mean[:, None]) / torch.sqrt(running_var[:, None] + BN_EPS)
+            else:
+                m = mask[..., None].to(h.dtype)
+                count = m.sum(1).clamp(min=1.0)
+                mean = (h * m).sum(1) / count
+                var = (((h - mean[:, None]) ** 2) * m).sum(1) / count
+                h = (h - mean[:, None]) / torch.sqrt(var[:, None] + BN_EPS)
+                with torch.no_grad():
+                    move = stepping[:, None]
+                    unbiased = var * count / (count - 1).clamp(min=1.0)
+                    running_mean.copy_(torch.where(move, running_mean.lerp(mean, BN_MOMENTUM), running_mean))
+                    running_var.copy_(torch.where(move, running_var.lerp(unbiased, BN_MOMENTUM), running_var))
+            h = torch.relu(h * gamma[:, None] + beta[:, None])
+            if mask is not None and self.dropout[i] > 0:
+                keep = 1.0 - self.dropout[i]
+                odds = torch.full(h.shape[1:], keep)
+                h = h * torch.stack([torch.bernoulli(odds, generator=g) for g in self.generators]) / keep
+        weight, bias = self.params[-2:]
+        return torch.baddbmm(bias[:, None, :], h, weight)
+
+    def state(self) -> list[torch.Tensor]:
+        """Every stacked tensor (weights and running statistics), for keeping each plan's best epoch."""
+        return [*self.params, *self.buffers, self.batches_tracked]
+
+    def state_dict_of(self, plan: int, state: Sequence[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Plan ``plan``'s weights under :class:`emo_utils.models.MLP`'s names (what its checkpoints hold)."""
+        state = list(state) if state is not None else self.state()
+        params, buffers = state[: len(self.params)], state[len(self.params) : -1]
+        tracked = state[-1][plan].clone()
+        out: dict[str, torch.Tensor] = {}
+        for i in range(self.n_hidden):
+            lin, bn = 4 * i, 4 * i + 1
+            weight, bias, gamma, beta = (t[plan].detach().clone() for t in params[4 * i : 4 * i + 4])
+            out[f"net.{lin}.weight"], out[f"net.{lin}.bias"] = weight.T.contiguous(), bias
+            out[f"net.{bn}.weight"], out[f"net.{bn}.bias"] = gamma, beta
+            out[f"net.{bn}.running_mean"] = buffers[2 * i][plan].clone()
+            out[f"net.{bn}.running_var"] = buffers[2 * i + 1][plan].clone()
+            out[f"net.{bn}.num_batches_tracked"] = tracked
+        last = 4 * self.n_hidden
+        out[f"net.{last}.weight"] = params[-2][plan].detach().T.contiguous()
+        out[f"net.{last}.bias"] = params[-1][plan].detach().clone()
+        return out
+
+
+class StackedAdamW:
+    """torch.optim.AdamW's update on stacked weights, applied only to the plans that take a step."""
+
+    def __init__(self, params: Sequence[torch.Tensor], n_plans: int, lr: float, weight_decay: float) -> None:
+        self.params = list(params)
+        self.lr, self.weight_decay = lr, weight_decay
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = torch.zeros(n_plans, dtype=torch.float64)
+
+    @torch.no_grad()
+    def step(self, stepping: torch.Tensor) -> None:
+        """One AdamW step of the plans where ``stepping`` (P,) is True; the others keep weights and moments."""
+        self.steps += stepping.to(torch.float64)
+        moving = None if bool(stepping.all()) else torch.nonzero(stepping).flatten()
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            grad = p.grad if p.grad is not None else torch.zeros_like(p)
+            if moving is None:
+                self._update(p, m, v, grad, self.steps)
+            else:  # only the moving plans' slices, written back
+                sub = [t.index_select(0, moving) for t in (p, m, v, grad)]
+                self._update(*sub, self.steps[moving])
+                for full, part in zip((p, m, v), sub[:3]):
+                    full.index_copy_(0, moving, part)
+            p.grad = None
+
+    def _update(
+        self, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, steps: torch.Tensor
+    ) -> None:
+        """torch.optim.AdamW's arithmetic, in place, with a step count per plan."""
+        beta1, beta2 = ADAM_BETAS
+        shape = (-1,) + (1,) * (p.dim() - 1)
+        correction1 = (1 - beta1**steps).to(torch.float32).view(shape)
+        correction2_sqrt = (1 - beta2**steps).sqrt().to(torch.float32).view(shape)
+        p.mul_(1 - self.lr * self.weight_decay)
+        m.lerp_(grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (v.sqrt() / correction2_sqrt).add_(ADAM_EPS)
+        p.addcdiv_(m * (self.lr / correction1), denom, value=-1.0)
+
+
+def plans_per_group(model: nn.Module, budget: int = MEMORY_BUDGET_BYTES) -> int:
+    """How many plans train side by side: their weights, gradients, Adam moments, best state and the
+    activations of a step (about eight copies of the weights) within ``budget`` bytes."""
+    n_weights = sum(p.numel() for p in model.parameters())
+    return max(1, budget // (8 * 4 * n_weights))
+
+
+def _batches_of(plan: PlanRows, rng: np.random.Generator, batch_size: int) -> list[np.ndarray]:
+    """One epoch of the plan's fit rows in mini-batches, shuffled by the plan's own generator (as fit_model)."""
+    order = rng.permutation(len(plan.fit_rows))
+    return [plan.fit_rows[order[i : i + batch_size]] for i in range(0, len(order), batch_size)]
+
+
+def _gather(
+    X: torch.Tensor, rows: Sequence[np.ndarray], plans: Sequence[PlanRows], mean: torch.Tensor, std: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each plan's rows, standardised with its own statistics, padded to (P, B, F); the index and the mask."""
+    width = max(1, max(len(r) for r in rows))
+    index = torch.zeros((len(plans), width), dtype=torch.long)
+    mask = torch.zeros((len(plans), width), dtype=torch.bool)
+    for p, r in enumerate(rows):
+        index[p, : len(r)] = torch.from_numpy(np.asarray(r, dtype=np.int64))
+        mask[p, : len(r)] = True
+    batch = (X[index] - mean[:, None]) / std[:, None]
+    return batch * mask[..., None], index, mask
+
+
+def fit_stacked(
+    X: np.ndarray,
+    y: np.ndarray,
+    plans: Sequence[PlanRows],
+    config: TrainConfig,
+    n_classes: int,
+) -> list[tuple[nn.Module, list[dict[str, float]]]]:
+    """Train one MLP per plan as :func:`emo_utils.train.fit_model` does (same initial weights, same shuffling
+    per plan, AdamW, early stopping on the plan's validation rows), the plans side by side in groups that fit
+    :data:`MEMORY_BUDGET_BYTES`. Each plan draws its dropout from its own generator, so its result does not depend
+    on the plans beside it. Returns each plan's best model (eval mode, on the CPU) and its curve."""
+    X_t, y_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), torch.from_numpy(y.astype(np.int64))
+    probe = build_model(config.model, X.shape[1:], n_classes=n_classes, **config.model_kwargs)
+    size = plans_per_group(probe)
+    out: list[tuple[nn.Module, list[dict[str, float]]]] = []
+    for start in range(0, len(plans), size):
+        out += _fit_group(X_t, y_t, plans[start : start + size], config, n_classes)
+    return out
+
+
+def _fit_group(
+    X: torch.Tensor, y: torch.Tensor, plans: Sequence[PlanRows], config: TrainConfig, n_classes: int
+) -> list[tuple[nn.Module, list[dict[str, float]]]]:
+    c = config
+    models = []
+    for _ in plans:
+        torch.manual_seed(c.seed)  # fit_model's initial weights, for every plan
+        models.append(build_model(c.model, X.shape[1:], n_classes=n_classes, **c.model_kwargs))
+    stacked = StackedMLP(models, c.seed)
+    optimiser = StackedAdamW(stacked.params, len(plans), c.lr, c.weight_decay)
+    mean = torch.from_numpy(np.stack([p.mean for p in plans]).astype(np.float32))
+    std = torch.from_numpy(np.stack([p.std for p in plans]).astype(np.float32))
+    if mean.shape[-1] != X.shape[-1]:  # standardisation off: (1,) statistics
+        mean, std = mean.expand(len(plans), X.shape[-1]), std.expand(len(plans), X.shape[-1])
+    val_x, val_index, val_mask = _gather(X, [p.val_rows for p in plans], plans, mean, std)
+    val_y = y[val_index]
+    rngs = [np.random.default_rng(c.seed) for _ in plans]
+    active = np.ones(len(plans), dtype=bool)
+    best_loss = np.full(len(plans), np.inf)
+    since_best = np.zeros(len(plans), dtype=int)
+    best = [t.detach().clone() for t in stacked.state()]
+    curves: list[list[dict[str, float]]] = [[] for _ in plans]
+    for epoch in range(1, c.epochs + 1):
+        batches = [_batches_of(p, rng, c.batch_size) if on else [] for p, rng, on in zip(plans, rngs, active)]
+        totals = np.zeros(len(plans))
+        for s in range(max(len(b) for b in batches)):
+            rows = [
+                b[s] if s < len(b) and len(b[s]) >= 2 else np.empty(0, np.int64)  # BatchNorm needs two
+                for b in batches
+            ]
+            stepping = torch.tensor([len(r) > 0 for r in rows])
+            if not stepping.any():
+                continue
+            x, index, mask = _gather(X, rows, plans, mean, std)
+            logits = stacked.forward(x, mask, stepping)
+            loss = F.cross_entropy(
+                logits.reshape(-1, n_classes),
+                y[index].reshape(-1),
+                reduction="none",
+                label_smoothing=c.label_smoothing,
+            ).reshape(mask.shape)
+            count = mask.sum(1).clamp(min=1)
+            per_plan = (loss * mask).sum(1) / count
+            per_plan.sum().backward()
+            optimiser.step(stepping)
+            stacked.batches_tracked += stepping.long()
+            totals += (per_plan.detach() * mask.sum(1)).double().numpy()
+        with torch.no_grad():
+            proba = torch.softmax(stacked.forward(val_x, None, None), dim=-1)
+            picked = torch.log(proba.gather(-1, val_y[..., None]).squeeze(-1) + 1e-9)
+            n_val = val_mask.sum(1).clamp(min=1)
+            val_loss = (-(picked * val_mask).sum(1) / n_val).numpy()
+            val_acc = (((proba.argmax(-1) == val_y) & val_mask).sum(1) / n_val).numpy()
+        improved = np.zeros(len(plans), dtype=bool)
+        for k in np.flatnonzero(active):
+            curves[k].append(
+                {
+                    "epoch": epoch,
+                    "train_loss": float(totals[k]) / max(1, len(plans[k].fit_rows)),
+                    "val_loss": float(val_loss[k]),
+                    "val_accuracy": float(val_acc[k]),
+                }
+            )
+            if val_loss[k] < best_loss[k] - 1e-4:
+                best_loss[k], since_best[k], improved[k] = val_loss[k], 0, True
+            else:
+                since_best[k] += 1
+                if since_best[k] >= c.patience:
+                    active[k] = False
+        if improved.any():
+            keep = torch.from_numpy(improved)
+            for saved, now in zip(best, stacked.state()):
+                saved[keep] = now.detach()[keep]
+        if not active.any():
+            break
+    out = []
+    for k in range(len(plans)):
+        model = models[k]
+        model.load_state_dict(stacked.state_dict_of(k, best))
+        model.n_classes = n_classes
+        model.eval()
+        out.append((model, curves[k]))
+    return out
