@@ -162,7 +162,7 @@ def _slowfast_features(ctx: FeatureContext) -> tuple[FeatureSet, SkipLog]:
     from emo_utils.video.faces import STAGE_VERSION as FACES_VERSION
     from emo_utils.video.slowfast import STAGE_VERSION, ClipSettings, extract_clip_tensors
 
-    # the clips are tracked face crops: the face code's version is part of this stage's
+    # its clips are tracked face crops, so the face-crop code's version is one of its parameters
     folder = ctx.stage("slowfast", STAGE_VERSION, {"clip": ClipSettings(), "faces_version": FACES_VERSION}).folder(
         ctx.features_dir
     )
