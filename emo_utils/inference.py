@@ -344,14 +344,15 @@ def render_text(result: dict[str, Any]) -> str:
 
 
 def plot_prediction(result: dict[str, Any]) -> Any:
-    """Bars of each modality's probabilities, its weighted contribution and the fused result."""
+    """Bars of each modality's probabilities (calibrated, where the fusion is), its weighted contribution and the
+    fused result."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
     from emo_utils.plotting import use_style
 
     use_style()
-    rows = {b: e["probabilities"] for b, e in result["modalities"].items() if "probabilities" in e}
+    rows = {b: e.get("calibrated", e["probabilities"]) for b, e in result["modalities"].items() if "probabilities" in e}
     contrib = pd.DataFrame({b: e["contribution"] for b, e in result["modalities"].items() if "contribution" in e})
     fig, (ax_p, ax_c) = plt.subplots(1, 2, figsize=(11, 3.6))
     pd.DataFrame({**rows, "fused": result["probabilities"]}).plot.bar(ax=ax_p, rot=30)

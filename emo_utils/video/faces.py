@@ -27,10 +27,12 @@ import functools
 import hashlib
 import importlib.util
 import multiprocessing
+import sys
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -96,6 +98,54 @@ class HaarFaceDetector:
         return [tuple(int(round(v / scale)) for v in box) for box in found]  # type: ignore[misc]
 
 
+_TORCHVISION_STAND_INS = ("torchvision", "torchvision.ops", "torchvision.ops.boxes", "torchvision.transforms")
+
+
+def _batched_nms(boxes: Any, scores: Any, idxs: Any, iou_threshold: float) -> Any:
+    """torchvision's ``batched_nms`` (its coordinate trick) on torchvision's compiled ``nms`` operator."""
+    import torch
+
+    if boxes.numel() == 0:
+        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
+    offsets = idxs.to(boxes) * (boxes.max() + 1)
+    return torch.ops.torchvision.nms(boxes + offsets[:, None], scores, iou_threshold)
+
+
+def _import_mtcnn() -> Any:
+    """facenet-pytorch's ``MTCNN`` class, without importing torchvision where it is not loaded yet.
+
+    facenet-pytorch imports torchvision for one function, ``batched_nms`` (and ``to_tensor`` for crops this project
+    does not use); importing torchvision loads ``torch._dynamo``, over a second of CPU at every cold demo start. So,
+    while facenet-pytorch is imported, stand-in torchvision modules give it :func:`_batched_nms` (on torchvision's
+    own compiled operator, loaded as a library); they are removed at once, so a later ``import torchvision`` gets
+    the real package.
+    """
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
+        from facenet_pytorch import MTCNN
+
+        return MTCNN
+    import torch
+
+    package = Path(next(iter(importlib.util.find_spec("torchvision").submodule_search_locations)))  # type: ignore[union-attr]
+    libraries = sorted(package.glob("_C*.so"))
+    if not libraries:
+        from facenet_pytorch import MTCNN
+
+        return MTCNN
+    torch.ops.load_library(str(libraries[0]))
+    stand_ins = {name: types.ModuleType(name) for name in _TORCHVISION_STAND_INS}
+    stand_ins["torchvision.ops.boxes"].batched_nms = _batched_nms  # type: ignore[attr-defined]
+    stand_ins["torchvision.transforms"].functional = types.ModuleType("torchvision.transforms.functional")  # type: ignore[attr-defined]
+    sys.modules.update(stand_ins)
+    sys.modules["torchvision.transforms.functional"] = stand_ins["torchvision.transforms"].functional  # type: ignore[attr-defined]
+    try:
+        from facenet_pytorch import MTCNN
+    finally:
+        for name in [*_TORCHVISION_STAND_INS, "torchvision.transforms.functional"]:
+            sys.modules.pop(name, None)
+    return MTCNN
+
+
 class MtcnnFaceDetector:
     """MTCNN from ``facenet-pytorch`` (optional; its weights ship inside the package).
 
@@ -111,7 +161,8 @@ class MtcnnFaceDetector:
     ) -> None:
         try:
             import torch
-            from facenet_pytorch import MTCNN
+
+            MTCNN = _import_mtcnn()
         except ImportError as exc:
             raise ImportError(
                 "face detector 'mtcnn' needs facenet-pytorch: pip install --no-deps facenet-pytorch "
