@@ -216,12 +216,14 @@ def test_cli_demo_timeline_and_camera_write_their_files(
     out = tmp_path / "timeline"
     common = ["--run", str(chained.run), "--hop", "1", "--quiet"]
     assert emo(["demo", "--video", str(chained.mp4), "--timeline", "--config", str(chained.config_paths["audio"])]
-               + common + ["--out", str(out)]) == 0  # fmt: skip
+               + common + ["--out", str(out), "--smooth", "viterbi"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     for name in ("timeline.json", "timeline.csv", "timeline.png"):
         assert (out / name).stat().st_size > 0
     timeline = read_timeline(out / "timeline.json")
     assert len(timeline) == 11 and timeline.source == str(chained.mp4)
+    assert timeline.smoothing == "viterbi" and all(w["smoothed"] in timeline.labels for w in timeline.windows)
+    assert "smoothed" in read_timeline_csv(out / "timeline.csv").columns
     assert f"0.0-{timeline.segments()[0][1]:.1f} s {timeline.segments()[0][2]}" in printed
 
     camera_out = tmp_path / "camera"
