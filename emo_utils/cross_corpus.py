@@ -86,6 +86,18 @@ def limit_per_class(manifest: pd.DataFrame, n: int | None) -> pd.DataFrame:
     return kept.sort_values(["actor", "take_id"]).reset_index(drop=True)
 
 
+def speaker_folds(manifest: pd.DataFrame, root: str | Path) -> np.ndarray:
+    """``min(6, speakers // 2)`` gender-balanced actor folds of the takes (``root``: the corpus, for errors)."""
+    n_folds = min(6, manifest["actor"].nunique() // 2)
+    if n_folds < 2:
+        raise DataError(
+            root,
+            f"{manifest['actor'].nunique()} speaker(s): too few for speaker-independent folds",
+            "use a corpus (or clip limit) with at least two speakers of each gender",
+        )
+    return assign_actor_folds(manifest["actor"], manifest["gender"], n_folds)
+
+
 def load_corpus(root: str | Path, features_dir: str | Path, clips_per_class: int | None = None) -> Corpus:
     """Index a corpus folder (RAVDESS, CREMA-D or EmoDB), keep its speech, add speaker-independent folds.
 
@@ -96,14 +108,7 @@ def load_corpus(root: str | Path, features_dir: str | Path, clips_per_class: int
     manifest, skipped = index_dataset(root)
     logger.info(skipped.report())
     manifest = limit_per_class(manifest[manifest["vocal_channel"] == "speech"], clips_per_class)
-    n_folds = min(6, manifest["actor"].nunique() // 2)
-    if n_folds < 2:
-        raise DataError(
-            root,
-            f"{manifest['actor'].nunique()} speaker(s): too few for speaker-independent folds",
-            "use a corpus (or clip limit) with at least two speakers of each gender",
-        )
-    manifest["fold"] = assign_actor_folds(manifest["actor"], manifest["gender"], n_folds)
+    manifest["fold"] = speaker_folds(manifest, root)
     name = dataset_name(manifest)
     return Corpus(name, root, manifest, Path(features_dir) / name.replace(", ", "+").replace(" ", "_"))
 
@@ -430,6 +435,8 @@ def pack_cross_corpus(
     corpora, raw = [], {}
     for pack in (train, test):
         rows = limit_per_class(pack.rows, config.clips_per_class)
+        if config.clips_per_class is not None:  # the pack's folds were dealt over every take
+            rows = rows.assign(fold=speaker_folds(rows, pack.meta["source"]))
         corpus = Corpus(pack.name, Path(pack.meta["source"]), rows, config.out / "features", pack.meta.get("note", ""))
         corpora.append(corpus)
         for name, (kind, _) in PACK_SPECS.items():
