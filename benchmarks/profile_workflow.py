@@ -73,6 +73,7 @@ def main() -> None:
         features_dir=args.features_dir,
     )
     load_before = os.getloadavg()
+    cpu_before = os.times()
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
@@ -80,6 +81,9 @@ def main() -> None:
     profile.disable()
     wall = time.perf_counter() - started
     own, child = peak_rss_mb()
+    cpu = os.times()
+    cpu_own = cpu.user + cpu.system - cpu_before.user - cpu_before.system
+    cpu_children = cpu.children_user + cpu.children_system - cpu_before.children_user - cpu_before.children_system
     branches = ", ".join(f"{n} {m['accuracy']:.3f}" for n, m in metrics["branches"].items())
     text = "\n".join(
         [
@@ -91,6 +95,8 @@ def main() -> None:
             f"{metrics['n_takes']} takes; branches: {', '.join(metrics['branches']) or 'none'}",
             f"- accuracy (out of fold, for checking that nothing else changed): {branches}",
             f"- wall time: {wall:.0f} s",
+            f"- CPU time: {cpu_own:.0f} s in this process, {cpu_children:.0f} s in finished child processes "
+            "(on a loaded machine the wall time is mostly waiting for a core)",
             f"- peak resident memory: {own:.0f} MB (this process), {child:.0f} MB (largest worker process)",
             f"- machine: {platform.node()}, {os.cpu_count()} cores; load average before "
             f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}",
