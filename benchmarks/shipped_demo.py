@@ -57,7 +57,7 @@ def main() -> None:
     rows = [
         ("shipped weights (`*.pt`)", f"{weights / 1e6:.2f} MB"),
         (f"everything in emo_utils/shipped_models ({len(files)} files)", f"{total / 1e6:.2f} MB"),
-        ("import emo_utils.inference (torch etc. load on first use)", f"{imports:.1f} s ({imports_cpu:.1f} s CPU)"),
+        ("import emo_utils.inference", f"{imports:.1f} s ({imports_cpu:.1f} s CPU)"),
         (
             f"first prediction on {clip.name} ({duration:.1f} s, real face + real speech): loads the FER network, "
             "MTCNN, openSMILE and the voice model",
