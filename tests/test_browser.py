@@ -273,14 +273,15 @@ MIN_INKED_SHARE = 0.05
 
 def _visible_part(driver: WebDriver, img: WebElement) -> tuple[float, float, float, float]:
     """The image's rectangle clipped by the window and every scrolling ancestor (JupyterLab scrolls the notebook
-    inside its own panel): what a student can see of it, in CSS pixels (left, top, right, bottom)."""
+    inside its own panel): what a student can see of it, in CSS pixels (left, top, right, bottom). Ancestors with
+    ``overflow: hidden`` are layout boxes that JupyterLab sizes apart from their content, not viewports."""
     return tuple(
         driver.execute_script(
             "const img = arguments[0]; let r = img.getBoundingClientRect();"
             "let [l, t, rt, b] = [r.left, r.top, r.right, r.bottom];"
             "[l, t, rt, b] = [Math.max(l, 0), Math.max(t, 0), Math.min(rt, innerWidth), Math.min(b, innerHeight)];"
             "for (let e = img.parentElement; e; e = e.parentElement) {"
-            "  const s = getComputedStyle(e); if (!/(auto|scroll|hidden)/.test(s.overflow + s.overflowY)) continue;"
+            "  const s = getComputedStyle(e); if (!/(auto|scroll)/.test(s.overflow + s.overflowY)) continue;"
             "  const c = e.getBoundingClientRect();"
             "  [l, t, rt, b] = [Math.max(l, c.left), Math.max(t, c.top), Math.min(rt, c.right), Math.min(b, c.bottom)];"
             "}"
@@ -304,14 +305,14 @@ def _drawn_figure(driver: WebDriver, box: WebElement, expected_png: bytes, shots
     time.sleep(0.5)
     driver.save_screenshot(str(shots / f"lab_{name}.png"))
     box.screenshot(str(shots / f"panel_{name}.png"))
+    drawn = np.asarray(Image.open(io.BytesIO(img.screenshot_as_png)).convert("RGB"), dtype=float)
+    Image.fromarray(drawn.astype(np.uint8)).save(shots / f"figure_{name}.png")
     left, top, right, bottom = _visible_part(driver, img)
     shown = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", img)
     assert (right - left, bottom - top) == tuple(shown) == FIGURE_PIXELS, (
         f"{name}: the page shows {right - left:.0f} x {bottom - top:.0f} px of a {shown[0]:.0f} x {shown[1]:.0f} px "
         f"picture drawn at {FIGURE_PIXELS} (cut off or scaled: see {shots / f'lab_{name}.png'})"
     )
-    drawn = np.asarray(Image.open(io.BytesIO(img.screenshot_as_png)).convert("RGB"), dtype=float)
-    Image.fromarray(drawn.astype(np.uint8)).save(shots / f"figure_{name}.png")
     expected = np.asarray(Image.open(io.BytesIO(expected_png)).convert("RGB"), dtype=float)
     assert drawn.shape == expected.shape, f"{name}: drawn {drawn.shape[1::-1]}, expected {expected.shape[1::-1]}"
     inked = float((drawn.min(axis=2) < 235).mean())
