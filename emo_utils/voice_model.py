@@ -15,7 +15,7 @@ Protocol (every number the benchmark ``benchmarks/voice_strangers.py`` reports n
   to the six emotions both corpora label (:func:`emo_utils.cross_corpus.restrict_to`). EmoDB is never trained
   on and never used to choose anything here.
 
-Augmented copies are computed once per clip (one per kind, seeded by the file name) and cached; each training
+Augmented copies are computed once per clip (one per chain of kinds, seeded by the file name) and cached; each training
 epoch shows every clip as itself or one of its copies (:func:`emo_utils.train.fit_model`). Test clips are
 always the clean recording, prepared as the demo prepares a stranger's clip (the branch's ``clip_input``).
 """
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,10 @@ from emo_utils.audio.opensmile_features import FEATURE_SETS, SmileParams
 from emo_utils.errors import DataError, SkipLog
 from emo_utils.feature_store import FeatureSet
 from emo_utils.train import TrainConfig
+
+if TYPE_CHECKING:
+    from emo_utils.cross_corpus import Corpus
+    from emo_utils.train import CVResult
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +186,8 @@ class Corpora:
     """The training corpus (RAVDESS) and, optionally, the cross-corpus test corpus (EmoDB), indexed with
     speaker-independent folds (``emo_utils.cross_corpus.load_corpus``)."""
 
-    train: Any  # emo_utils.cross_corpus.Corpus
-    test: Any | None = None
+    train: Corpus
+    test: Corpus | None = None
 
 
 def load_corpora(train_root: str | Path, test_root: str | Path | None = None) -> Corpora:
@@ -197,7 +201,7 @@ def load_corpora(train_root: str | Path, test_root: str | Path | None = None) ->
 
 
 def corpus_features(
-    corpus: Any,
+    corpus: Corpus,
     params: SmileParams,
     cache_dir: str | Path,
     augment_kinds: Sequence[str] = (),
@@ -232,7 +236,7 @@ def recipe_features(features: FeatureSet, recipe: VoiceRecipe) -> FeatureSet:
 
 
 def training_features(
-    corpus: Any, variants: dict[str, VoiceRecipe], cache_dir: str | Path, n_jobs: int | None, progress: bool = True
+    corpus: Corpus, variants: dict[str, VoiceRecipe], cache_dir: str | Path, n_jobs: int | None, progress: bool = True
 ) -> dict[str, FeatureSet]:
     """Each variant's training features; recipes that prepare clips alike share one extraction (with every
     augmentation kind any of them uses)."""
@@ -247,12 +251,12 @@ def training_features(
     return {name: recipe_features(extracted[recipe.params], recipe) for name, recipe in variants.items()}
 
 
-def _rows(corpus: Any, features: FeatureSet) -> pd.DataFrame:
+def _rows(corpus: Corpus, features: FeatureSet) -> pd.DataFrame:
     """The manifest rows of the feature rows, in their order."""
     return corpus.manifest.set_index("take_id").loc[features.clip_ids].reset_index()
 
 
-def _labels(corpus: Any, features: FeatureSet) -> tuple[pd.DataFrame, np.ndarray]:
+def _labels(corpus: Corpus, features: FeatureSet) -> tuple[pd.DataFrame, np.ndarray]:
     from emo_utils.labels import emotion_index
 
     rows = _rows(corpus, features)
@@ -260,10 +264,10 @@ def _labels(corpus: Any, features: FeatureSet) -> tuple[pd.DataFrame, np.ndarray
 
 
 def cross_validate_variant(
-    features: FeatureSet, corpus: Any, recipe: VoiceRecipe, seed: int, n_jobs: int = 1, progress: bool = False
-) -> Any:
+    features: FeatureSet, corpus: Corpus, recipe: VoiceRecipe, seed: int, n_jobs: int = 1, progress: bool = False
+) -> CVResult:
     """Nested 6-fold cross-validation of one recipe on the training corpus (actors held out, no test-speaker
-    statistics): a :class:`emo_utils.train.CVResult` with ``oof`` and ``inner_oof``."""
+    statistics): its ``oof`` and ``inner_oof``."""
     from emo_utils.train import cross_validate
 
     rows, y = _labels(corpus, features)
@@ -312,7 +316,7 @@ def choose_final(oofs: dict[str, pd.DataFrame]) -> str:
 
 
 def fit_on_all_actors(
-    features: FeatureSet, corpus: Any, recipe: VoiceRecipe, out_dir: str | Path, seed: int = 0
+    features: FeatureSet, corpus: Corpus, recipe: VoiceRecipe, out_dir: str | Path, seed: int = 0
 ) -> tuple[Path, pd.DataFrame]:
     """The recipe's model fitted on every actor of ``corpus`` (one per gender held out for early stopping),
     saved as ``out_dir/final.pt``; returns the checkpoint and the learning curve."""
@@ -325,7 +329,7 @@ def fit_on_all_actors(
     )
 
 
-def predict_corpus(checkpoint: str | Path, features: FeatureSet, corpus: Any, emotions: list[str]) -> pd.DataFrame:
+def predict_corpus(checkpoint: str | Path, features: FeatureSet, corpus: Corpus, emotions: list[str]) -> pd.DataFrame:
     """A saved model's predictions of every clip of ``corpus`` in ``emotions``, restricted to those emotions
     (the out-of-fold table layout; ``fold`` is ``emo_utils.cross_corpus.CROSS_FOLD``)."""
     from emo_utils.cross_corpus import CROSS_FOLD, prediction_table, restrict_to
@@ -357,7 +361,7 @@ def cross_corpus_table(
 def write_voice_branch(
     out_dir: str | Path,
     features: FeatureSet,
-    corpus: Any,
+    corpus: Corpus,
     recipe: VoiceRecipe,
     variant: str,
     oof: pd.DataFrame,
@@ -405,7 +409,7 @@ def recipe_text(recipe: VoiceRecipe) -> str:
     return f"{recipe.feature_set} functionals, {level}, {augment}, MLP head {recipe.head}"
 
 
-def measure(oof: pd.DataFrame, corpus: Any) -> dict[str, Any]:
+def measure(oof: pd.DataFrame, corpus: Corpus) -> dict[str, Any]:
     """What the shipped model card reports of a held-out prediction table (the keys of
     ``emo_utils.pretrained.model_card``)."""
     from emo_utils.evaluate import classification_report_frame, metrics_from_table
@@ -428,7 +432,7 @@ def measure(oof: pd.DataFrame, corpus: Any) -> dict[str, Any]:
 def ship(
     out: str | Path,
     features: dict[str, FeatureSet],
-    corpus: Any,
+    corpus: Corpus,
     oofs: dict[str, pd.DataFrame],
     inner_oofs: dict[str, pd.DataFrame],
     variants: dict[str, VoiceRecipe] | None = None,
