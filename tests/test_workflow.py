@@ -228,7 +228,7 @@ def test_editing_a_feature_module_invalidates_exactly_the_stages_below_it(
     after = stage_keys()
     changed = {stage for stage in after if before.get(stage) != after[stage]}
     smile = {"audio_egemaps", "audio_compare"}
-    assert changed == {f"{kind}/{name}" for kind in ("branches", "baselines") for name in smile} | {
+    assert changed == {f"{kind}/{name}" for kind in ("branches", "baselines", "baselines/lr") for name in smile} | {
         f"branches/{name}/candidates/{c}" for name in smile for c in BRANCH_SPECS[name].candidates
     } | {"fusion/early"}
     new_features = {p.name for p in (out / "features").iterdir()} - features_before
