@@ -71,13 +71,23 @@ class StackedMLP:
         for p in self.params:
             p.requires_grad_(True)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, stepping: torch.Tensor | None) -> torch.Tensor:
-        """Logits (P, B, C) of inputs (P, B, F). Training mode when ``mask`` (P, B) is given: batch-norm statistics
-        over each plan's unmasked rows, running statistics updated for the ``stepping`` plans, dropout on."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        stepping: torch.Tensor | None,
+        live: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits (L, B, C) of inputs (L, B, F) of the ``live`` plans (default: all). Training mode when ``mask``
+        (L, B) is given: batch-norm statistics over each plan's unmasked rows, running statistics updated for the
+        ``stepping`` (L,) plans, dropout on. Only the live plans are computed."""
         h = x
+        pick = (lambda t: t) if live is None else (lambda t: t.index_select(0, live))
+        generators = self.generators if live is None else [self.generators[int(k)] for k in live]
         for i in range(self.n_hidden):
-            weight, bias, gamma, beta = self.params[4 * i : 4 * i + 4]
-            running_mean, running_var = self.buffers[2 * i : 2 * i + 2]
+            weight, bias, gamma, beta = (pick(t) for t in self.params[4 * i : 4 * i + 4])
+            stored = self.buffers[2 * i : 2 * i + 2]
+            running_mean, running_var = (pick(t) for t in stored)
             h = torch.baddbmm(bias[:, None, :], h, weight)
             if mask is None:
                 h = (h - running_mean[:, None]) / torch.sqrt(running_var[:, None] + BN_EPS)
@@ -90,14 +100,16 @@ class StackedMLP:
                 with torch.no_grad():
                     move = stepping[:, None]
                     unbiased = var * count / (count - 1).clamp(min=1.0)
-                    running_mean.copy_(torch.where(move, running_mean.lerp(mean, BN_MOMENTUM), running_mean))
-                    running_var.copy_(torch.where(move, running_var.lerp(unbiased, BN_MOMENTUM), running_var))
+                    new_mean = torch.where(move, running_mean.lerp(mean, BN_MOMENTUM), running_mean)
+                    new_var = torch.where(move, running_var.lerp(unbiased, BN_MOMENTUM), running_var)
+                    for buffer, new in zip(stored, (new_mean, new_var)):
+                        buffer.copy_(new) if live is None else buffer.index_copy_(0, live, new)
             h = torch.relu(h * gamma[:, None] + beta[:, None])
             if mask is not None and self.dropout[i] > 0:
                 keep = 1.0 - self.dropout[i]
                 odds = torch.full(h.shape[1:], keep)
-                h = h * torch.stack([torch.bernoulli(odds, generator=g) for g in self.generators]) / keep
-        weight, bias = self.params[-2:]
+                h = h * torch.stack([torch.bernoulli(odds, generator=g) for g in generators]) / keep
+        weight, bias = (pick(t) for t in self.params[-2:])
         return torch.baddbmm(bias[:, None, :], h, weight)
 
     def state(self) -> list[torch.Tensor]:
@@ -179,12 +191,12 @@ def _batches_of(plan: PlanRows, rng: np.random.Generator, batch_size: int) -> li
 
 
 def _gather(
-    X: torch.Tensor, rows: Sequence[np.ndarray], plans: Sequence[PlanRows], mean: torch.Tensor, std: torch.Tensor
+    X: torch.Tensor, rows: Sequence[np.ndarray], mean: torch.Tensor, std: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each plan's rows, standardised with its own statistics, padded to (P, B, F); the index and the mask."""
     width = max(1, max(len(r) for r in rows))
-    index = torch.zeros((len(plans), width), dtype=torch.long)
-    mask = torch.zeros((len(plans), width), dtype=torch.bool)
+    index = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
     for p, r in enumerate(rows):
         index[p, : len(r)] = torch.from_numpy(np.asarray(r, dtype=np.int64))
         mask[p, : len(r)] = True
@@ -226,7 +238,7 @@ def _fit_group(
     std = torch.from_numpy(np.stack([p.std for p in plans]).astype(np.float32))
     if mean.shape[-1] != X.shape[-1]:  # standardisation off: (1,) statistics
         mean, std = mean.expand(len(plans), X.shape[-1]), std.expand(len(plans), X.shape[-1])
-    val_x, val_index, val_mask = _gather(X, [p.val_rows for p in plans], plans, mean, std)
+    val_x, val_index, val_mask = _gather(X, [p.val_rows for p in plans], mean, std)
     val_y = y[val_index]
     rngs = [np.random.default_rng(c.seed) for _ in plans]
     active = np.ones(len(plans), dtype=bool)
@@ -235,7 +247,9 @@ def _fit_group(
     best = [t.detach().clone() for t in stacked.state()]
     curves: list[list[dict[str, float]]] = [[] for _ in plans]
     for epoch in range(1, c.epochs + 1):
-        batches = [_batches_of(p, rng, c.batch_size) if on else [] for p, rng, on in zip(plans, rngs, active)]
+        live = np.flatnonzero(active)  # plans that stopped early are no longer computed
+        live_t = torch.from_numpy(live)
+        batches = [_batches_of(plans[k], rngs[k], c.batch_size) for k in live]
         totals = np.zeros(len(plans))
         for s in range(max(len(b) for b in batches)):
             rows = [
@@ -245,8 +259,8 @@ def _fit_group(
             stepping = torch.tensor([len(r) > 0 for r in rows])
             if not stepping.any():
                 continue
-            x, index, mask = _gather(X, rows, plans, mean, std)
-            logits = stacked.forward(x, mask, stepping)
+            x, index, mask = _gather(X, rows, mean[live_t], std[live_t])
+            logits = stacked.forward(x, mask, stepping, live_t)
             loss = F.cross_entropy(
                 logits.reshape(-1, n_classes),
                 y[index].reshape(-1),
@@ -256,9 +270,11 @@ def _fit_group(
             count = mask.sum(1).clamp(min=1)
             per_plan = (loss * mask).sum(1) / count
             per_plan.sum().backward()
-            optimiser.step(stepping)
-            stacked.batches_tracked += stepping.long()
-            totals += (per_plan.detach() * mask.sum(1)).double().numpy()
+            moving = torch.zeros(len(plans), dtype=torch.bool)
+            moving[live_t] = stepping
+            optimiser.step(moving)
+            stacked.batches_tracked += moving.long()
+            totals[live] += (per_plan.detach() * mask.sum(1)).double().numpy()
         with torch.no_grad():
             proba = torch.softmax(stacked.forward(val_x, None, None), dim=-1)
             picked = torch.log(proba.gather(-1, val_y[..., None]).squeeze(-1) + 1e-9)
