@@ -234,6 +234,10 @@ def markdown(r: dict[str, Any]) -> str:
         for s, folds in h["choice_per_fold"].items()
     )
     first_fold_sd = h["after"]["runs"][0]["fold_sd"]
+    seconds = r["extract_wall_s"]
+    extraction = (
+        f"{seconds} s with 2 processes" if seconds is not None else "not timed in this run (read from the cache)"
+    )
     return f"""# A voice model for strangers: before and after
 
 Written by `benchmarks/voice_strangers.py` ({r["measured"]}, commit {r["commit"]}). Data: {r["data"]}.
@@ -266,8 +270,8 @@ and chose nothing):
 {chr(10).join(rows)}
 
 Feature extraction (RAVDESS clean, and 2 augmented copies per clip for loudness-normalised eGeMAPS; EmoDB clean,
-per variant and for BEFORE): {r["extract_wall_s"] if r["extract_wall_s"] is not None else "cached"} s
-with 2 processes. Machine: {r["machine"]}.
+per variant and for BEFORE): {extraction}.
+Machine: {r["machine"]}.
 """
 
 
