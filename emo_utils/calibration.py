@@ -27,6 +27,7 @@ import numpy as np
 
 from emo_utils.errors import DataError
 from emo_utils.fusion import apply_temperature
+from emo_utils.provenance import write_json
 
 CALIBRATION_FILE = "calibration.json"
 FUSED_LABELS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -151,10 +152,7 @@ class CalibratedFusion:
         return FusedReading(self.labels, np.asarray(fused), calibrated, weights, self.uncertain_below)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        return path
+        return write_json(path, asdict(self))
 
 
 def load_calibration(path: str | Path) -> CalibratedFusion:

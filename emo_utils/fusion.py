@@ -29,6 +29,7 @@ from emo_utils.errors import DataError
 from emo_utils.feature_store import FeatureSet
 from emo_utils.labels import CANONICAL_EMOTIONS, EMOTIONS, labels_of, proba_columns
 from emo_utils.predictions import PredictionTable
+from emo_utils.provenance import write_json
 
 log = logging.getLogger(__name__)
 CONFIG_VERSION = 1
@@ -481,10 +482,7 @@ def deployment_config(
 
 def save_fusion_config(config: FusionConfig, path: str | Path) -> Path:
     """Write ``config`` as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(config), indent=2) + "\n")
-    return path
+    return write_json(path, asdict(config))
 
 
 def load_fusion_config(path: str | Path) -> FusionConfig:

@@ -32,7 +32,9 @@ WORKFLOW = "workflow"
 PACKAGE = "emotion-fusion"
 
 
-def _write_json(path: Path, record: dict[str, Any]) -> Path:
+def write_json(path: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` as indented JSON (its folder made if needed); the one JSON writer of run records."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return path
@@ -122,7 +124,7 @@ class RunRecord:
     schema_version: int = SCHEMA_VERSION
 
     def write(self, folder: str | Path) -> Path:
-        return _write_json(Path(folder) / RUN_FILE, asdict(self) | {"settings": dict(self.settings)})
+        return write_json(Path(folder) / RUN_FILE, asdict(self) | {"settings": dict(self.settings)})
 
     @classmethod
     def read(cls, folder: str | Path) -> RunRecord | None:
