@@ -19,7 +19,6 @@ inputs: see :mod:`emo_utils.stages`) is unchanged:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -34,7 +33,6 @@ import pandas as pd
 import torch
 
 from emo_utils.artifacts import (
-    INNER_OOF_FILE,
     OOF_FILE,
     BranchArtifact,
     fusable,
@@ -320,20 +318,17 @@ def fuse_artifacts(
     }
 
 
-def _predictions_hash(artifact: BranchArtifact) -> str:
-    """A hash of the bytes of a branch's out-of-fold and nested predictions (what fusion reads)."""
-    files = [artifact.folder / OOF_FILE, artifact.folder / INNER_OOF_FILE]
-    return stable_hash([hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None for f in files])
-
-
 def late_fusion(run: Run, fused: dict[str, BranchArtifact]) -> dict[str, pd.DataFrame]:
     """:func:`fuse_artifacts` of the fused branches, saved as ``out/fusion/STRATEGY/oof.csv``; loaded instead
-    when the branches' predictions (their bytes) and the fusion code's version are unchanged."""
+    when the branches' stages and the fusion code's version are unchanged (always fitted when a branch was made
+    outside a stage, without a fingerprint)."""
     folder = run.settings.out / "fusion"
     strategies = DEFAULT_STRATEGIES[:-1]
-    inputs = tuple(f"{name}:{_predictions_hash(a)}" for name, a in fused.items())
+    fingerprints = {name: recorded_fingerprint(a.folder) for name, a in fused.items()}
+    inputs = tuple(f"{name}:{fingerprint}" for name, fingerprint in fingerprints.items())
     stage = Stage("late_fusion", FUSION_VERSION, {"strategies": list(strategies)}, inputs)
-    if stage.is_current(folder, [Path(strategy) / OOF_FILE for strategy in strategies]):
+    outputs = [Path(strategy) / OOF_FILE for strategy in strategies]
+    if None not in fingerprints.values() and stage.is_current(folder, outputs):
         log.info("[fusion] cached late-fusion tables in %s", folder)
         return {strategy: read_oof(folder / strategy / OOF_FILE) for strategy in strategies}
     tables = fuse_artifacts(fused, strategies)
