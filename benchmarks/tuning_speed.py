@@ -183,6 +183,8 @@ def write_report(args: argparse.Namespace) -> None:
         *prediction_checks(args.before, args.after, branches),
         "",
     ]
+    if args.notes is not None:
+        lines += [args.notes.read_text().rstrip(), ""]
     args.out.write_text("\n".join(lines))
 
 
@@ -201,6 +203,7 @@ def main() -> None:
     report.add_argument("--after-log", type=Path, required=True, help="the after run's cold log")
     report.add_argument("--svm", type=Path, help="the svm command's JSON")
     report.add_argument("--load", default="not recorded", help="load averages during the runs")
+    report.add_argument("--notes", type=Path, help="a Markdown file appended as it is (what the numbers mean)")
     report.add_argument("--out", type=Path, default=Path(__file__).with_name("tuning_speed.md"))
     args = parser.parse_args()
     if args.command == "svm":

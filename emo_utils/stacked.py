@@ -5,8 +5,13 @@ its own shuffling, its own standardisation and early stopping on its own validat
 weights (plan, in, out) turns the many small matrix products of one-at-a-time training into a few large batched
 ones: each optimiser step moves every plan that still trains by one mini-batch of its own rows. Rows that pad a
 shorter plan's batch are masked out of its loss and of its batch-norm statistics, and a plan without a batch this
-step (fewer batches, or stopped early) is left exactly as it is. With dropout 0 the result equals
-:func:`emo_utils.train.fit_model` run plan by plan, up to floating-point rounding.
+step (fewer batches, or stopped early) is left exactly as it is, and not computed. With dropout 0 the result
+equals :func:`emo_utils.train.fit_model` run plan by plan, up to floating-point rounding.
+
+With dropout, each plan draws its masks from its own generator, but one mask of the group's batch width at every
+step of its group while it trains, also in a step where it has no batch of its own. So a plan's result depends on
+the plans it is grouped with (which plans have more batches, when they stop): training a subset of a group's
+plans, or grouping them otherwise (``n_jobs`` in :func:`emo_utils.train.cross_validate`), changes it.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class StackedMLP:
 
     def __init__(self, models: Sequence[MLP], seed: int = 0) -> None:
         layers = [list(m.net) for m in models]
-        # one dropout stream per plan, so that a plan's result does not depend on which plans train beside it
+        # one dropout stream per plan, advanced at every step of the group (see the module docstring)
         self.generators = [torch.Generator().manual_seed(seed) for _ in models]
         first = layers[0]
         self.n_hidden = (len(first) - 1) // 4
@@ -248,8 +253,9 @@ def fit_stacked(
 ) -> list[tuple[nn.Module, list[dict[str, float]]]]:
     """Train one MLP per plan as :func:`emo_utils.train.fit_model` does (same initial weights, same shuffling
     per plan, AdamW, early stopping on the plan's validation rows), the plans side by side in groups that fit
-    :data:`MEMORY_BUDGET_BYTES`. Each plan draws its dropout from its own generator, so its result does not depend
-    on the plans beside it. Returns each plan's best model (eval mode, on the CPU) and its curve."""
+    :data:`MEMORY_BUDGET_BYTES`. Each plan draws its dropout from its own generator, at every step of its group
+    (the module docstring says why its result depends on the group). Returns each plan's best model (eval mode,
+    on the CPU) and its curve."""
     X_t, y_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), torch.from_numpy(y.astype(np.int64))
     probe = build_model(config.model, X.shape[1:], n_classes=n_classes, **config.model_kwargs)
     size = plans_per_group(probe)
