@@ -65,6 +65,59 @@ def compare_svm(features: Path, manifest: Path) -> dict[str, Any]:
     return result
 
 
+def compare_stacked(features: Path, manifest: Path, reference: Path, epochs: int) -> dict[str, Any]:
+    """CPU seconds of one stacked group (the first of ``--jobs 2``: every test fold's plan and half the inner
+    plans) of each tuning candidate of audio_compare, trained for ``epochs`` epochs by the ``reference``
+    implementation of :mod:`emo_utils.stacked` (e.g. ``git show 04de816:emo_utils/stacked.py``) and by this one,
+    alternately in one process (so both see the same load); and whether their models are the same bits."""
+    import importlib.util
+    from dataclasses import replace
+
+    import torch
+
+    from emo_utils import stacked
+    from emo_utils.branches import BRANCHES
+    from emo_utils.feature_store import load_features
+    from emo_utils.labels import EMOTIONS
+    from emo_utils.train import Standardizer, plan_folds
+
+    torch.set_num_threads(1)  # as the workflow's training processes
+    spec_ = importlib.util.spec_from_file_location("stacked_reference", reference)
+    assert spec_ is not None and spec_.loader is not None
+    old = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(old)
+    feature_set = load_features(features)
+    rows = pd.read_csv(manifest, dtype=str).set_index("take_id").loc[feature_set.clip_ids]
+    labels = tuple(e for e in EMOTIONS if e in set(rows["emotion"]))
+    y = np.array([labels.index(e) for e in rows["emotion"]])
+    X = np.ascontiguousarray(feature_set.X, dtype=np.float32)
+    spec = BRANCHES["audio_compare"]
+    result: dict[str, Any] = {"epochs": epochs, "reference": str(reference)}
+    for name, changes in spec.candidates.items():
+        config = replace(spec.train, **changes, epochs=epochs)
+        plans = plan_folds(
+            rows["fold"].astype(int).to_numpy(),
+            rows["actor"].to_numpy(),
+            rows["gender"].to_numpy(),
+            config,
+            nested=True,
+        )[0::2]
+        scalers = [Standardizer.fit(X[p.fit_rows]) for p in plans]
+        plan_rows = [stacked.PlanRows(p.fit_rows, p.val_rows, s.mean, s.std) for p, s in zip(plans, scalers)]
+        fitted, seconds = {}, {}
+        for label, module in (("before", old), ("after", stacked)):
+            started = time.process_time()
+            fitted[label] = module.fit_stacked(X, y, plan_rows, config, len(labels))
+            seconds[label] = round(time.process_time() - started, 1)
+        same = all(
+            a[1] == b[1] and all(torch.equal(v, b[0].state_dict()[k]) for k, v in a[0].state_dict().items())
+            for a, b in zip(fitted["before"], fitted["after"])
+        )
+        result[name] = {"plans": len(plans), "cpu_s_before": seconds["before"], "cpu_s_after": seconds["after"]}
+        result[name]["identical"] = same
+    return result
+
+
 def phase_times(log: Path, branches: list[str]) -> dict[str, dict[str, float]]:
     """Per branch, seconds spent on its features (from the previous branch's end), on training its candidates
     (until the per-fold choice) and on its baselines (until its end), from the workflow log's timestamps."""
@@ -102,7 +155,9 @@ def phase_times(log: Path, branches: list[str]) -> dict[str, dict[str, float]]:
 
 
 def same_bytes(before: Path, after: Path) -> str:
-    """``identical``, ``DIFFERENT`` or ``missing`` for one file in two runs."""
+    """``identical``, ``DIFFERENT``, ``missing`` or ``none in either`` for one file in two runs."""
+    if not before.is_file() and not after.is_file():
+        return "none in either"
     if not before.is_file() or not after.is_file():
         return "missing"
     return "identical" if before.read_bytes() == after.read_bytes() else "DIFFERENT"
@@ -115,7 +170,8 @@ def prediction_checks(before: Path, after: Path, branches: list[str]) -> list[st
     for branch in branches:
         folder = Path("branches") / branch
         candidates = sorted(p.name for p in (after / folder / "candidates").glob("*") if p.is_dir())
-        for sub in [folder, *(folder / "candidates" / c for c in candidates), Path("baselines") / branch]:
+        baselines = [Path("baselines") / branch, Path("baselines") / "lr" / branch]
+        for sub in [folder, *(folder / "candidates" / c for c in candidates), *baselines]:
             accuracy = [
                 f"{metrics_from_table(read_oof(run / sub / OOF_FILE))['accuracy']:.4f}"
                 if (run / sub / OOF_FILE).is_file()
@@ -176,6 +232,21 @@ def write_report(args: argparse.Namespace) -> None:
             f"accuracy {svm['after_accuracy']:.4f}; largest probability difference "
             f"{svm['max_abs_probability_difference']:.1e}, {svm['predictions_differing']} predicted classes differ.",
         ]
+    if args.stacked is not None:
+        group = json.loads(args.stacked.read_text())
+        lines += [
+            "",
+            f"## One stacked group of audio_compare, {group['epochs']} epochs, CPU seconds in one process",
+            "",
+            f"The first group of `--jobs 2` (every test fold's plan and half the inner plans); before: "
+            f"`{group['reference']}`, after: this branch's `emo_utils/stacked.py`, run alternately.",
+            "",
+            "| candidate | plans | CPU s before | CPU s after | models the same bits |",
+            "|---|---|---|---|---|",
+        ]
+        for name, g in group.items():
+            if isinstance(g, dict):
+                lines.append(f"| {name} | {g['plans']} | {g['cpu_s_before']} | {g['cpu_s_after']} | {g['identical']} |")
     lines += [
         "",
         "## Same predictions? (bytes of the before and after runs' files; same seed and folds)",
@@ -195,6 +266,12 @@ def main() -> None:
     svm.add_argument("--features", type=Path, required=True)
     svm.add_argument("--manifest", type=Path, required=True)
     svm.add_argument("--json", type=Path, required=True)
+    group = commands.add_parser("stacked", help="CPU time of one stacked group, a reference implementation vs this")
+    group.add_argument("--features", type=Path, required=True)
+    group.add_argument("--manifest", type=Path, required=True)
+    group.add_argument("--reference", type=Path, required=True, help="an earlier emo_utils/stacked.py")
+    group.add_argument("--epochs", type=int, default=3)
+    group.add_argument("--json", type=Path, required=True)
     report = commands.add_parser("report", help="write the before/after table")
     report.add_argument("--before", type=Path, required=True, help="run folder made before the change")
     report.add_argument("--after", type=Path, required=True, help="run folder after the change, last run warm")
@@ -202,12 +279,16 @@ def main() -> None:
     report.add_argument("--before-log", type=Path, required=True, help="the before run's log")
     report.add_argument("--after-log", type=Path, required=True, help="the after run's cold log")
     report.add_argument("--svm", type=Path, help="the svm command's JSON")
+    report.add_argument("--stacked", type=Path, help="the stacked command's JSON")
     report.add_argument("--load", default="not recorded", help="load averages during the runs")
     report.add_argument("--notes", type=Path, help="a Markdown file appended as it is (what the numbers mean)")
     report.add_argument("--out", type=Path, default=Path(__file__).with_name("tuning_speed.md"))
     args = parser.parse_args()
     if args.command == "svm":
         args.json.write_text(json.dumps(compare_svm(args.features, args.manifest), indent=2) + "\n")
+    elif args.command == "stacked":
+        measured = compare_stacked(args.features, args.manifest, args.reference, args.epochs)
+        args.json.write_text(json.dumps(measured, indent=2) + "\n")
     else:
         write_report(args)
 
