@@ -33,6 +33,7 @@ from emo_utils.provenance import write_json
 
 log = logging.getLogger(__name__)
 CONFIG_VERSION = 1
+STAGE_VERSION = 1  # bump when a change alters the fused tables (emo_utils.stages)
 _EPS = 1e-9
 
 

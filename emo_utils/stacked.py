@@ -5,8 +5,13 @@ its own shuffling, its own standardisation and early stopping on its own validat
 weights (plan, in, out) turns the many small matrix products of one-at-a-time training into a few large batched
 ones: each optimiser step moves every plan that still trains by one mini-batch of its own rows. Rows that pad a
 shorter plan's batch are masked out of its loss and of its batch-norm statistics, and a plan without a batch this
-step (fewer batches, or stopped early) is left exactly as it is. With dropout 0 the result equals
-:func:`emo_utils.train.fit_model` run plan by plan, up to floating-point rounding.
+step (fewer batches, or stopped early) is left exactly as it is, and not computed. With dropout 0 the result
+equals :func:`emo_utils.train.fit_model` run plan by plan, up to floating-point rounding.
+
+With dropout, each plan draws its masks from its own generator, but one mask of the group's batch width at every
+step of its group while it trains, also in a step where it has no batch of its own. So a plan's result depends on
+the plans it is grouped with (which plans have more batches, when they stop): training a subset of a group's
+plans, or grouping them otherwise (``n_jobs`` in :func:`emo_utils.train.cross_validate`), changes it.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class StackedMLP:
 
     def __init__(self, models: Sequence[MLP], seed: int = 0) -> None:
         layers = [list(m.net) for m in models]
-        # one dropout stream per plan, so that a plan's result does not depend on which plans train beside it
+        # one dropout stream per plan, advanced at every step of the group (see the module docstring)
         self.generators = [torch.Generator().manual_seed(seed) for _ in models]
         first = layers[0]
         self.n_hidden = (len(first) - 1) // 4
@@ -72,18 +77,14 @@ class StackedMLP:
             p.requires_grad_(True)
 
     def forward(
-        self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
-        stepping: torch.Tensor | None,
-        live: torch.Tensor | None = None,
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, slots: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Logits (L, B, C) of inputs (L, B, F) of the ``live`` plans (default: all). Training mode when ``mask``
-        (L, B) is given: batch-norm statistics over each plan's unmasked rows, running statistics updated for the
-        ``stepping`` (L,) plans, dropout on. Only the live plans are computed."""
+        """Logits (L, B, C) of inputs (L, B, F) of the plans in ``slots`` (default: all), only these computed.
+        Training mode when ``mask`` (L, B) is given: batch-norm statistics over each plan's unmasked rows, its
+        running statistics updated, dropout drawn from its own generator."""
         h = x
-        pick = (lambda t: t) if live is None else (lambda t: t.index_select(0, live))
-        generators = self.generators if live is None else [self.generators[int(k)] for k in live]
+        pick = (lambda t: t) if slots is None else (lambda t: t.index_select(0, slots))
+        generators = self.generators if slots is None else [self.generators[int(k)] for k in slots]
         for i in range(self.n_hidden):
             weight, bias, gamma, beta = (pick(t) for t in self.params[4 * i : 4 * i + 4])
             stored = self.buffers[2 * i : 2 * i + 2]
@@ -98,12 +99,10 @@ class StackedMLP:
                 var = (((h - mean[:, None]) ** 2) * m).sum(1) / count
                 h = (h - mean[:, None]) / torch.sqrt(var[:, None] + BN_EPS)
                 with torch.no_grad():
-                    move = stepping[:, None]
                     unbiased = var * count / (count - 1).clamp(min=1.0)
-                    new_mean = torch.where(move, running_mean.lerp(mean, BN_MOMENTUM), running_mean)
-                    new_var = torch.where(move, running_var.lerp(unbiased, BN_MOMENTUM), running_var)
-                    for buffer, new in zip(stored, (new_mean, new_var)):
-                        buffer.copy_(new) if live is None else buffer.index_copy_(0, live, new)
+                    for buffer, now, batch in zip(stored, (running_mean, running_var), (mean, unbiased)):
+                        moved = now.lerp(batch, BN_MOMENTUM)
+                        buffer.copy_(moved) if slots is None else buffer.index_copy_(0, slots, moved)
             h = torch.relu(h * gamma[:, None] + beta[:, None])
             if mask is not None and self.dropout[i] > 0:
                 keep = 1.0 - self.dropout[i]
@@ -111,6 +110,22 @@ class StackedMLP:
                 h = h * torch.stack([torch.bernoulli(odds, generator=g) for g in generators]) / keep
         weight, bias = (pick(t) for t in self.params[-2:])
         return torch.baddbmm(bias[:, None, :], h, weight)
+
+    def skip_dropout(self, slots: Sequence[int], width: int) -> None:
+        """Draw, and drop, the dropout masks of a training step of ``width`` rows for the plans in ``slots`` that
+        take no step: each plan's stream advances as if it had been computed beside the plans that step."""
+        for i in range(self.n_hidden):
+            if self.dropout[i] > 0:
+                odds = torch.full((width, self.params[4 * i].shape[-1]), 1.0 - self.dropout[i])
+                for k in slots:
+                    torch.bernoulli(odds, generator=self.generators[k])
+
+    def keep(self, slots: torch.Tensor) -> None:
+        """Keep only the plans in ``slots`` (in that order): plans that stopped early are computed no more."""
+        self.params = [p.detach()[slots].requires_grad_(True) for p in self.params]
+        self.buffers = [b[slots] for b in self.buffers]
+        self.batches_tracked = self.batches_tracked[slots]
+        self.generators = [self.generators[int(k)] for k in slots]
 
     def state(self) -> list[torch.Tensor]:
         """Every stacked tensor (weights and running statistics), for keeping each plan's best epoch."""
@@ -145,27 +160,51 @@ class StackedAdamW:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.steps = torch.zeros(n_plans, dtype=torch.float64)
+        self._scratch()
+
+    def _scratch(self) -> None:
+        """Two work tensors per weight, allocated once instead of at every step."""
+        self.denom = [torch.empty_like(p, requires_grad=False) for p in self.params]
+        self.scaled = [torch.empty_like(p, requires_grad=False) for p in self.params]
 
     @torch.no_grad()
-    def step(self, stepping: torch.Tensor) -> None:
-        """One AdamW step of the plans where ``stepping`` (P,) is True; the others keep weights and moments."""
-        self.steps += stepping.to(torch.float64)
-        moving = None if bool(stepping.all()) else torch.nonzero(stepping).flatten()
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+    def step(self, slots: torch.Tensor | None = None) -> None:
+        """One AdamW step of the plans in ``slots`` (default: all), each in place on its own slice; the others
+        keep weights and moments."""
+        if slots is None:
+            self.steps += 1.0
+        else:
+            self.steps[slots] += 1.0
+        for tensors in zip(self.params, self.exp_avg, self.exp_avg_sq, self.denom, self.scaled):
+            p = tensors[0]
             grad = p.grad if p.grad is not None else torch.zeros_like(p)
-            if moving is None:
-                self._update(p, m, v, grad, self.steps)
-            else:  # only the moving plans' slices, written back
-                sub = [t.index_select(0, moving) for t in (p, m, v, grad)]
-                self._update(*sub, self.steps[moving])
-                for full, part in zip((p, m, v), sub[:3]):
-                    full.index_copy_(0, moving, part)
+            if slots is None:
+                self._update(*tensors, grad, self.steps)
+            else:
+                for k in slots.tolist():
+                    self._update(*(t[k : k + 1] for t in (*tensors, grad, self.steps)))
             p.grad = None
 
+    def keep(self, slots: torch.Tensor, params: Sequence[torch.Tensor]) -> None:
+        """Keep only the plans in ``slots`` (as :meth:`StackedMLP.keep`), whose weights are now ``params``."""
+        self.params = list(params)
+        self.exp_avg = [m[slots] for m in self.exp_avg]
+        self.exp_avg_sq = [v[slots] for v in self.exp_avg_sq]
+        self.steps = self.steps[slots]
+        self._scratch()
+
     def _update(
-        self, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, steps: torch.Tensor
+        self,
+        p: torch.Tensor,
+        m: torch.Tensor,
+        v: torch.Tensor,
+        denom: torch.Tensor,
+        scaled: torch.Tensor,
+        grad: torch.Tensor,
+        steps: torch.Tensor,
     ) -> None:
-        """torch.optim.AdamW's arithmetic, in place, with a step count per plan."""
+        """torch.optim.AdamW's arithmetic, in place, with a step count per plan (``denom`` and ``scaled``: work
+        space)."""
         beta1, beta2 = ADAM_BETAS
         shape = (-1,) + (1,) * (p.dim() - 1)
         correction1 = (1 - beta1**steps).to(torch.float32).view(shape)
@@ -173,8 +212,9 @@ class StackedAdamW:
         p.mul_(1 - self.lr * self.weight_decay)
         m.lerp_(grad, 1 - beta1)
         v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (v.sqrt() / correction2_sqrt).add_(ADAM_EPS)
-        p.addcdiv_(m * (self.lr / correction1), denom, value=-1.0)
+        torch.sqrt(v, out=denom).div_(correction2_sqrt).add_(ADAM_EPS)
+        torch.mul(m, self.lr / correction1, out=scaled)
+        p.addcdiv_(scaled, denom, value=-1.0)
 
 
 def plans_per_group(model: nn.Module, budget: int = MEMORY_BUDGET_BYTES) -> int:
@@ -213,8 +253,9 @@ def fit_stacked(
 ) -> list[tuple[nn.Module, list[dict[str, float]]]]:
     """Train one MLP per plan as :func:`emo_utils.train.fit_model` does (same initial weights, same shuffling
     per plan, AdamW, early stopping on the plan's validation rows), the plans side by side in groups that fit
-    :data:`MEMORY_BUDGET_BYTES`. Each plan draws its dropout from its own generator, so its result does not depend
-    on the plans beside it. Returns each plan's best model (eval mode, on the CPU) and its curve."""
+    :data:`MEMORY_BUDGET_BYTES`. Each plan draws its dropout from its own generator, at every step of its group
+    (the module docstring says why its result depends on the group). Returns each plan's best model (eval mode,
+    on the CPU) and its curve."""
     X_t, y_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), torch.from_numpy(y.astype(np.int64))
     probe = build_model(config.model, X.shape[1:], n_classes=n_classes, **config.model_kwargs)
     size = plans_per_group(probe)
@@ -227,6 +268,8 @@ def fit_stacked(
 def _fit_group(
     X: torch.Tensor, y: torch.Tensor, plans: Sequence[PlanRows], config: TrainConfig, n_classes: int
 ) -> list[tuple[nn.Module, list[dict[str, float]]]]:
+    """Train ``plans`` side by side. The stacked model holds the plans still training (slot ``s`` holds plan
+    ``live[s]``); a step computes only the plans that have a batch in it."""
     c = config
     models = []
     for _ in plans:
@@ -247,8 +290,7 @@ def _fit_group(
     best = [t.detach().clone() for t in stacked.state()]
     curves: list[list[dict[str, float]]] = [[] for _ in plans]
     for epoch in range(1, c.epochs + 1):
-        live = np.flatnonzero(active)  # plans that stopped early are no longer computed
-        live_t = torch.from_numpy(live)
+        live = np.flatnonzero(active)  # the plans in the stacked model, slot by slot
         batches = [_batches_of(plans[k], rngs[k], c.batch_size) for k in live]
         totals = np.zeros(len(plans))
         for s in range(max(len(b) for b in batches)):
@@ -256,11 +298,15 @@ def _fit_group(
                 b[s] if s < len(b) and len(b[s]) >= 2 else np.empty(0, np.int64)  # BatchNorm needs two
                 for b in batches
             ]
-            stepping = torch.tensor([len(r) > 0 for r in rows])
+            stepping = np.array([len(r) > 0 for r in rows])
             if not stepping.any():
                 continue
-            x, index, mask = _gather(X, rows, mean[live_t], std[live_t])
-            logits = stacked.forward(x, mask, stepping, live_t)
+            moving = np.flatnonzero(stepping)
+            x, index, mask = _gather(X, [rows[k] for k in moving], mean[live[moving]], std[live[moving]])
+            slots = None if stepping.all() else torch.from_numpy(moving)
+            if slots is not None:
+                stacked.skip_dropout(np.flatnonzero(~stepping).tolist(), x.shape[1])
+            logits = stacked.forward(x, mask, slots)
             loss = F.cross_entropy(
                 logits.reshape(-1, n_classes),
                 y[index].reshape(-1),
@@ -270,39 +316,43 @@ def _fit_group(
             count = mask.sum(1).clamp(min=1)
             per_plan = (loss * mask).sum(1) / count
             per_plan.sum().backward()
-            moving = torch.zeros(len(plans), dtype=torch.bool)
-            moving[live_t] = stepping
-            optimiser.step(moving)
-            stacked.batches_tracked += moving.long()
-            totals[live] += (per_plan.detach() * mask.sum(1)).double().numpy()
+            optimiser.step(slots)
+            stacked.batches_tracked[moving] += 1
+            totals[live[moving]] += (per_plan.detach() * mask.sum(1)).double().numpy()
         with torch.no_grad():
-            proba = torch.softmax(stacked.forward(val_x, None, None), dim=-1)
-            picked = torch.log(proba.gather(-1, val_y[..., None]).squeeze(-1) + 1e-9)
-            n_val = val_mask.sum(1).clamp(min=1)
-            val_loss = (-(picked * val_mask).sum(1) / n_val).numpy()
-            val_acc = (((proba.argmax(-1) == val_y) & val_mask).sum(1) / n_val).numpy()
-        improved = np.zeros(len(plans), dtype=bool)
-        for k in np.flatnonzero(active):
+            live_t = torch.from_numpy(live)
+            proba = torch.softmax(stacked.forward(val_x[live_t]), dim=-1)
+            picked = torch.log(proba.gather(-1, val_y[live_t][..., None]).squeeze(-1) + 1e-9)
+            n_val = val_mask[live_t].sum(1).clamp(min=1)
+            val_loss = (-(picked * val_mask[live_t]).sum(1) / n_val).numpy()
+            val_acc = (((proba.argmax(-1) == val_y[live_t]) & val_mask[live_t]).sum(1) / n_val).numpy()
+        improved = np.zeros(len(live), dtype=bool)
+        for slot, k in enumerate(live):
             curves[k].append(
                 {
                     "epoch": epoch,
                     "train_loss": float(totals[k]) / max(1, len(plans[k].fit_rows)),
-                    "val_loss": float(val_loss[k]),
-                    "val_accuracy": float(val_acc[k]),
+                    "val_loss": float(val_loss[slot]),
+                    "val_accuracy": float(val_acc[slot]),
                 }
             )
-            if val_loss[k] < best_loss[k] - 1e-4:
-                best_loss[k], since_best[k], improved[k] = val_loss[k], 0, True
+            if val_loss[slot] < best_loss[k] - 1e-4:
+                best_loss[k], since_best[k], improved[slot] = val_loss[slot], 0, True
             else:
                 since_best[k] += 1
                 if since_best[k] >= c.patience:
                     active[k] = False
         if improved.any():
-            keep = torch.from_numpy(improved)
+            saved_slots = torch.from_numpy(np.flatnonzero(improved))
+            saved_plans = torch.from_numpy(live[improved])
             for saved, now in zip(best, stacked.state()):
-                saved[keep] = now.detach()[keep]
+                saved[saved_plans] = now.detach()[saved_slots]
         if not active.any():
             break
+        if not active[live].all():  # plans that stopped leave the stacked model
+            still = torch.from_numpy(np.flatnonzero(active[live]))
+            stacked.keep(still)
+            optimiser.keep(still, stacked.params)
     out = []
     for k in range(len(plans)):
         model = models[k]

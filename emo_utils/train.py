@@ -500,7 +500,8 @@ def cross_validate(
     normalisations of the test side (e.g. ``enrol:1`` ... ``all`` for a model trained on per-speaker normalised
     actors): each fold model also predicts its test actors under each (``views``, every clip scored). MLP heads
     train their plans side by side as stacked models (:mod:`emo_utils.stacked`); with ``n_jobs > 1`` the plans
-    (or groups of stacked plans) train in parallel processes; the results are the same as with one.
+    (or groups of stacked plans) train in parallel processes. The same ``n_jobs`` gives the same results; with
+    dropout, another ``n_jobs`` groups the stacked plans otherwise and changes them (:mod:`emo_utils.stacked`).
     ``device``: where the models train; on a CUDA device the folds train one after another in this process.
     """
     y = np.asarray(labels, dtype=np.int64)

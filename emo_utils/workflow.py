@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emo_utils.artifacts import BranchArtifact, fusable, load_artifact, write_branch_artifact
+from emo_utils.artifacts import (
+    OOF_FILE,
+    BranchArtifact,
+    fusable,
+    load_artifact,
+    read_oof,
+    write_branch_artifact,
+)
 from emo_utils.baselines import BASELINES, baseline_cross_validate
 from emo_utils.baselines import STAGE_VERSION as BASELINE_VERSION
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
@@ -53,6 +60,7 @@ from emo_utils.fusion import (
     stack_branches,
     stack_with_inner,
 )
+from emo_utils.fusion import STAGE_VERSION as FUSION_VERSION
 from emo_utils.labels import emotion_index
 from emo_utils.provenance import METRICS_FILE, BranchProvenance, WorkflowMetrics, workflow_record
 from emo_utils.report import provenance_line, write_report
@@ -310,6 +318,27 @@ def fuse_artifacts(
     }
 
 
+def late_fusion(run: Run, fused: dict[str, BranchArtifact]) -> dict[str, pd.DataFrame]:
+    """:func:`fuse_artifacts` of the fused branches, saved as ``out/fusion/STRATEGY/oof.csv``; loaded instead
+    when the branches' stages and the fusion code's version are unchanged (always fitted when a branch was made
+    outside a stage, without a fingerprint)."""
+    folder = run.settings.out / "fusion"
+    strategies = DEFAULT_STRATEGIES[:-1]
+    fingerprints = {name: recorded_fingerprint(a.folder) for name, a in fused.items()}
+    inputs = tuple(f"{name}:{fingerprint}" for name, fingerprint in fingerprints.items())
+    stage = Stage("late_fusion", FUSION_VERSION, {"strategies": list(strategies)}, inputs)
+    outputs = [Path(strategy) / OOF_FILE for strategy in strategies]
+    if None not in fingerprints.values() and stage.is_current(folder, outputs):
+        log.info("[fusion] cached late-fusion tables in %s", folder)
+        return {strategy: read_oof(folder / strategy / OOF_FILE) for strategy in strategies}
+    tables = fuse_artifacts(fused, strategies)
+    for strategy, table in tables.items():
+        (folder / strategy).mkdir(parents=True, exist_ok=True)
+        table.to_csv(folder / strategy / OOF_FILE, index=False)
+    stage.mark_done(folder)
+    return tables
+
+
 def early_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> BranchArtifact | None:
     """One MLP on the fused branches' concatenated pooled features, cross-validated like a branch (cached)."""
     pooled = {name: a.pooled() for name, a in artifacts.items()}
@@ -347,7 +376,7 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
     if len(fused) < 2:
         log.warning("[fusion] needs at least two branches, have %s: skipped", list(fused))
         return {}
-    tables = fuse_artifacts(fused)
+    tables = late_fusion(run, fused)
     if run.settings.early_fusion:
         early = early_fusion(run, fused)
         if early is not None:

@@ -32,11 +32,15 @@ def _one_at_a_time(X, y, plans, config):
     return out
 
 
-@pytest.mark.parametrize("hidden", [(16,), (16, 8)])
-def test_stacked_equals_one_at_a_time_without_dropout(hidden):
+@pytest.mark.parametrize("hidden, epochs, patience", [((16,), 6, 3), ((16, 8), 6, 3), ((16, 8), 30, 1)])
+def test_stacked_equals_one_at_a_time_without_dropout(hidden, epochs, patience):
+    """Also when plans stop early at different epochs (they leave the stacked model) and when only some plans
+    have a batch in a step (only those are computed)."""
     X, y = _data()
     plans = _plans(len(X))
-    config = TrainConfig("mlp", {"hidden": hidden, "dropout": 0.0}, epochs=6, patience=3, batch_size=32, seed=3)
+    config = TrainConfig(
+        "mlp", {"hidden": hidden, "dropout": 0.0}, epochs=epochs, patience=patience, batch_size=32, seed=3
+    )
     single = _one_at_a_time(X, y, plans, config)
     rows = [PlanRows(fit, val, s.mean, s.std) for (fit, val), (_, s) in zip(plans, single)]
     stacked = fit_stacked(X, y, rows, config, n_classes=4)

@@ -82,6 +82,7 @@ def test_second_run_reuses_cached_stages(tiny_run: tuple[Path, dict], caplog: py
     with caplog.at_level(logging.INFO):
         again = run_workflow(WorkflowSettings(data_root=None, out=out, progress=False, **TINY_RUN))
     assert "cached results" in caplog.text and "training:" not in caplog.text
+    assert "cached late-fusion tables" in caplog.text  # stacking is not refitted
     assert _without_times(again) == _without_times(first)
 
 
@@ -239,6 +240,6 @@ def test_bumping_a_feature_stage_version_invalidates_exactly_the_stages_below_it
     smile = {"audio_egemaps", "audio_compare"}
     assert changed == {f"{kind}/{name}" for kind in ("branches", "baselines", "baselines/lr") for name in smile} | {
         f"branches/{name}/candidates/{c}" for name in smile for c in BRANCH_SPECS[name].candidates
-    } | {"fusion/early"}
+    } | {"fusion/early", "fusion"}
     new_features = {p.name for p in (out / "features").iterdir()} - features_before
     assert {name.rsplit("-", 1)[0] for name in new_features} == {"audio_egemaps", "audio_compare"}
