@@ -287,8 +287,14 @@ def calibrate_shipped_models(fer_sample: str | Path, out: str | Path = SHIPPED_D
     Returns both modalities' numbers (temperatures, accuracies, ECE and reliability bins before and after).
     """
     from emo_utils.artifacts import read_oof
-    from emo_utils.calibration import FUSED_LABELS, CalibratedFusion, ModalityCalibration, map_labels, reliability
-    from emo_utils.fusion import FusionConfig, save_fusion_config
+    from emo_utils.calibration import (
+        CALIBRATION_FILE,
+        FUSED_LABELS,
+        CalibratedFusion,
+        ModalityCalibration,
+        load_calibration,
+        map_labels,
+    )
     from emo_utils.labels import labels_of
 
     out = Path(out)
@@ -311,26 +317,44 @@ def calibrate_shipped_models(fer_sample: str | Path, out: str | Path = SHIPPED_D
         halves,
         f"the development half of the FER2013 sample ({len(y_face)} faces as crops, test-time flip)",
     )
+    current = out / "fusion" / CALIBRATION_FILE
     fusion = CalibratedFusion(
         {m["name"]: ModalityCalibration(m["temperature"], m["accuracy"], m["data"]) for m in (face, voice)}
     )
-    fusion.save(out / "fusion" / "calibration.json")
-    priors = [reliability(m["accuracy"], len(FUSED_LABELS)) for m in (face, voice)]
+    if current.is_file():  # the rule chosen on development pairs (benchmarks/fusion_rule_dev.py) stays
+        fusion.rule = load_calibration(current).rule
+    save_shipped_fusion(fusion, out)
+    return {"face": face, "voice": voice, "uncertain_below": fusion.uncertain_below, "labels": list(FUSED_LABELS)}
+
+
+def save_shipped_fusion(fusion: Any, out: str | Path = SHIPPED_DIR) -> None:
+    """Write the shipped :class:`~emo_utils.calibration.CalibratedFusion` (``fusion/calibration.json``) and the
+    fusion config beside it, whose weights and note say what the rule does."""
+    from emo_utils.calibration import CALIBRATION_FILE, FUSION_RULES, reliability
+    from emo_utils.fusion import FusionConfig, save_fusion_config
+
+    out = Path(out)
+    fusion.save(out / "fusion" / CALIBRATION_FILE)
+    names = [FACE_BRANCH, VOICE_BRANCH]
+    if fusion.rule.startswith("reliability"):
+        weights = [reliability(fusion.modalities[n].accuracy, len(fusion.labels)) for n in names]
+    else:
+        weights = [0.5, 0.5]
     save_fusion_config(
         FusionConfig(
-            [FACE_BRANCH, VOICE_BRANCH],
-            priors,
-            labels=list(FUSED_LABELS),
-            note="shipped models: calibrated fusion (fusion/calibration.json); these weights are each modality's "
-            "chance-corrected held-out accuracy, multiplied per clip by its calibrated confidence",
+            names,
+            weights,
+            labels=list(fusion.labels),
+            note=f"shipped models: fused by the rule {fusion.rule!r} (fusion/calibration.json, chosen on development "
+            f"pairs, benchmarks/fusion_rule_dev.md): {FUSION_RULES[fusion.rule]}",
             reasons={
-                FACE_BRANCH: f"pretrained face-expression model, zero-shot: {face['accuracy']:.2f} on {face['data']}",
-                VOICE_BRANCH: f"voice model: {voice['accuracy']:.2f} on {voice['data']}",
+                n: f"{'pretrained face-expression model, zero-shot' if n == FACE_BRANCH else 'voice model'}: "
+                f"{fusion.modalities[n].accuracy:.2f} on {fusion.modalities[n].data}"
+                for n in names
             },
         ),
         out / "fusion" / "fusion_config.json",
     )
-    return {"face": face, "voice": voice, "uncertain_below": fusion.uncertain_below, "labels": list(FUSED_LABELS)}
 
 
 def update_card_section(key: str, text: str, card: str | Path = SHIPPED_DIR / "MODEL_CARD.md") -> Path:
