@@ -75,10 +75,17 @@ def main() -> None:
     started = time.perf_counter()
     readings = dev_readings(args.fer_sample, args.cache)
     fusion = load_calibration(SHIPPED_DIR / "fusion" / CALIBRATION_FILE)
-    scores = score_rules(fusion, readings, FACE_BRANCH, VOICE_BRANCH, SEEDS, PER_CLASS)
+    scores, uncertain = score_rules(fusion, readings, FACE_BRANCH, VOICE_BRANCH, SEEDS, PER_CLASS)
     chosen = choose_rule(scores)
     fusion.rule = chosen
     save_shipped_fusion(fusion)
+
+    def mean_sd(values: Any) -> dict[str, float]:
+        return {"mean": round(float(np.mean(values)), 4), "sd": round(float(np.std(values, ddof=1)), 4)}
+
+    summary = {name: mean_sd(v) for name, v in scores.items()}
+    minus_chosen = {rule: mean_sd(np.subtract(scores[rule], scores[chosen])) for rule in FUSION_RULES}
+    uncertain_share = {rule: mean_sd(v) for rule, v in uncertain.items()}
     summary = {
         name: {"mean": round(float(np.mean(v)), 4), "sd": round(float(np.std(v, ddof=1)), 4)}
         for name, v in scores.items()
@@ -94,6 +101,9 @@ def main() -> None:
         "tie_points": TIE_POINTS,
         "chosen": chosen,
         "accuracy": summary,
+        "minus_chosen": minus_chosen,
+        "uncertain_share": uncertain_share,
+        "uncertain_below": fusion.uncertain_below,
         "per_draw": scores,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -102,11 +112,15 @@ def main() -> None:
         "voice_alone": "voice alone (calibrated)",
         **{rule: f"fused: `{rule}`" for rule in FUSION_RULES},
     }
-    table = ["| reading | dev accuracy (5 classes), mean +- sd over 20 draws |", "|---|---|"]
-    table += [
-        f"| {label} | {summary[key]['mean']:.2f} +- {summary[key]['sd']:.2f}{' (chosen)' if key == chosen else ''} |"
-        for key, label in names.items()
+    table = [
+        "| reading | dev accuracy (5 classes) | minus the chosen rule, same draws | marked uncertain |",
+        "|---|---|---|---|",
     ]
+    for key, label in names.items():
+        gap, doubt = minus_chosen.get(key), uncertain_share.get(key)
+        accuracy = f"{summary[key]['mean']:.2f} +- {summary[key]['sd']:.2f}" + (" (chosen)" if key == chosen else "")
+        difference = f"{gap['mean']:+.3f} +- {gap['sd']:.3f}" if gap and key != chosen else "-"
+        table.append(f"| {label} | {accuracy} | {difference} | {format(doubt['mean'], '.2f') if doubt else '-'} |")
     text = "\n".join(
         [
             f"{time.strftime('%Y-%m-%d')}, CPU. Data: {results['data']}; five classes, {PER_CLASS} pairs per class "
@@ -123,6 +137,9 @@ def main() -> None:
             "",
             *table,
             "",
+            f"Mean +- sd over the {len(SEEDS)} draws; the difference to the chosen rule is paired (the same pairs). "
+            "Marked uncertain: the share of pairs whose fused top-1 probability is below "
+            f"{fusion.uncertain_below:.2f}.",
             f"Chosen and shipped: **{chosen}** (`emo_utils/shipped_models/fusion/calibration.json`).",
             "",
         ]

@@ -80,14 +80,17 @@ def score_rules(
     seeds: Sequence[int],
     per_class: int,
     rules: Sequence[str] = tuple(FUSION_RULES),
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Per rule (and ``face_alone``, ``voice_alone``, calibrated), the top-1 accuracy over the five classes on each
-    seed's draw of pairs. Every rule fuses through :meth:`CalibratedFusion.fuse` with ``fusion``'s temperatures and
-    reliabilities; a face not found counts as wrong for the face alone."""
+    seed's draw of pairs; and per rule, the share of each draw's pairs marked uncertain. Every rule fuses through
+    :meth:`CalibratedFusion.fuse` with ``fusion``'s temperatures, reliabilities and doubt threshold; a face not
+    found counts as wrong for the face alone."""
     variants = {rule: replace(fusion, rule=rule) for rule in rules}
     scores: dict[str, list[float]] = {name: [] for name in ("face_alone", "voice_alone", *rules)}
+    uncertain: dict[str, list[float]] = {rule: [] for rule in rules}
     for seed in seeds:
         right: dict[str, list[bool]] = {name: [] for name in scores}
+        unsure: dict[str, list[bool]] = {rule: [] for rule in rules}
         for f, v, emotion in draw_pairs(readings.face_truth, readings.voice_truth, per_class, seed):
             clip = {voice_name: (readings.voice[v], readings.voice_labels)}
             face = readings.face[f]
@@ -102,10 +105,14 @@ def score_rules(
             )
             right["voice_alone"].append(voice_said == emotion)
             for rule, variant in variants.items():
-                right[rule].append(top1_over(variant.fuse(clip).proba, fusion.labels) == emotion)
+                reading = variant.fuse(clip)
+                right[rule].append(top1_over(reading.proba, fusion.labels) == emotion)
+                unsure[rule].append(reading.uncertain)
         for name, flags in right.items():
             scores[name].append(float(np.mean(flags)))
-    return scores
+        for rule, flags in unsure.items():
+            uncertain[rule].append(float(np.mean(flags)))
+    return scores, uncertain
 
 
 def choose_rule(scores: Mapping[str, Sequence[float]], tie: float = TIE_POINTS) -> str:

@@ -182,8 +182,9 @@ def model_card(measured: dict[str, Any], face: dict[str, Any], voice_bytes: int)
     )
     return f"""# Model card: the models `emo demo` uses out of the box
 
-`emo demo --video FILE` (no `--run`) fuses two models, calibrated and weighted per clip by their reliability and
-confidence (see "Calibration and fusion" below; before this card's calibration they had equal weights):
+`emo demo --video FILE` (no `--run`) fuses two models, calibrated, by the rule chosen on development data (see
+"Calibration and fusion" and "Choosing the fusion rule" below; before this card's calibration they had equal
+weights):
 
 ## Voice: `branches/{VOICE_BRANCH}/final.pt` ({voice_bytes / 1e6:.1f} MB)
 - **Input**: the ComParE 2016 functionals (6373 per utterance, openSMILE, from the `opensmile` wheel) of the
@@ -212,13 +213,18 @@ confidence (see "Calibration and fusion" below; before this card's calibration t
 <!-- calibration -->
 <!-- /calibration -->
 
+<!-- fusion_rule -->
+<!-- /fusion_rule -->
+
 <!-- congruent -->
 <!-- /congruent -->
 
 ## Rebuild
 `{REBUILD_COMMAND}`: the ComParE features of every clip (cached under `runs/shipped_models`), the 6-fold
-cross-validation that measures the recipe, the final fit and the calibration; then `{CALIBRATE_COMMAND}` and
-`python benchmarks/congruent_clips.py` write their sections of this card. The numbers come from their last runs.
+cross-validation that measures the recipe, the final fit and the calibration; then `{CALIBRATE_COMMAND}`,
+`python benchmarks/fusion_rule_dev.py` (chooses the rule on development pairs) and
+`python benchmarks/congruent_clips.py` (the test, run after the choice) write their sections of this card. The
+numbers come from their last runs.
 
 ## Licence
 Weights: {WEIGHTS_LICENCE}. Non-commercial use only; attribute RAVDESS (Livingstone & Russo, 2018).

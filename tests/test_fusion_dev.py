@@ -55,9 +55,14 @@ def readings(face_right: bool, voice_right: bool) -> DevReadings:
 
 def test_scores_per_draw_with_a_face_not_found_counted_wrong_for_the_face_alone():
     fusion = CalibratedFusion({"f": ModalityCalibration(1.0, 0.9, "t"), "v": ModalityCalibration(1.0, 0.3, "t")})
-    scores = score_rules(fusion, readings(face_right=True, voice_right=False), "f", "v", seeds=(0, 1), per_class=2)
-    assert set(scores) == {"face_alone", "voice_alone", *FUSION_RULES}
-    assert all(len(v) == 2 for v in scores.values())
+    scores, uncertain = score_rules(
+        fusion, readings(face_right=True, voice_right=False), "f", "v", seeds=(0, 1), per_class=2
+    )
+    assert set(scores) == {"face_alone", "voice_alone", *FUSION_RULES} and set(uncertain) == set(FUSION_RULES)
+    assert all(len(v) == 2 for v in (*scores.values(), *uncertain.values()))
+    assert all(0.0 <= share <= 1.0 for shares in uncertain.values() for share in shares)
+    # 0.6 against 0.6 on another class: a fused top near 0.35, uncertain (the voice alone at 0.6 is not)
+    assert all(share >= 0.9 for share in uncertain["uncalibrated_equal"])
     assert scores["voice_alone"] == [0.0, 0.0]
     # 10 pairs a draw; the one pair whose face was not found (if drawn) is wrong alone and fused from the wrong voice
     assert all(s in (0.9, 1.0) for s in scores["face_alone"])

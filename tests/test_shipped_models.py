@@ -12,6 +12,7 @@ import pytest
 
 from emo_utils.artifacts import load_artifact
 from emo_utils.audio.io import load_audio
+from emo_utils.calibration import CALIBRATION_FILE, FUSION_RULES, UNCERTAIN_BELOW, load_calibration
 from emo_utils.cli import main
 from emo_utils.clip_media import ClipMedia
 from emo_utils.data.naming import parse_ravdess
@@ -20,6 +21,7 @@ from emo_utils.evaluate import metrics_from_table
 from emo_utils.feature_store import FeatureSet
 from emo_utils.fusion import load_fusion_config
 from emo_utils.inference import ZeroShotFacePredictor, load_predictor, predict_file, predict_media
+from emo_utils.labels import EMOTIONS
 from emo_utils.media import write_video
 from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR, VOICE_BRANCH
 from emo_utils.timeline import predict_timeline, window_spans
@@ -107,6 +109,24 @@ def test_shipped_files_agree_with_the_model_card() -> None:
     assert "CC BY-NC-SA 4.0" in card
     face = load_predictor(SHIPPED_DIR / "branches" / FACE_BRANCH)
     assert isinstance(face, ZeroShotFacePredictor) and face.n_frames == 22
+
+
+def test_shipped_fusion_is_the_rule_chosen_on_development_pairs_and_still_says_when_unsure() -> None:
+    fusion = load_calibration(SHIPPED_DIR / "fusion" / CALIBRATION_FILE)
+    chosen = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "fusion_rule_dev.json").read_text())
+    assert fusion.rule == chosen["chosen"] and fusion.rule in FUSION_RULES
+    assert fusion.uncertain_below == UNCERTAIN_BELOW and sorted(fusion.modalities) == sorted(
+        [FACE_BRANCH, VOICE_BRANCH]
+    )
+    config = load_fusion_config(SHIPPED_CONFIG)
+    assert config.branches == [FACE_BRANCH, VOICE_BRANCH] and fusion.rule in config.note
+    voice_labels = tuple(EMOTIONS)
+    flat = {b: (np.full(len(voice_labels), 1 / len(voice_labels)), voice_labels) for b in fusion.modalities}
+    assert fusion.fuse(flat).uncertain  # two shrugs
+    sure = np.full(len(voice_labels), 0.01)
+    sure[voice_labels.index("happy")] = 1 - 0.01 * (len(voice_labels) - 1)
+    agreed = fusion.fuse({b: (sure, voice_labels) for b in fusion.modalities})
+    assert not agreed.uncertain and agreed.top(1)[0][0] == "happy"
 
 
 def test_fit_final_fits_every_actor_and_the_demo_prefers_it(tmp_path: Path) -> None:
