@@ -24,8 +24,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from emo_utils.fusion_dev import CONGRUENT_CLASSES as CLASSES
+from emo_utils.fusion_dev import top1_over
+
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = ("angry", "fearful", "happy", "neutral", "sad")
 EMODB_CODES = {"W": "angry", "A": "fearful", "F": "happy", "N": "neutral", "T": "sad"}
 SEED = 0
 FPS = 15
@@ -63,13 +65,6 @@ def build_clips(shared: Path, out: Path, per_class: int) -> list[tuple[Path, str
     return clips
 
 
-def top1_over(probabilities: dict[str, float]) -> str:
-    """The most probable of the five classes (calm counted as neutral)."""
-    scores = {e: probabilities.get(e, 0.0) for e in CLASSES}
-    scores["neutral"] += probabilities.get("calm", 0.0)
-    return max(CLASSES, key=scores.__getitem__)
-
-
 def bootstrap_gap(a: np.ndarray, b: np.ndarray, seed: int = SEED, n: int = 2000) -> tuple[float, float]:
     """95% interval of mean(a) - mean(b) over clips resampled with replacement (paired)."""
     rng = np.random.default_rng(seed)
@@ -84,9 +79,11 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=15)
     parser.add_argument("--clips", type=Path, default=Path("/tmp/emo-congruent-clips"), help="where clips go")
     args = parser.parse_args()
-    from emo_utils.calibration import map_labels
+    from emo_utils.calibration import CALIBRATION_FILE, load_calibration, map_labels
     from emo_utils.inference import predict_file
-    from emo_utils.pretrained import FACE_BRANCH, VOICE_BRANCH, update_card_section
+    from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR, VOICE_BRANCH, update_card_section
+
+    rule = load_calibration(SHIPPED_DIR / "fusion" / CALIBRATION_FILE).rule
 
     args.clips.mkdir(parents=True, exist_ok=True)
     clips = build_clips(args.shared, args.clips, args.per_class)
@@ -95,12 +92,16 @@ def main() -> None:
     for clip, emotion, face, voice in clips:
         result = predict_file(clip)
         row = {"clip": clip.name, "emotion": emotion, "face": face, "voice": voice}
-        row["fused"] = top1_over(result["probabilities"])
+        row["fused"] = top1_over(list(result["probabilities"].values()), list(result["probabilities"]))
         row["uncertain"] = result.get("uncertain")
         raw = []
         for branch, key in ((FACE_BRANCH, "face_alone"), (VOICE_BRANCH, "voice_alone")):
             entry = result["modalities"][branch]
-            row[key] = top1_over(entry["calibrated"]) if "calibrated" in entry else None
+            row[key] = (
+                top1_over(list(entry["calibrated"].values()), list(entry["calibrated"]))
+                if "calibrated" in entry
+                else None
+            )
             if "probabilities" in entry:
                 labels = list(entry["probabilities"])
                 raw.append(
@@ -123,6 +124,7 @@ def main() -> None:
     low, high = bootstrap_gap(correct["fused"], correct[better])
     per_class = {key: {e: round(float(v[truth == e].mean()), 3) for e in CLASSES} for key, v in correct.items()}
     results = {
+        "rule": rule,
         "n_clips": len(rows),
         "per_class_n": args.per_class,
         "accuracy": {key: round(float(v.mean()), 4) for key, v in correct.items()},
@@ -141,10 +143,10 @@ def main() -> None:
         "rows": rows,
     }
     names = {
-        "fused": "fused (shipped: calibrated, reliability x confidence weights)",
+        "fused": f"fused (shipped rule `{rule}`, chosen on development pairs)",
         "face_alone": "face alone (`face_fer_zero_shot`, calibrated)",
         "voice_alone": "voice alone (`audio_compare`, calibrated)",
-        "equal_uncalibrated": "for reference: equal weights, uncalibrated (the rule before)",
+        "equal_uncalibrated": "for reference: equal weights, uncalibrated (the rule of the first demo)",
     }
     table = ["| reading | accuracy (5 classes) | " + " | ".join(CLASSES) + " |", "|---|---|" + "---|" * len(CLASSES)]
     for key, name in names.items():

@@ -70,8 +70,9 @@ def card_text(results: dict[str, Any]) -> str:
             "",
             "![reliability diagrams](reliability.png)",
             "",
-            "- **Weights** (fixed a priori): per clip, each modality's chance-corrected held-out accuracy "
-            "(accuracy - 1/7) / (1 - 1/7) times its calibrated top-1 probability on that clip, normalised.",
+            "- **Combined** by the rule chosen on development pairs (next section, `benchmarks/fusion_rule_dev.md`); "
+            "a modality's reliability, where a rule uses it, is its chance-corrected held-out accuracy "
+            "(accuracy - 1/7) / (1 - 1/7). Recalibrating keeps the chosen rule.",
             f"- **Doubt**: a fused top-1 probability below **{results['uncertain_below']:.2f}** is printed as "
             "UNCERTAIN (threshold fixed a priori, never tuned; docs/demo.md).",
             "- The face is calibrated on 48x48 crops; in the demo it reads frames (framed as FER2013, flip, pooled), "

@@ -4,10 +4,11 @@ Each modality reads a clip in its own label space (the face: FER2013's 7 classes
 RAVDESS's 8). :class:`CalibratedFusion` maps both explicitly into one fused space (:data:`FUSED_LABELS`, the 7
 emotions the two share once RAVDESS's ``calm`` is folded into ``neutral``: the face has no calm, and calm is
 RAVDESS's mild neutral), rescales each with the temperature fitted on held-out data of its own training set,
-and averages them with per-clip weights::
+and combines them by one of the rules of :data:`FUSION_RULES` (the shipped one is chosen on development pairs,
+:mod:`emo_utils.fusion_dev`), e.g. ``reliability_x_confidence``::
 
     weight(modality, clip) = reliability(modality) * confidence(modality, clip)
-    reliability = (held-out accuracy - chance) / (1 - chance), at least 0     (fixed a priori, see the card)
+    reliability = (held-out accuracy - chance) / (1 - chance), at least 0
     confidence  = the modality's calibrated top-1 probability on this clip
 
 A fused top-1 probability below ``uncertain_below`` marks the reading as uncertain (threshold fixed a priori).
@@ -33,6 +34,18 @@ CALIBRATION_FILE = "calibration.json"
 FUSED_LABELS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 LABEL_MAP: dict[str, str] = {"calm": "neutral"}  # every other label keeps its name
 UNCERTAIN_BELOW = 0.4  # fused top-1 probability; fixed a priori (docs/demo.md), never tuned
+
+# The family of fusion rules, fixed before any of them was scored, simplest first (a tie goes to the simpler rule).
+FUSION_RULES: dict[str, str] = {
+    "uncalibrated_equal": "the mean of the modalities' probabilities as they come (no temperature), equal weights",
+    "calibrated_equal": "the mean of the temperature-scaled probabilities, equal weights",
+    "calibrated_product": "the product of the temperature-scaled probabilities, renormalised (independent modalities, "
+    "flat prior)",
+    "reliability_weights": "the mean of the temperature-scaled probabilities weighted by each modality's "
+    "chance-corrected held-out accuracy",
+    "reliability_x_confidence": "the mean of the temperature-scaled probabilities weighted by each modality's "
+    "chance-corrected held-out accuracy times its top-1 probability on the clip",
+}
 
 
 def map_labels(
@@ -98,7 +111,9 @@ class ModalityCalibration:
 
 @dataclass
 class FusedReading:
-    """The fused probabilities (over ``labels``), each modality's calibrated probabilities and per-clip weight."""
+    """The fused probabilities (over ``labels``), each modality's probabilities as the rule used them (``calibrated``:
+    temperature-scaled, except under ``uncalibrated_equal``) and its per-clip weight (its share of the mean; under
+    ``calibrated_product`` each modality's share of the product's log, equal)."""
 
     labels: tuple[str, ...]
     proba: np.ndarray
@@ -121,17 +136,28 @@ class FusedReading:
 
 @dataclass
 class CalibratedFusion:
-    """The demo's fusion: label map, temperatures and reliabilities per modality, the doubt threshold."""
+    """The demo's fusion: label map, temperatures and reliabilities per modality, the rule (one of
+    :data:`FUSION_RULES`), the doubt threshold."""
 
     modalities: dict[str, ModalityCalibration]
     labels: tuple[str, ...] = FUSED_LABELS
     label_map: dict[str, str] = field(default_factory=lambda: dict(LABEL_MAP))
     uncertain_below: float = UNCERTAIN_BELOW
+    rule: str = "reliability_x_confidence"
+
+    def __post_init__(self) -> None:
+        if self.rule not in FUSION_RULES:
+            raise ValueError(f"unknown fusion rule {self.rule!r}; one of {', '.join(FUSION_RULES)}")
 
     def calibrate(self, name: str, proba: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-        """One modality's probabilities in the fused label space, temperature-scaled."""
+        """One modality's probabilities in the fused label space, temperature-scaled (as they come under
+        ``uncalibrated_equal``)."""
         mapped = map_labels(proba, labels, self.labels, self.label_map)
-        return apply_temperature(mapped, self.modalities[name].temperature)
+        return (
+            mapped
+            if self.rule == "uncalibrated_equal"
+            else apply_temperature(mapped, self.modalities[name].temperature)
+        )
 
     def prior_weight(self, name: str) -> float:
         """The modality's chance-corrected held-out accuracy (its weight before the clip's confidence)."""
@@ -142,14 +168,27 @@ class CalibratedFusion:
         if not readings:
             raise ValueError("nothing to fuse: no modality read the clip")
         calibrated = {name: self.calibrate(name, proba, labels) for name, (proba, labels) in readings.items()}
-        weights = {name: self.prior_weight(name) * float(p.max()) for name, p in calibrated.items()}
+        weights = self._weights(calibrated)
+        if self.rule == "calibrated_product":
+            log_sum = sum(weights[name] * np.log(np.clip(calibrated[name], 1e-12, None)) for name in calibrated)
+            fused = np.exp(len(calibrated) * (log_sum - np.max(log_sum)))
+            fused = fused / fused.sum()
+        else:
+            fused = sum(weights[name] * calibrated[name] for name in calibrated)
+        return FusedReading(self.labels, np.asarray(fused), calibrated, weights, self.uncertain_below)
+
+    def _weights(self, calibrated: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """Each modality's share of this clip's fusion under the rule (they sum to 1)."""
+        if self.rule == "reliability_weights":
+            weights = {name: self.prior_weight(name) for name in calibrated}
+        elif self.rule == "reliability_x_confidence":
+            weights = {name: self.prior_weight(name) * float(p.max()) for name, p in calibrated.items()}
+        else:
+            weights = {name: 1.0 for name in calibrated}
         total = sum(weights.values())
         if total <= 0:  # every modality at chance: an unweighted mean, which the doubt flag will mark
-            weights = {name: 1.0 for name in calibrated}
-            total = float(len(calibrated))
-        weights = {name: w / total for name, w in weights.items()}
-        fused = sum(weights[name] * calibrated[name] for name in calibrated)
-        return FusedReading(self.labels, np.asarray(fused), calibrated, weights, self.uncertain_below)
+            weights, total = {name: 1.0 for name in calibrated}, float(len(calibrated))
+        return {name: w / total for name, w in weights.items()}
 
     def save(self, path: str | Path) -> Path:
         return write_json(path, asdict(self))
@@ -165,6 +204,7 @@ def load_calibration(path: str | Path) -> CalibratedFusion:
             labels=tuple(data["labels"]),
             label_map=dict(data["label_map"]),
             uncertain_below=float(data["uncertain_below"]),
+            rule=str(data.get("rule", "reliability_x_confidence")),  # files written before the rule was a choice
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(path, f"is not a readable calibration file ({exc})", "rebuild it: see MODEL_CARD.md") from exc

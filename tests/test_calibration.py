@@ -3,6 +3,8 @@ flag, and the calibration error."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 from emo_utils.calibration import (
     FUSED_LABELS,
+    FUSION_RULES,
     CalibratedFusion,
     ModalityCalibration,
     expected_calibration_error,
@@ -140,3 +143,44 @@ def test_calibration_file_round_trip_and_a_bad_file_names_itself(tmp_path: Path)
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(DataError, match="bad.json"):
         load_calibration(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("rule", list(FUSION_RULES))
+def test_every_rule_gives_probabilities_and_one_modality_alone_keeps_its_top(rule: str):
+    fuse = replace(fusion(), rule=rule)
+    face, voice = one_hot_ish(FACE_LABELS, "happy", 0.8), one_hot_ish(EMOTIONS, "angry", 0.4)
+    both = fuse.fuse({"face": (face, FACE_LABELS), "voice": (voice, EMOTIONS)})
+    assert both.proba.sum() == pytest.approx(1.0) and sum(both.weights.values()) == pytest.approx(1.0)
+    assert both.top(1)[0][0] in ("happy", "angry")
+    alone = fuse.fuse({"voice": (voice, EMOTIONS)})
+    assert alone.weights == {"voice": 1.0} and alone.top(1)[0][0] == "angry"
+
+
+def test_the_rules_differ_as_they_say():
+    face, voice = one_hot_ish(FACE_LABELS, "happy", 0.6), one_hot_ish(EMOTIONS, "angry", 0.55)
+    clip = {"face": (face, FACE_LABELS), "voice": (voice, EMOTIONS)}
+    sharp = CalibratedFusion(
+        {"face": ModalityCalibration(3.0, 4 / 7, "t"), "voice": ModalityCalibration(1.0, 1.0, "t")}
+    )  # the face softened by its temperature; reliabilities 0.5 and 1.0
+    equal = replace(sharp, rule="uncalibrated_equal").fuse(clip)
+    assert equal.weights == {"face": 0.5, "voice": 0.5} and equal.top(1)[0][0] == "happy"  # raw 0.6 beats 0.55
+    np.testing.assert_allclose(equal.calibrated["face"], map_labels(face, FACE_LABELS))  # no temperature
+    assert replace(sharp, rule="calibrated_equal").fuse(clip).top(1)[0][0] == "angry"  # the softened face loses
+    assert replace(sharp, rule="reliability_weights").fuse(clip).weights == pytest.approx(
+        {"face": 1 / 3, "voice": 2 / 3}
+    )
+    product = replace(sharp, rule="calibrated_product").fuse(clip)
+    calibrated = product.calibrated["face"] * product.calibrated["voice"]
+    np.testing.assert_allclose(product.proba, calibrated / calibrated.sum())
+    assert product.confidence > replace(sharp, rule="calibrated_equal").fuse(clip).confidence  # sharper
+    with pytest.raises(ValueError, match="unknown fusion rule"):
+        replace(sharp, rule="vote")
+
+
+def test_a_calibration_file_keeps_its_rule_and_an_older_one_reads_as_the_first_shipped_rule(tmp_path: Path):
+    chosen = replace(fusion(), rule="calibrated_equal")
+    assert load_calibration(chosen.save(tmp_path / "calibration.json")).rule == "calibrated_equal"
+    data = json.loads((tmp_path / "calibration.json").read_text())
+    del data["rule"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert load_calibration(tmp_path / "old.json").rule == "reliability_x_confidence"

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from conftest import SHARED_ROOT
 
+from emo_utils.clip_media import ClipMedia
+from emo_utils.inference import ZeroShotFacePredictor
+from emo_utils.pretrained import FACE_SETTINGS
 from emo_utils.video.assemble import landscape, place_face
 from emo_utils.video.expression import load_expression_model, pool_frames
 from emo_utils.video.face_eval import list_labelled_images, split_labelled_images
@@ -53,8 +56,11 @@ def test_a_known_face_at_several_scales_gets_the_same_reading(known_face: np.nda
         assert crops["detected"].all()
         box = square_crop_box(crops["boxes"][0], frame.shape, fer_margin("mtcnn+haar"))
         assert _iou(box, placed) > 0.75, f"{side} px: the crop {box} is not framed as the face {placed}"
-        proba = model.predict(crops["rgb"], flip=True).proba[0]
+        assert crops["grey48"].shape[1:] == known_face.shape  # read at FER2013's own 48 px, as the demo reads it
+        proba = model.predict(crops["grey48"], flip=True).proba[0]
         assert proba.argmax() == own.argmax(), f"{side} px: read {proba.round(2)}, the crop itself {own.round(2)}"
+        demo = ZeroShotFacePredictor("face", FACE_SETTINGS).predict(ClipMedia(frames=frame[None], label=f"{side} px"))
+        assert ZeroShotFacePredictor("face", FACE_SETTINGS).labels[int(demo.argmax())] == "happy"
 
 
 def test_the_fallback_detector_sees_no_face_in_a_landscape():

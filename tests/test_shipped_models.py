@@ -12,6 +12,7 @@ import pytest
 
 from emo_utils.artifacts import load_artifact
 from emo_utils.audio.io import load_audio
+from emo_utils.calibration import CALIBRATION_FILE, FUSION_RULES, UNCERTAIN_BELOW, load_calibration
 from emo_utils.cli import main
 from emo_utils.clip_media import ClipMedia
 from emo_utils.data.naming import parse_ravdess
@@ -20,6 +21,7 @@ from emo_utils.evaluate import metrics_from_table
 from emo_utils.feature_store import FeatureSet
 from emo_utils.fusion import load_fusion_config
 from emo_utils.inference import ZeroShotFacePredictor, load_predictor, predict_file, predict_media
+from emo_utils.labels import EMOTIONS
 from emo_utils.media import write_video
 from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR, VOICE_BRANCH
 from emo_utils.timeline import predict_timeline, window_spans
@@ -109,6 +111,24 @@ def test_shipped_files_agree_with_the_model_card() -> None:
     assert isinstance(face, ZeroShotFacePredictor) and face.n_frames == 22
 
 
+def test_shipped_fusion_is_the_rule_chosen_on_development_pairs_and_still_says_when_unsure() -> None:
+    fusion = load_calibration(SHIPPED_DIR / "fusion" / CALIBRATION_FILE)
+    chosen = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "fusion_rule_dev.json").read_text())
+    assert fusion.rule == chosen["chosen"] and fusion.rule in FUSION_RULES
+    assert fusion.uncertain_below == UNCERTAIN_BELOW and sorted(fusion.modalities) == sorted(
+        [FACE_BRANCH, VOICE_BRANCH]
+    )
+    config = load_fusion_config(SHIPPED_CONFIG)
+    assert config.branches == [FACE_BRANCH, VOICE_BRANCH] and fusion.rule in config.note
+    voice_labels = tuple(EMOTIONS)
+    flat = {b: (np.full(len(voice_labels), 1 / len(voice_labels)), voice_labels) for b in fusion.modalities}
+    assert fusion.fuse(flat).uncertain  # two shrugs
+    sure = np.full(len(voice_labels), 0.01)
+    sure[voice_labels.index("happy")] = 1 - 0.01 * (len(voice_labels) - 1)
+    agreed = fusion.fuse({b: (sure, voice_labels) for b in fusion.modalities})
+    assert not agreed.uncertain and agreed.top(1)[0][0] == "happy"
+
+
 def test_fit_final_fits_every_actor_and_the_demo_prefers_it(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     actors = np.repeat([f"{i:02d}" for i in range(1, 9)], 16)
@@ -135,23 +155,28 @@ def test_timeline_with_the_shipped_models_changes_where_the_emotion_changes(
     The voice model was trained on whole utterances and a 2 s window of one reads less well; the still face reads
     neutral, which pulls a weak voice towards neutral (the shipped fusion counts calm as neutral, so calm takes are
     never read as calm). So the takes are those
-    whose middle 2 s, with the face, the shipped models read right (docs/demo.md shows a clip where they do not).
+    whose middle 2 s, with the face, the shipped models read right (docs/demo.md shows a clip where they do not), of
+    at least three emotions, taken in turn (the shipped product rule lets the still neutral face outvote the voice
+    on some takes).
     """
     config = load_fusion_config(SHIPPED_CONFIG)
     face = cv2.cvtColor(cv2.imread(str(shared_ravdess / "actor-faces" / "Actor_05.png")), cv2.COLOR_BGR2RGB)
     still = animate_still(face, 30, 15, np.random.default_rng(0))
     takes = sorted((shared_ravdess / "speech-16k" / "Actor_05").glob("03-01-0[2-8]-0[12]-01-01-05.flac"))
-    chosen: list[tuple[Path, np.ndarray]] = []
+    read_right: dict[str, list[tuple[Path, np.ndarray]]] = {}
     for take in takes:
         sound = load_audio(take, 16000)
         middle = ClipMedia(
             waveform=sound[len(sound) // 2 - 16000 : len(sound) // 2 + 16000], sample_rate=16000, frames=still
         )
         emotion = parse_ravdess(take).emotion
-        said = predict_media(middle, SHIPPED_DIR, config)["prediction"]
-        if said == emotion and emotion not in {parse_ravdess(t).emotion for t, _ in chosen} and len(chosen) < 4:
-            chosen.append((take, sound))
-    assert len(chosen) == 4, "the shipped models read fewer than 4 emotions' takes right in their middle 2 s"
+        if predict_media(middle, SHIPPED_DIR, config)["prediction"] == emotion:
+            read_right.setdefault(emotion, []).append((take, sound))
+    assert len(read_right) >= 3, "the shipped models read fewer than 3 emotions' takes right in their middle 2 s"
+    # four takes, emotions taken in turn so that neighbours differ (an emotion's second take comes round again)
+    in_turn = [takes_of[k] for k in range(2) for takes_of in read_right.values() if len(takes_of) > k]
+    chosen = [take for k, take in enumerate(in_turn) if k == 0 or take[0].name[6:8] != in_turn[k - 1][0].name[6:8]][:4]
+    assert len(chosen) == 4, f"fewer than four takes read right: {[t.name for t, _ in chosen]}"
     bounds = np.cumsum([0.0] + [len(sound) / 16000 for _, sound in chosen])
     assert bounds[-1] >= 12.0
     frames = animate_still(face, int(np.ceil(bounds[-1] * 15)), 15, np.random.default_rng(0))
