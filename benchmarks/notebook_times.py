@@ -31,7 +31,7 @@ from typing import Any
 import nbformat
 
 from emo_utils.course import default_notebooks, run_notebook
-from emo_utils.workshop import WORKSHOP_PARAMETERS
+from emo_utils.workshop import WORKSHOP_PARAMETERS, WORKSHOP_TRACKS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_JSON = ROOT / "benchmarks" / "notebook_times.json"
@@ -127,11 +127,30 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {entry['markdown_words']} | {entry['words_before_first_code']} | "
             f"{_time_cell(entry.get('demo'))} | {_time_cell(entry.get('real'))} |"
         )
+    lines += ["", *track_totals(results)]
     failures = [(n, m, e[m]["error"]) for n, e in sorted(results["notebooks"].items()) for m in MODES if e.get(m)]
     failures = [f for f in failures if f[2]]
     if failures:
         lines += ["", "Failures:", ""] + [f"- {n} ({m}): `{error}`" for n, m, error in failures]
     return "\n".join(lines) + "\n"
+
+
+def track_totals(results: dict[str, Any]) -> list[str]:
+    """A table of each workshop track's summed demo run time (``emo_utils.workshop.WORKSHOP_TRACKS``)."""
+    lines = [
+        "Workshop tracks (`emo course --workshop`): the sum of their notebooks' demo run times above, each measured "
+        "in course order after every notebook before it (a track run alone skips notebooks, so a later notebook "
+        "may have more to compute itself).",
+        "",
+        "| track | notebooks | demo run, summed |",
+        "|---|---|---|",
+    ]
+    for minutes, track in WORKSHOP_TRACKS.items():
+        entries = [results["notebooks"].get(p.stem, {}).get("demo") for p in track.notebooks()]
+        measured = all(e is not None and e["ok"] for e in entries)
+        total = f"{sum(e['seconds'] for e in entries):.0f} s" if measured else "not measured"
+        lines.append(f"| {minutes}-minute track | {' '.join(track.numbers)} | {total} |")
+    return lines
 
 
 def selected(numbers: list[str] | None) -> list[Path]:
