@@ -343,9 +343,11 @@ def shots(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known defect, reproduced by this test: after the slider move the page draws the confusion matrix zoomed "
-    "and cut off on the right (its screenshot figure_slider.png differs from the expected matrix, mean difference "
-    "26.6), though the widget sends a complete 460 x 400 PNG; strict, so the fix turns this into a failure to remove",
+    reason="known defect, reproduced by this test (3 runs on 2026-12-06): after the slider move the page draws "
+    "nothing where the matrix is (figure_slider.png 0 % inked) though the img box is 460 x 400 px and in view, with "
+    "the Image widget and also with the PNG inline in an HTML widget's <img>; with JupyterLab's windowingMode 'none' "
+    "instead of the default 'contentVisibility' the slider step passes and the strategy change draws the matrix "
+    "zoomed and cut off on the right (mean difference 24.9); strict, so the fix turns this into a failure to remove",
 )
 def test_fusion_panel_reacts_to_slider_and_strategy_in_jupyterlab(
     browser: WebDriver, lab: Lab, browser_run: Path, shots: Path

@@ -1,0 +1,209 @@
+#!/usr/bin/env python
+"""How long each notebook reads and runs (a benchmark, not a test): the words of its Markdown (all Markdown cells,
+and those before its first code cell), and, with ``--run``, its execution time with papermill, one notebook at a
+time in course order, the way ``emo course`` runs them (``emo_utils.course.run_notebook``). Writes
+``benchmarks/notebook_times.json`` and ``benchmarks/notebook_times.md`` (``docs/workshop.md`` quotes them).
+
+    .venv/bin/python benchmarks/notebook_times.py                        # word counts only
+    .venv/bin/python benchmarks/notebook_times.py --run demo --scratch /tmp/nb_demo
+    .venv/bin/python benchmarks/notebook_times.py --run real --notebooks 04 06 07 --scratch /tmp/nb_real
+
+``demo`` runs on the synthetic demo corpus with the workshop's settings (``emo_utils.workshop.WORKSHOP_PARAMETERS``,
+the settings ``emo course --workshop`` and ``tests/test_notebooks.py`` use); ``real`` passes
+``data_root=../shared/data/ravdess`` as ``emo course --data-root`` does, every other parameter the notebook's own
+default. All notebooks of one run share one fresh output folder (``SCRATCH/run``), so each one starts from what
+the notebooks before it cached, as in a course run: a time is "in course order from an empty folder". Earlier
+results of other notebooks and modes are kept in the JSON file; a rerun replaces the entries it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from emo_utils.course import default_notebooks, run_notebook
+from emo_utils.workshop import WORKSHOP_PARAMETERS, WORKSHOP_TRACKS
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_JSON = ROOT / "benchmarks" / "notebook_times.json"
+OUT_MD = ROOT / "benchmarks" / "notebook_times.md"
+REAL_RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
+# A word: a run of characters between white space holding at least one letter or digit (Markdown and HTML
+# punctuation alone, such as "|", "---" or "-->", is not a word; HTML comments such as quote markers are dropped).
+_WORD = re.compile(r"\S*[^\W_]\S*")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+MODES = ("demo", "real")
+
+
+def markdown_words(text: str) -> int:
+    """The number of words a reader reads in a Markdown text (HTML comments left out)."""
+    return len(_WORD.findall(_COMMENT.sub(" ", text)))
+
+
+def word_counts(path: Path) -> dict[str, int]:
+    """Words of all Markdown cells, and of the Markdown cells before the first code cell."""
+    nb = nbformat.read(path, as_version=4)
+    total = before = 0
+    seen_code = False
+    for cell in nb.cells:
+        seen_code = seen_code or cell.cell_type == "code"
+        if cell.cell_type == "markdown":
+            words = markdown_words(cell.source)
+            total += words
+            before += 0 if seen_code else words
+    return {"markdown_words": total, "words_before_first_code": before}
+
+
+def parameters_for(mode: str, run_dir: Path) -> dict[str, Any]:
+    """The parameters every notebook gets in ``mode`` (each takes those its parameters cell declares)."""
+    if mode == "demo":
+        return {"out_dir": str(run_dir), **WORKSHOP_PARAMETERS}
+    if not REAL_RAVDESS.is_dir():
+        raise SystemExit(f"real data not found at {REAL_RAVDESS}: run with --run demo, or put RAVDESS there")
+    return {"out_dir": str(run_dir), "data_root": str(REAL_RAVDESS)}
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "notebooks", "emo_utils"], cwd=ROOT, capture_output=True)
+    return out.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
+
+
+def load_results() -> dict[str, Any]:
+    return json.loads(OUT_JSON.read_text()) if OUT_JSON.is_file() else {"notebooks": {}, "runs": {}}
+
+
+def save(results: dict[str, Any]) -> None:
+    OUT_JSON.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    OUT_MD.write_text(markdown(results))
+
+
+def _time_cell(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "not measured"
+    if entry["ok"]:
+        return f"{entry['seconds']:.0f} s"
+    return f"FAILED after {entry['seconds']:.0f} s"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as a page: how each run was made, then one row per notebook, then each failure's error."""
+    lines = [
+        "# Notebook word counts and run times",
+        "",
+        "Written by `benchmarks/notebook_times.py`. Words: white-space separated tokens holding a letter or digit, in "
+        'the Markdown cells (quote markers left out); "before code": in the Markdown cells above the first code '
+        "cell. Times: seconds of papermill execution per notebook (kernel start included, HTML rendering not), "
+        "one notebook at a time in course order, all notebooks of a run sharing one output folder that was empty "
+        "at the start (each notebook reuses what the ones before it cached, as in `emo course`).",
+        "",
+    ]
+    for mode in MODES:
+        run = results["runs"].get(mode)
+        if run:
+            lines.append(
+                f"- **{mode}** ({run['data']}): measured {run['date']}, commit {run['commit']}, {run['machine']}; "
+                f"load average {run['load_before']:.1f} before, {run['load_after']:.1f} after "
+                "(1-minute; the machine is shared, so times are slower than on an idle one)."
+            )
+        else:
+            lines.append(f"- **{mode}**: not measured.")
+    lines += ["", "| notebook | markdown words | words before code | demo run | real run |", "|---|---|---|---|---|"]
+    for name, entry in sorted(results["notebooks"].items()):
+        lines.append(
+            f"| {name} | {entry['markdown_words']} | {entry['words_before_first_code']} | "
+            f"{_time_cell(entry.get('demo'))} | {_time_cell(entry.get('real'))} |"
+        )
+    lines += ["", *track_totals(results)]
+    failures = [(n, m, e[m]["error"]) for n, e in sorted(results["notebooks"].items()) for m in MODES if e.get(m)]
+    failures = [f for f in failures if f[2]]
+    if failures:
+        lines += ["", "Failures:", ""] + [f"- {n} ({m}): `{error}`" for n, m, error in failures]
+    return "\n".join(lines) + "\n"
+
+
+def track_totals(results: dict[str, Any]) -> list[str]:
+    """A table of each workshop track's summed demo run time (``emo_utils.workshop.WORKSHOP_TRACKS``)."""
+    lines = [
+        "Workshop tracks (`emo course --workshop`): the sum of their notebooks' demo run times above, each measured "
+        "in course order after every notebook before it (a track run alone skips notebooks, so a later notebook "
+        "may have more to compute itself).",
+        "",
+        "| track | notebooks | demo run, summed |",
+        "|---|---|---|",
+    ]
+    for minutes, track in WORKSHOP_TRACKS.items():
+        entries = [results["notebooks"].get(p.stem, {}).get("demo") for p in track.notebooks()]
+        measured = all(e is not None and e["ok"] for e in entries)
+        total = f"{sum(e['seconds'] for e in entries):.0f} s" if measured else "not measured"
+        lines.append(f"| {minutes}-minute track | {' '.join(track.numbers)} | {total} |")
+    return lines
+
+
+def selected(numbers: list[str] | None) -> list[Path]:
+    notebooks = default_notebooks()
+    if not numbers:
+        return notebooks
+    chosen = [p for p in notebooks if any(p.name.startswith(n) for n in numbers)]
+    missing = [n for n in numbers if not any(p.name.startswith(n) for p in notebooks)]
+    if missing:
+        raise SystemExit(f"no notebook numbered {', '.join(missing)} in {notebooks[0].parent}")
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", choices=MODES, help="also execute the notebooks on this data, one at a time")
+    parser.add_argument("--notebooks", nargs="+", metavar="NN", help="only these numbers (default: all, in order)")
+    parser.add_argument("--scratch", type=Path, help="an empty folder for the run (required with --run)")
+    args = parser.parse_args()
+    results = load_results()
+    notebooks = selected(args.notebooks)
+    for path in default_notebooks():
+        results["notebooks"].setdefault(path.stem, {}).update(word_counts(path))
+    save(results)
+    if not args.run:
+        print(OUT_MD.read_text())
+        return
+    if args.scratch is None or (args.scratch.exists() and any(args.scratch.iterdir())):
+        raise SystemExit("--run needs --scratch pointing at a new or empty folder (the run starts with nothing cached)")
+    parameters = parameters_for(args.run, args.scratch.resolve() / "run")
+    described = {k: v for k, v in parameters.items() if k != "out_dir"}
+    results["runs"][args.run] = {
+        "data": f"synthetic demo corpus, {described}" if args.run == "demo" else f"real RAVDESS, {described}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit(),
+        "machine": machine(),
+        "load_before": os.getloadavg()[0],
+        "load_after": os.getloadavg()[0],
+        "notebooks": [p.stem for p in notebooks],
+    }
+    for path in notebooks:
+        result = run_notebook(path, args.scratch.resolve(), parameters)
+        results["notebooks"][path.stem][args.run] = {
+            "seconds": round(result.seconds, 1),
+            "ok": result.ok,
+            "error": result.error,
+            "load": round(os.getloadavg()[0], 2),
+        }
+        results["runs"][args.run]["load_after"] = os.getloadavg()[0]
+        save(results)  # after every notebook: a run stopped early keeps what it measured
+        print(f"{path.stem}: {_time_cell(results['notebooks'][path.stem][args.run])} {result.error}", flush=True)
+    print(OUT_MD.read_text())
+
+
+if __name__ == "__main__":
+    main()
