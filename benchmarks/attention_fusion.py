@@ -10,7 +10,8 @@ Protocol (fixed before any number was seen):
   their presence alone would give the label away). No random stand-in weights.
 - One cold ``emo workflow --attention-fusion --branches audio_mfcc_cnn face_au`` per (fold assignment, seed):
   6 actor folds (consecutive, or EmoBox's), actors held out, ``--speaker-norm none`` (no test-speaker statistics),
-  nested folds. Feature stages are shared between runs; everything trained is recomputed.
+  nested folds. Feature stages are shared between runs; a trained stage is loaded instead of retrained when the
+  run folder already holds it with the same fingerprint (same code version, settings and features).
 - Attention fusion (:mod:`emo_utils.intermediate_fusion`): the 150 MFCC frames (ZCR, RMS, 40 MFCCs; the MFCC
   CNN's features with their noise and pitch-shift copies for training) attend to the AU token and the AU token to
   the frames; width 32 or 64 chosen per test fold on the inner folds of its training actors, early stopping on
@@ -132,6 +133,7 @@ def write_markdown(runs: list[dict]) -> str:
     lines += [
         "",
         "Run times are on a shared 2-core machine that other jobs used at the same time (load averages above).",
+        "An MFCC CNN time of a few seconds means its artifact was loaded (same stage fingerprint), not trained.",
         "",
     ]
     return "\n".join(lines)
