@@ -300,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-baselines", dest="baselines", action="store_false", help="skip the untuned SVM baseline of each branch"
     )
+    p.add_argument(
+        "--attention-fusion",
+        action="store_true",
+        help="also fuse an audio branch's frames and a face branch's tokens with cross-modal attention (its width "
+        "chosen on inner folds), beside the late fusions of the same two branches",
+    )
     _device_option(
         p,
         "cpu",

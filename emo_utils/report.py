@@ -49,7 +49,11 @@ def results_table(metrics: dict[str, Any]) -> list[str]:
     for strategy, m in metrics["fusion"].items():
         spec = STRATEGIES.get(strategy)
         among = "chosen on inner folds among " if spec is not None and spec.chooses_branches else "fuses "
-        lines.append(_row(f"fusion {strategy}", m, among + " + ".join(m["branches"])))
+        note = among + " + ".join(m["branches"])
+        if "best_late_same_inputs" in m:
+            best = m["best_late_same_inputs"]
+            note += f"; best late fusion of the same inputs: {best} {m['late_same_inputs'][best]:.2f}"
+        lines.append(_row(f"fusion {strategy}", m, note))
     for kind in BASELINES:
         for strategy in ("late_equal", "product"):
             if f"{kind} fusion {strategy}" in baselines:

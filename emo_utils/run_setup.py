@@ -45,6 +45,7 @@ class WorkflowSettings:
     fuse_random_weights: bool = False
     speaker_norm: str | SpeakerNorm = "none"  # a SpeakerNorm or its name ("none", "enrol:K", "all"); kept as the name
     early_fusion: bool = True
+    attention_fusion: bool = False  # cross-modal attention over audio frames and face tokens (intermediate_fusion)
     baselines: bool = True
     seed: int = 0
     n_jobs: int | None = None

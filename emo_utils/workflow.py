@@ -381,6 +381,13 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
         early = early_fusion(run, fused)
         if early is not None:
             tables[EARLY] = early.oof.assign(fused_from="+".join(early.provenance["fuses"]))
+    attention = None
+    if run.settings.attention_fusion:
+        from emo_utils.intermediate_fusion import ATTENTION, attention_fusion  # it builds on this module's stages
+
+        attention = attention_fusion(run, fused)
+        if attention is not None:
+            tables[ATTENTION] = attention.table
     folder = run.settings.out / "fusion"
     results: dict[str, dict[str, Any]] = {}
     for strategy, table in tables.items():
@@ -395,6 +402,8 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
                 provenance_line(run.synthetic, any(a.random_weights for a in fused.values())),
             )
         )
+    if attention is not None:
+        results[ATTENTION].update(attention.summary)  # its own inputs and the late fusions of the same inputs
     config = deployment_config(
         {name: a.oof for name, a in fused.items()},
         not_in_demo={name: BRANCHES[name].demo_limit for name in fused if BRANCHES[name].demo_limit},

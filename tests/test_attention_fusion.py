@@ -69,3 +69,28 @@ def test_attention_fusion_learns_what_only_both_modalities_tell_with_actors_held
         pack_modalities(audio, face), y, actors, genders, folds, config, progress=False, label_names=("no", "yes")
     )
     assert metrics_from_table(result.oof)["accuracy"] > 0.8  # each modality alone is at chance (0.5)
+
+
+def test_per_frame_face_features_spread_over_the_real_audio_frames_and_augmented_copies_travel() -> None:
+    audio, _, *_ = _xor_corpus()
+    audio.X_aug = np.stack([audio.X, 2 * audio.X], axis=1)
+    frames = FeatureSet(audio.clip_ids, np.arange(len(audio) * 4 * 2, dtype=np.float32).reshape(len(audio), 4, 2) + 1)
+    packed = pack_modalities(audio, frames)
+    row, real = packed.X[0], np.abs(packed.X[0, :, :N_AUDIO]).sum(axis=1) > 0
+    seen = row[real, N_AUDIO:]
+    assert [tuple(v) for v in dict.fromkeys(map(tuple, seen))] == [tuple(v) for v in frames.X[0]]  # each, in order
+    assert (row[~real] == 0).all()
+    assert packed.X_aug.shape == (len(audio), 2, T, N_AUDIO + 2)
+    np.testing.assert_array_equal(packed.X_aug[:, 1, :, :N_AUDIO], 2 * packed.X[:, :, :N_AUDIO])
+    np.testing.assert_array_equal(packed.X_aug[:, 1, :, N_AUDIO:], packed.X[:, :, N_AUDIO:])
+
+
+def test_the_stage_reads_an_audio_sequence_and_a_face_branch() -> None:
+    from emo_utils.intermediate_fusion import attention_inputs
+
+    assert attention_inputs({"audio_compare": 1, "audio_mfcc_cnn": 1, "face_au": 1, "video_fer": 1}) == (
+        "audio_mfcc_cnn",
+        "face_au",
+    )
+    assert attention_inputs({"audio_mfcc_cnn": 1, "video_fer": 1}) == ("audio_mfcc_cnn", "video_fer")
+    assert attention_inputs({"audio_compare": 1, "face_au": 1}) is None  # functionals are not frames

@@ -152,6 +152,16 @@ def check_finetune(r: dict[str, Any]) -> None:
     assert r["speaker_norm"] == "none" and isinstance(r["random_weights"], bool)
 
 
+def check_beyond_late_fusion(r: dict[str, Any]) -> None:
+    assert r["speaker_norm"] == "none" and LATE_STRATEGIES <= set(r["strategies"])
+    assert {"select_late", "select_product"} <= set(r["strategies"]) and r["lr_baselines"]
+    assert _fraction(r["attention_accuracy"]) and _fraction(r["best_late_same_inputs"])
+    assert (
+        r["attention_inputs"][0] == "audio_mfcc_cnn" and r["strategies"]["cross_attention"] == r["attention_accuracy"]
+    )
+    assert r["smoothing"]["viterbi"]["switches"] <= r["smoothing"]["none"]["switches"]
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "00_overview": check_overview,
     "01_explore_dataset": check_explore,
@@ -164,6 +174,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "08_demo_inference": check_demo,
     "09_cross_corpus": check_cross_corpus,
     "10_finetune_wav2vec": check_finetune,
+    "11_beyond_late_fusion": check_beyond_late_fusion,
 }
 
 
