@@ -300,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-baselines", dest="baselines", action="store_false", help="skip the untuned SVM baseline of each branch"
     )
+    p.add_argument(
+        "--distill",
+        action="store_true",
+        help="also train each audio MLP branch's student with soft targets of the audio-visual teacher (nested, "
+        "temperature and weight chosen on inner folds), beside the same student on labels alone",
+    )
     _device_option(
         p,
         "cpu",

@@ -46,6 +46,7 @@ class WorkflowSettings:
     speaker_norm: str | SpeakerNorm = "none"  # a SpeakerNorm or its name ("none", "enrol:K", "all"); kept as the name
     early_fusion: bool = True
     baselines: bool = True
+    distill: bool = False  # cross-modal distillation of each audio MLP branch (emo_utils.distill)
     seed: int = 0
     n_jobs: int | None = None
     progress: bool = True
