@@ -1,7 +1,9 @@
 """Cross-modal knowledge distillation on real RAVDESS: does seeing the face while training help a model that hears?
 
     .venv/bin/python benchmarks/distillation.py --runs-root /work/cache/h-distill/runs \\
-        --features-dir /work/cache/h-distill/features --student audio_egemaps --seeds 0 1 --folds 6 emobox --jobs 2
+        --features-dir /work/cache/h-distill/features --jobs 2 \\
+        --runs audio_egemaps:0:6 audio_egemaps:1:6 audio_egemaps:0:emobox audio_egemaps:1:emobox audio_compare:0:6 \\
+        --best-audio-model /work/cache/h-distill/runs/audio_compare_seed0_folds6:audio_compare
 
 Protocol (fixed before any number was seen):
 
@@ -227,9 +229,12 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data" / "ravdess")
     parser.add_argument("--runs-root", type=Path, default=ROOT / "runs" / "distillation")
     parser.add_argument("--features-dir", type=Path, help="a features folder the runs share (default: each run's)")
-    parser.add_argument("--student", nargs="+", default=["audio_egemaps"], help="audio MLP branch(es) to distil")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--folds", nargs="+", default=["6"], help="fold schemes: 6 (consecutive), emobox")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=["audio_egemaps:0:6", "audio_egemaps:1:6", "audio_egemaps:0:emobox", "audio_egemaps:1:emobox"],
+        help="STUDENT:SEED:FOLDS per run (FOLDS: 6 for consecutive folds, or emobox)",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
         "--best-audio-model", help="RUN:BRANCH, a real RAVDESS run whose tuned audio branch is timed beside them"
@@ -240,15 +245,15 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = time.perf_counter()
     load_before = os.getloadavg()
-    runs = [
-        run_one(args, student, seed, folds) for student in args.student for folds in args.folds for seed in args.seeds
-    ]
+    planned = [(student, int(seed), folds) for student, seed, folds in (r.split(":") for r in args.runs)]
+    runs = [run_one(args, student, seed, folds) for student, seed, folds in planned]
     import pandas as pd
 
-    first = args.runs_root / run_name(args.student[0], args.seeds[0], args.folds[0])
-    manifest = pd.read_csv(first / "manifest.csv", keep_default_na=False)
+    first_runs: dict[str, str] = {}
+    for student, seed, folds in planned:
+        first_runs.setdefault(student, run_name(student, seed, folds))
+    manifest = pd.read_csv(args.runs_root / runs[0]["run"] / "manifest.csv", keep_default_na=False)
     audio = manifest["audio_path"].iloc[:: max(1, len(manifest) // args.latency_windows)].tolist()
-    first_runs = {s: run_name(s, args.seeds[0], args.folds[0]) for s in args.student}
     prints = footprint(models_to_time(args.runs_root, first_runs, args.best_audio_model), audio)
     result = {
         "runs": runs,

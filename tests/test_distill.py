@@ -4,6 +4,7 @@ and the workflow option."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,8 @@ def test_workflow_distill_option_writes_both_students_cached_and_reported(tmp_pa
     stamp = (folder / "stage.json").stat().st_mtime_ns
     assert run_workflow(settings)["distillation"] == metrics["distillation"]
     assert (folder / "stage.json").stat().st_mtime_ns == stamp  # cached, not trained again
+    shutil.rmtree(tmp_path / "branches" / "audio_egemaps" / "candidates" / "medium")  # a branch without the size
+    again = run_workflow(settings)["distillation"]
+    assert (folder / "labels_only" / "oof.csv").is_file()  # trained here instead, by the same routine and seeds
+    for name in ("audio_egemaps labels only", "audio_egemaps distilled"):
+        assert again[name]["accuracy"] == metrics["distillation"][name]["accuracy"]
