@@ -4,7 +4,6 @@ and the workflow option."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +179,9 @@ def test_workflow_distill_option_writes_both_students_cached_and_reported(tmp_pa
     stamp = (folder / "stage.json").stat().st_mtime_ns
     assert run_workflow(settings)["distillation"] == metrics["distillation"]
     assert (folder / "stage.json").stat().st_mtime_ns == stamp  # cached, not trained again
-    shutil.rmtree(tmp_path / "branches" / "audio_egemaps" / "candidates" / "medium")  # a branch without the size
+    candidate = tmp_path / "branches" / "audio_egemaps" / "candidates" / "medium" / "provenance.json"
+    record = json.loads(candidate.read_text())
+    candidate.write_text(json.dumps({**record, "train": {**record["train"], "lr": 0.5}}))  # not the student's MLP
     again = run_workflow(settings)["distillation"]
     assert (folder / "labels_only" / "oof.csv").is_file()  # trained here instead, by the same routine and seeds
     for name in ("audio_egemaps labels only", "audio_egemaps distilled"):
