@@ -306,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fuse an audio branch's frames and a face branch's tokens with cross-modal attention (its width "
         "chosen on inner folds), beside the late fusions of the same two branches",
     )
+    p.add_argument(
+        "--distill",
+        action="store_true",
+        help="also train each audio MLP branch's student with soft targets of the audio-visual teacher (nested, "
+        "temperature and weight chosen on inner folds), beside the same student on labels alone",
+    )
     _device_option(
         p,
         "cpu",

@@ -388,12 +388,25 @@ def fuse_cross_validated(
 
 
 def result_table(stack: BranchStack, result: FusionResult) -> pd.DataFrame:
-    """Out-of-fold table of a fusion result, with which branches each clip was fused from."""
-    fused_from = ["+".join(b for b, ok in zip(stack.branches, col) if ok) for col in stack.available.T]
+    """Out-of-fold table of a fusion result, with which branches each clip was fused from and, for a strategy that
+    chooses branches, which ones its test fold kept (``kept``, chosen on the fold's training actors)."""
+    extra: dict[str, Any] = {
+        "fused_from": ["+".join(b for b, ok in zip(stack.branches, col) if ok) for col in stack.available.T]
+    }
+    if any("selected" in params for params in result.fitted.values()):
+        extra["kept"] = ["+".join(result.fitted[int(k)]["selected"]) for k in stack.folds]
     emotions = [stack.labels[i] for i in stack.y]
     return PredictionTable.build(
-        result.proba, stack.clip_ids, stack.actors, emotions, stack.labels, stack.folds, {"fused_from": fused_from}
+        result.proba, stack.clip_ids, stack.actors, emotions, stack.labels, stack.folds, extra
     ).frame
+
+
+def kept_per_fold(table: pd.DataFrame) -> dict[str, list[str]]:
+    """The branches each test fold kept (test fold -> names), from the out-of-fold table of a strategy that chooses
+    branches (:func:`result_table`'s ``kept`` column); empty for the others."""
+    if "kept" not in table.columns:
+        return {}
+    return {str(k): str(kept).split("+") for k, kept in table.groupby("fold")["kept"].first().items()}
 
 
 def joint_features(pooled: Mapping[str, FeatureSet]) -> FeatureSet:

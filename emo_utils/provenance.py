@@ -85,6 +85,7 @@ class WorkflowMetrics:
     baselines: dict[str, dict[str, Any]]
     fusion: dict[str, dict[str, Any]]
     wall_time_s: float
+    distillation: dict[str, dict[str, Any]] = field(default_factory=dict)  # emo_utils.distill: students side by side
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

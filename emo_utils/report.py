@@ -32,9 +32,27 @@ def _row(name: str, m: dict[str, Any], note: str) -> str:
     return f"| {name} | {m['accuracy']:.2f} | {m['macro_f1']:.2f} | {m['uar']:.2f} | {m['n_clips']} | {note} |"
 
 
+def _kept(m: dict[str, Any]) -> str:
+    """``; kept A + B in folds 0, 2; A in fold 1``: what a branch-choosing strategy kept per test fold."""
+    folds_of: dict[str, list[str]] = {}
+    for fold, kept in m.get("kept_per_fold", {}).items():
+        folds_of.setdefault(" + ".join(kept), []).append(fold)
+    parts = [f"{kept} in fold{'s' if len(f) > 1 else ''} {', '.join(f)}" for kept, f in folds_of.items()]
+    return "; kept " + "; ".join(parts) if parts else ""
+
+
+def _student_note(m: dict[str, Any]) -> str:
+    """What a distillation student learnt from (emo_utils.distill)."""
+    size = f"{m['size']} MLP on {m['student_of']} features"
+    if not m.get("teacher"):
+        return f"{size}, labels alone"
+    chosen = ", ".join(f"{k}: {v}" for k, v in m.get("chosen_per_fold", {}).items())
+    return f"{size}, soft targets of " + " + ".join(m["teacher"]) + f" (nested; T, w per fold on inner folds: {chosen})"
+
+
 def results_table(metrics: dict[str, Any]) -> list[str]:
-    """Markdown rows: each branch followed by its untuned baselines, then the fusion strategies and the baselines'
-    fusions."""
+    """Markdown rows: each branch followed by its untuned baselines, then the fusion strategies (with the branches
+    a choosing strategy kept per test fold), the distillation students and the baselines' fusions."""
     lines = ["| model | accuracy | macro-F1 | UAR | clips | note |", "|---|---|---|---|---|---|"]
     fused = {b for m in metrics["fusion"].values() for b in m["branches"]}
     baselines = metrics.get("baselines", {})
@@ -49,11 +67,13 @@ def results_table(metrics: dict[str, Any]) -> list[str]:
     for strategy, m in metrics["fusion"].items():
         spec = STRATEGIES.get(strategy)
         among = "chosen on inner folds among " if spec is not None and spec.chooses_branches else "fuses "
-        note = among + " + ".join(m["branches"])
+        note = among + " + ".join(m["branches"]) + _kept(m)
         if "best_late_same_inputs" in m:
             best = m["best_late_same_inputs"]
             note += f"; best late fusion of the same inputs: {best} {m['late_same_inputs'][best]:.2f}"
         lines.append(_row(f"fusion {strategy}", m, note))
+    for name, m in metrics.get("distillation", {}).items():
+        lines.append(_row(f"student {name}", m, _student_note(m)))
     for kind in BASELINES:
         for strategy in ("late_equal", "product"):
             if f"{kind} fusion {strategy}" in baselines:

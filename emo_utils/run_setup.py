@@ -47,6 +47,7 @@ class WorkflowSettings:
     early_fusion: bool = True
     attention_fusion: bool = False  # cross-modal attention over audio frames and face tokens (intermediate_fusion)
     baselines: bool = True
+    distill: bool = False  # cross-modal distillation of each audio MLP branch (emo_utils.distill)
     seed: int = 0
     n_jobs: int | None = None
     progress: bool = True

@@ -12,6 +12,9 @@ With dropout, each plan draws its masks from its own generator, but one mask of 
 step of its group while it trains, also in a step where it has no batch of its own. So a plan's result depends on
 the plans it is grouped with (which plans have more batches, when they stop): training a subset of a group's
 plans, or grouping them otherwise (``n_jobs`` in :func:`emo_utils.train.cross_validate`), changes it.
+
+A plan given a teacher's soft targets mixes them into its loss (:func:`soft_target_loss`, for
+:mod:`emo_utils.distill`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ class PlanRows:
     val_rows: np.ndarray
     mean: np.ndarray
     std: np.ndarray
+    teacher: np.ndarray | None = None  # (N, C) soft targets of every row at ``temperature`` (NaN: none), or None
+    temperature: float = 1.0
+    teacher_weight: float = 0.0  # share of the loss that follows the teacher
+
+
+def soft_target_loss(
+    ce: torch.Tensor, logits: torch.Tensor, teacher: torch.Tensor, temperature: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Knowledge distillation's loss per row (Hinton et al. 2015): ``(1 - w) * ce + w * T^2 * KL(teacher ||
+    softmax(logits / T))`` of (L, B) cross-entropies, (L, B, C) logits and teacher probabilities already at
+    temperature T, with T and w per plan (L,). A row whose teacher is NaN keeps its cross-entropy."""
+    has_teacher = ~torch.isnan(teacher).any(-1)
+    target = torch.nan_to_num(teacher)
+    log_student = torch.log_softmax(logits / temperature[:, None, None], dim=-1)
+    kl = (torch.xlogy(target, target) - target * log_student).sum(-1)
+    w = weight[:, None] * has_teacher
+    return (1 - w) * ce + w * temperature[:, None] ** 2 * kl
 
 
 class StackedMLP:
@@ -265,6 +285,19 @@ def fit_stacked(
     return out
 
 
+def _teachers(
+    plans: Sequence[PlanRows], n_rows: int, n_classes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The plans' soft targets (P, N, C), temperatures and teacher weights (P,); None when no plan has a teacher."""
+    if all(p.teacher is None for p in plans):
+        return None
+    none = np.full((n_rows, n_classes), np.nan, np.float32)
+    soft = np.stack([none if p.teacher is None else p.teacher.astype(np.float32) for p in plans])
+    temperature = torch.tensor([p.temperature for p in plans], dtype=torch.float32)
+    weight = torch.tensor([p.teacher_weight if p.teacher is not None else 0.0 for p in plans], dtype=torch.float32)
+    return torch.from_numpy(soft), temperature, weight
+
+
 def _fit_group(
     X: torch.Tensor, y: torch.Tensor, plans: Sequence[PlanRows], config: TrainConfig, n_classes: int
 ) -> list[tuple[nn.Module, list[dict[str, float]]]]:
@@ -283,6 +316,7 @@ def _fit_group(
         mean, std = mean.expand(len(plans), X.shape[-1]), std.expand(len(plans), X.shape[-1])
     val_x, val_index, val_mask = _gather(X, [p.val_rows for p in plans], mean, std)
     val_y = y[val_index]
+    teacher = _teachers(plans, X.shape[0], n_classes)
     rngs = [np.random.default_rng(c.seed) for _ in plans]
     active = np.ones(len(plans), dtype=bool)
     best_loss = np.full(len(plans), np.inf)
@@ -313,6 +347,12 @@ def _fit_group(
                 reduction="none",
                 label_smoothing=c.label_smoothing,
             ).reshape(mask.shape)
+            if teacher is not None:
+                soft, temperature, weight = teacher
+                computed = torch.from_numpy(live[moving])  # the plans this step computes, in logits' order
+                loss = soft_target_loss(
+                    loss, logits, soft[computed[:, None], index], temperature[computed], weight[computed]
+                )
             count = mask.sum(1).clamp(min=1)
             per_plan = (loss * mask).sum(1) / count
             per_plan.sum().backward()

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from emo_utils.speaker_norm import (
     training_inputs,
     within_actor_variance,
 )
+
+if TYPE_CHECKING:
+    from emo_utils.distill import Teacher
 
 STAGE_VERSION = 2  # bump when a change alters what training outputs: models, speaker norm, folds (emo_utils.stages)
 
@@ -197,6 +200,9 @@ class FoldPlan:
     val_rows: np.ndarray
     test_rows: np.ndarray
     inner: int | None = None
+    teacher: np.ndarray | None = None  # soft targets of every row for distillation (emo_utils.distill), or None
+    temperature: float = 1.0
+    teacher_weight: float = 0.0
 
     @property
     def checkpoint_name(self) -> str:
@@ -418,7 +424,10 @@ def train_stacked(data: FoldData, plans: list[FoldPlan]) -> list[FoldResult]:
 
     X = np.array(data.X, dtype=np.float32)  # a writable copy of a worker's memory map
     scalers = [Standardizer.fit(X[plan.fit_rows], data.config.standardize) for plan in plans]
-    rows = [PlanRows(p.fit_rows, p.val_rows, s.mean, s.std) for p, s in zip(plans, scalers)]
+    rows = [
+        PlanRows(p.fit_rows, p.val_rows, s.mean, s.std, p.teacher, p.temperature, p.teacher_weight)
+        for p, s in zip(plans, scalers)
+    ]
     fitted = fit_stacked(X, data.y, rows, data.config, len(data.label_names))
     return [
         finish_fold(data, plan, model, scaler, curve) for plan, scaler, (model, curve) in zip(plans, scalers, fitted)
@@ -487,6 +496,7 @@ def cross_validate(
     enrol_seed: int = 0,
     test_views: tuple[str, ...] = (),
     device: str = "cpu",
+    teacher: Teacher | None = None,
 ) -> CVResult:
     """Train one model per fold on the other folds' actors and predict the held-out actors.
 
@@ -503,6 +513,7 @@ def cross_validate(
     (or groups of stacked plans) train in parallel processes. The same ``n_jobs`` gives the same results; with
     dropout, another ``n_jobs`` groups the stacked plans otherwise and changes them (:mod:`emo_utils.stacked`).
     ``device``: where the models train; on a CUDA device the folds train one after another in this process.
+    ``teacher``: a teacher's soft targets per test fold mixed into the loss (:mod:`emo_utils.distill`; MLP heads).
     """
     y = np.asarray(labels, dtype=np.int64)
     actors, genders, folds = np.asarray(actors), np.asarray(genders), np.asarray(folds)
@@ -510,6 +521,13 @@ def cross_validate(
     data = _fold_data(features, y, actors, config, out_dir, label_names, enrol_seed, test_views, device)
     enrol_rank = data.enrol_rank
     plans = plan_folds(folds, actors, genders, config, leaky_ok, nested)
+    if teacher is not None:
+        if not stackable(data):
+            raise SettingsError("soft targets train MLP heads on one vector per clip only (emo_utils.stacked)")
+        plans = [
+            replace(p, teacher=teacher.targets(p.outer), temperature=teacher.temperature, teacher_weight=teacher.weight)
+            for p in plans
+        ]
     bar = tqdm(total=len(plans), desc=desc, unit="model", disable=not progress)
     parallel = n_jobs > 1 and len(plans) > 1 and torch.device(device).type == "cpu"
     if stackable(data):

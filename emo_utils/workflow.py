@@ -14,6 +14,8 @@ inputs: see :mod:`emo_utils.stages`) is unchanged:
     out/baselines/lr/NAME/                ... and for its untuned logistic-regression baseline
     out/fusion/STRATEGY/oof.csv           fused out-of-fold probabilities (early/ is a trained artifact)
     out/fusion/fusion_config.json         the late-fusion config the demo loads
+    out/fusion/distilled/NAME/            with --distill: the audio branch's student distilled from the audio-visual
+                                          teacher (emo_utils.distill), an artifact like a branch's
     out/metrics.json, out/report.md, out/figures/*.png
 """
 
@@ -44,6 +46,7 @@ from emo_utils.baselines import BASELINES, baseline_cross_validate
 from emo_utils.baselines import STAGE_VERSION as BASELINE_VERSION
 from emo_utils.branches import BRANCHES, BranchSpec, FeatureContext
 from emo_utils.devices import resolve_device
+from emo_utils.distill import run_distillation
 from emo_utils.errors import DataError, EmoError, MissingWeightsError, SettingsError
 from emo_utils.evaluate import format_metrics, metrics_from_table
 from emo_utils.extraction import start_worker_server
@@ -55,6 +58,7 @@ from emo_utils.fusion import (
     deployment_config,
     fuse_cross_validated,
     joint_features,
+    kept_per_fold,
     result_table,
     save_fusion_config,
     stack_branches,
@@ -394,6 +398,8 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
         (folder / strategy).mkdir(parents=True, exist_ok=True)
         table.to_csv(folder / strategy / "oof.csv", index=False)
         results[strategy] = {**metrics_from_table(table), "branches": list(fused)}
+        if kept := kept_per_fold(table):
+            results[strategy]["kept_per_fold"] = kept
         log.info(
             format_metrics(
                 f"fusion {strategy}",
@@ -488,6 +494,7 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
             artifacts[name] = artifact
             timings[name] = round(time.perf_counter() - branch_started, 1)
     fusion = run_fusion(run, artifacts)
+    distillation = run_distillation(run, artifacts, ctx) if settings.distill else {}
     metrics = WorkflowMetrics(
         protocol=run.protocol,
         speaker_norm=settings.speaker_norm,
@@ -512,6 +519,7 @@ def run_workflow(settings: WorkflowSettings) -> dict[str, Any]:
         baselines=baseline_metrics(run, list(artifacts)) if settings.baselines else {},
         fusion=fusion,
         wall_time_s=round(time.perf_counter() - started, 1),
+        distillation=distillation,
     ).to_dict()
     (settings.out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     if artifacts:

@@ -15,6 +15,7 @@ from emo_utils.fusion import (
     confidence,
     fuse_cross_validated,
     inner_stacks,
+    kept_per_fold,
     learn_weights,
     load_fusion_config,
     result_table,
@@ -106,11 +107,8 @@ def test_forward_selection_leaves_out_a_branch_that_does_not_help(rule) -> None:
     np.testing.assert_array_equal(select_branches(single.P, single.y, rule), [1])
 
 
-@pytest.mark.parametrize("strategy", ["select_late", "select_product"])
-def test_selection_is_fitted_on_inner_predictions_only(strategy: str) -> None:
-    """The branches fused for test fold k are chosen on fold k's inner stack: what the outer rows say (even every
-    label of every fold flipped) does not move the choice, and a branch that helps only on the test folds stays
-    out."""
+def _two_good_branches_and_noise() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Out-of-fold tables of branches a, b (informative) and noise, and their nested tables per test fold."""
     outer = {"a": _branch(Y, FOLDS, 1.2, 0), "b": _branch(Y, FOLDS, 1.2, 1), "noise": _noise(Y, FOLDS, 5)}
     inner = {
         name: pd.concat([t[t["fold"] != k].assign(outer_fold=k) for k in range(6)], ignore_index=True)
@@ -120,6 +118,15 @@ def test_selection_is_fitted_on_inner_predictions_only(strategy: str) -> None:
             "noise": _noise(Y, FOLDS, 6),
         }.items()
     }
+    return outer, inner
+
+
+@pytest.mark.parametrize("strategy", ["select_late", "select_product"])
+def test_selection_is_fitted_on_inner_predictions_only(strategy: str) -> None:
+    """The branches fused for test fold k are chosen on fold k's inner stack: what the outer rows say (even every
+    label of every fold flipped) does not move the choice, and a branch that helps only on the test folds stays
+    out."""
+    outer, inner = _two_good_branches_and_noise()
     stack = stack_branches(outer)
     result = fuse_cross_validated(stack, strategy, inner=inner_stacks(inner))
     assert all(fitted["selected"] == ["a", "b"] for fitted in result.fitted.values())
@@ -145,3 +152,15 @@ def test_fusion_config_round_trip_and_validation(tmp_path: Path) -> None:
     (tmp_path / "old.json").write_text('{"version": 0}')
     with pytest.raises(DataError, match="version"):
         load_fusion_config(tmp_path / "old.json")
+
+
+@pytest.mark.parametrize("strategy", ["select_late", "select_product"])
+def test_a_choosing_strategy_records_the_branches_each_test_fold_kept(strategy: str) -> None:
+    outer, inner = _two_good_branches_and_noise()
+    stack = stack_branches(outer)
+    result = fuse_cross_validated(stack, strategy, inner=inner_stacks(inner))
+    table = result_table(stack, result)
+    kept = kept_per_fold(table)
+    assert kept == {str(k): result.fitted[k]["selected"] for k in range(6)}
+    assert all(names == ["a", "b"] for names in kept.values())
+    assert kept_per_fold(result_table(stack, fuse_cross_validated(stack, "late_equal"))) == {}
