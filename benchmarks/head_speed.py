@@ -10,8 +10,9 @@ not a test).
     # benchmarks/head_speed.md from every benchmarks/head_speed_*.json
     .venv/bin/python benchmarks/head_speed.py report
 
-``profile`` runs :func:`emo_utils.train.fit_model` under cProfile (CPU time) and splits its CPU time into the training forward
-pass, the backward pass, the optimiser step, the validation pass (early stopping) and copying the best weights.
+``profile`` runs :func:`emo_utils.train.fit_model` under cProfile (CPU time) and splits its CPU time into the
+training forward pass, the backward pass, the optimiser step, the validation pass (early stopping) and copying the
+best weights.
 The heads train with their branch's default :class:`~emo_utils.train.TrainConfig` (``--config`` chooses the
 defaults of a label's JSON instead, to time the old settings on the new code).
 """
