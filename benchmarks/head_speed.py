@@ -144,7 +144,7 @@ def run_workflow_record(args: argparse.Namespace) -> dict[str, Any]:
     """Branch wall times (the workflow log's ``[branch] done in N s``) and accuracies (``metrics.json``)."""
     metrics = json.loads((args.run / "metrics.json").read_text())["branches"]
     walls = dict(re.findall(r"\[(\w+)\] done in (\d+) s", args.log.read_text()))
-    loads = re.findall(r"load average ([\d.]+)", args.log.read_text())
+    loads = re.findall(r"load average:? ([\d.]+)", args.log.read_text())  # uptime lines around the run
     branches = {
         name: {"wall_s": int(walls[name]), "accuracy": metrics[name]["accuracy"], "macro_f1": metrics[name]["macro_f1"]}
         for name in args.branches
@@ -207,7 +207,8 @@ def _workflow_table(records: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(bench: Path) -> Path:
-    records = [json.loads(p.read_text()) for p in sorted(bench.glob("head_speed_*.json"))]
+    records = [json.loads(p.read_text()) for p in bench.glob("head_speed_*.json")]
+    records.sort(key=lambda r: ("after" in r["label"], r["measured"]))  # before, then after
     profiles = [r for r in records if r["kind"] == "profile"]
     workflows = [r for r in records if r["kind"] == "workflow"]
     lines = [
