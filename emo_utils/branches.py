@@ -233,6 +233,10 @@ def _au_clip(media: ClipMedia, meta: dict[str, Any]) -> np.ndarray:
     )
 
 
+# The frame CNN sized for a CPU: each frame's embedding projected to 32 dimensions before the convolutions, and half
+# the reference design's filters (emo_utils.models.FrameEmbeddingCNN2D), chosen a priori for their cost.
+FRAME_CNN_CPU: dict[str, Any] = {"project": 32, "filters": (16, 32)}
+
 # Sizes and regularisation of the MLP heads, chosen per test fold on inner folds (not by looking at test folds).
 MLP_CANDIDATES: dict[str, dict[str, Any]] = {
     "small": {"model_kwargs": {"hidden": (64,), "dropout": 0.3}},
@@ -350,7 +354,7 @@ BRANCHES: dict[str, BranchSpec] = {
             ("video_path",),
             _vit_features,
             _vit_clip,
-            TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6),
+            TrainConfig("frame_cnn2d", FRAME_CNN_CPU, epochs=30, lr=3e-4, patience=6),
             _mean_over_time,
             "22 face crops (MTCNN, else Haar) -> ViT embeddings -> small 2-D CNN",
         ),
@@ -404,7 +408,7 @@ BRANCHES: dict[str, BranchSpec] = {
             ("video_path",),
             _fer_features,
             _fer_clip,
-            TrainConfig("frame_cnn2d", epochs=30, lr=3e-4, patience=6),
+            TrainConfig("frame_cnn2d", FRAME_CNN_CPU, epochs=30, lr=3e-4, patience=6),
             _mean_over_time,
             "22 face crops -> pretrained FER2013 mini-Xception embeddings (128-d, real weights) -> small 2-D CNN",
         ),

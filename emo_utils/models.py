@@ -96,7 +96,11 @@ class SequenceLSTM(nn.Module):
 class FrameEmbeddingCNN2D(nn.Module):
     """Small 2-D CNN over the (frames x embedding) map of per-frame ViT embeddings (B, F, D).
 
-    Reference design: conv 32 and 64 filters, dense 128 -> 64 -> 8.
+    Reference design: conv 32 and 64 filters over the frames x 768 ViT embedding map, dense 128 -> 64 -> 8 (the
+    constructor's defaults, without ``project``). ``project`` first maps each frame's embedding linearly to that
+    many dimensions (one projection for all frames, learned with the rest): the convolutions then slide over a
+    frames x ``project`` map, whose cost does not grow with the backbone's embedding size (the convolutions are
+    most of this model's arithmetic).
     """
 
     def __init__(
@@ -105,10 +109,13 @@ class FrameEmbeddingCNN2D(nn.Module):
         filters: Sequence[int] = (32, 64),
         dense: Sequence[int] = (128, 64),
         dropout: float = 0.3,
+        project: int | None = None,
         n_classes: int = N_CLASSES,
     ) -> None:
         super().__init__()
         n_frames, dim = input_shape
+        self.project = nn.Linear(dim, project) if project else nn.Identity()
+        dim = project or dim
         layers: list[nn.Module] = []
         in_ch = 1
         for out_ch in filters:
@@ -124,7 +131,7 @@ class FrameEmbeddingCNN2D(nn.Module):
         self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.conv(x.unsqueeze(1)))
+        return self.head(self.conv(self.project(x).unsqueeze(1)))
 
 
 class MLP(nn.Module):

@@ -3,7 +3,6 @@ out-of-fold class probabilities per clip, learning curves, and one checkpoint pe
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -20,6 +19,7 @@ from emo_utils.artifacts import FINAL_MODEL_FILE
 from emo_utils.data.folds import check_no_actor_leak, iter_folds, pick_validation_actors
 from emo_utils.errors import SettingsError
 from emo_utils.feature_store import FeatureSet
+from emo_utils.fitting import batches, train_epochs
 from emo_utils.labels import EMOTIONS
 from emo_utils.models import build_model
 from emo_utils.predictions import PredictionTable
@@ -95,30 +95,16 @@ class Standardizer:
         return torch.from_numpy(out)
 
 
-def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-
-
 def predict_proba(model: nn.Module, X: np.ndarray, scaler: Standardizer, batch_size: int = 64) -> np.ndarray:
     """Softmax class probabilities for every row of ``X`` (computed where the model's weights are)."""
     model.eval()
     device = next(model.parameters()).device
     out = []
     with torch.no_grad():
-        for rows in _batches(len(X), batch_size, None):
+        for rows in batches(len(X), batch_size, None):
             out.append(torch.softmax(model(scaler(X[rows]).to(device)), dim=1).cpu().numpy())
     n_classes = int(getattr(model, "n_classes", 0)) or len(EMOTIONS)
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
-
-
-def _validation_score(
-    model: nn.Module, X: np.ndarray, y: np.ndarray, scaler: Standardizer, batch_size: int
-) -> tuple[float, float]:
-    """Negative log-likelihood and accuracy on the validation actors."""
-    proba = predict_proba(model, X, scaler, batch_size)
-    loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(proba) + 1e-9), torch.from_numpy(y)))
-    return loss, float((proba.argmax(1) == y).mean())
 
 
 def fit_model(
@@ -133,53 +119,35 @@ def fit_model(
     n_classes: int = len(EMOTIONS),
     device: str = "cpu",
 ) -> tuple[nn.Module, list[dict[str, float]]]:
-    """Train one model with early stopping on the validation actors; return the best state (on the CPU) and the
-    curve.
+    """Train one model with early stopping on the validation actors (:func:`emo_utils.fitting.train_epochs`); return
+    the best state (on the CPU) and the curve.
 
-    With ``X_train_aug`` (N, K, ...), every epoch shows each training clip once, as its original or one of
-    its K augmented versions drawn at random (on-the-fly augmentation at the cost of one pass). ``device``:
-    where it trains ("cpu", "cuda", "cuda:N").
+    The inputs are standardised once and moved to ``device`` ("cpu", "cuda", "cuda:N") once. With ``X_train_aug``
+    (N, K, ...), every epoch shows each training clip once, as its original or one of its K augmented versions
+    drawn at random (on-the-fly augmentation at the cost of one pass).
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = build_model(config.model, X_train.shape[1:], n_classes=n_classes, **config.model_kwargs).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    best_loss, best_state, since_best = np.inf, copy.deepcopy(model.state_dict()), 0
+    X_aug = None
+    if X_train_aug is not None:
+        X_aug = torch.stack([scaler(X_train_aug[:, k]) for k in range(X_train_aug.shape[1])], dim=1).to(device)
     curve: list[dict[str, float]] = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        total = 0.0
-        view = rng.integers(0, 1 + X_train_aug.shape[1], len(X_train)) if X_train_aug is not None else None
-        for rows in _batches(len(X_train), config.batch_size, rng):
-            if len(rows) < 2:  # BatchNorm needs two samples
-                continue
-            batch = X_train[rows]
-            if view is not None:
-                augmented = view[rows] > 0
-                batch = batch.copy()
-                batch[augmented] = X_train_aug[rows[augmented], view[rows[augmented]] - 1]
-            optimiser.zero_grad()
-            loss = loss_fn(model(scaler(batch).to(device)), torch.from_numpy(y_train[rows]).to(device))
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(rows)
-        val_loss, val_acc = _validation_score(model, X_val, y_val, scaler, config.batch_size)
-        curve.append(
-            {"epoch": epoch, "train_loss": total / max(1, len(X_train)), "val_loss": val_loss, "val_accuracy": val_acc}
-        )
+    for report in train_epochs(
+        model,
+        scaler(X_train).to(device),
+        torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(device),
+        scaler(X_val).to(device),
+        torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(device),
+        config,
+        rng,
+        X_aug,
+    ):
+        curve.append(report.curve_row())
         if progress is not None:
-            progress.set_postfix(epoch=epoch, val_acc=f"{val_acc:.2f}")
-        if val_loss < best_loss - 1e-4:
-            best_loss, best_state, since_best = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            since_best += 1
-            if since_best >= config.patience:
-                break
-    model.load_state_dict(best_state)
+            progress.set_postfix(epoch=report.epoch, val_acc=f"{report.val_accuracy:.2f}")
     model.to("cpu")
     model.n_classes = n_classes
-    model.eval()
     return model, curve
 
 

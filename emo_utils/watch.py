@@ -3,37 +3,21 @@
 :func:`watch_training` is a generator: it trains one epoch, yields an :class:`EpochReport` (train and validation
 loss, validation accuracy, whether this epoch is the best so far, whether early stopping ends training), and
 waits for the caller to ask for the next one. A notebook can print each report and redraw the curves as they
-grow (:class:`LiveLossPlot`). The steps are those of :func:`emo_utils.train.fit_model`, which every branch
-trains with (AdamW, cross-entropy, mini-batches, early stopping on the validation loss with ``patience``); when
-the generator ends, the model holds the weights of the best epoch.
+grow (:class:`LiveLossPlot`). The epochs are :func:`emo_utils.fitting.train_epochs`, the loop
+:func:`emo_utils.train.fit_model` trains every branch with (AdamW, cross-entropy, mini-batches, early stopping on the
+validation loss with ``patience``); when the generator ends, the model holds the weights of the best epoch.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from emo_utils.train import Standardizer, TrainConfig, predict_proba
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What one epoch did. ``best``: its validation loss is the lowest so far (these weights are kept);
-    ``stop``: training ends after it, by early stopping (``early_stop``: ``patience`` epochs without a better
-    validation loss) or because it is the last epoch allowed."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    best: bool
-    stop: bool
-    early_stop: bool
+from emo_utils.fitting import EpochReport, train_epochs
+from emo_utils.train import Standardizer, TrainConfig
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -57,40 +41,16 @@ def watch_training(
     """
     torch.set_num_threads(1)  # a small model trains fastest on one thread (as the workflow's folds do)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     scaler = Standardizer.fit(X_fit, config.standardize)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    y_val_t = torch.from_numpy(np.asarray(y_val, dtype=np.int64))
-    best_loss, best_state, since_best = np.inf, copy.deepcopy(model.state_dict()), 0
-    try:
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            total, seen = 0.0, 0
-            for rows in np.array_split(rng.permutation(len(X_fit)), max(1, len(X_fit) // config.batch_size)):
-                if len(rows) < 2:  # BatchNorm needs two samples
-                    continue
-                optimiser.zero_grad()
-                loss = loss_fn(model(scaler(X_fit[rows])), torch.from_numpy(np.asarray(y_fit[rows], dtype=np.int64)))
-                loss.backward()
-                optimiser.step()
-                total, seen = total + loss.item() * len(rows), seen + len(rows)
-            proba = predict_proba(model, X_val, scaler, config.batch_size)
-            val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(proba) + 1e-9), y_val_t))
-            best = val_loss < best_loss - 1e-4
-            if best:
-                best_loss, best_state, since_best = val_loss, copy.deepcopy(model.state_dict()), 0
-            else:
-                since_best += 1
-            early_stop = since_best >= config.patience
-            stop = early_stop or epoch == config.epochs
-            accuracy = float((proba.argmax(1) == np.asarray(y_val)).mean())
-            yield EpochReport(epoch, total / max(1, seen), val_loss, accuracy, best, stop, early_stop)
-            if stop:
-                break
-    finally:
-        model.load_state_dict(best_state)
-        model.eval()
+    yield from train_epochs(
+        model,
+        scaler(X_fit),
+        torch.from_numpy(np.asarray(y_fit, dtype=np.int64)),
+        scaler(X_val),
+        torch.from_numpy(np.asarray(y_val, dtype=np.int64)),
+        config,
+        np.random.default_rng(config.seed),
+    )
 
 
 class LiveLossPlot:
