@@ -26,7 +26,7 @@ from emo_utils.provenance import latest_workflow_run
 from emo_utils.speaker_norm import SpeakerNorm, normalise_actor
 
 if TYPE_CHECKING:
-    from emo_utils.train import FoldModel
+    from emo_utils.checkpoints import FoldModel
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -43,7 +43,7 @@ class BranchPredictor:
 
     def __init__(self, artifact: BranchArtifact, device: str = "cpu") -> None:
         from emo_utils.branches import BRANCHES
-        from emo_utils.train import load_checkpoint
+        from emo_utils.checkpoints import load_checkpoint
 
         self.name = artifact.name
         self.folder = artifact.folder

@@ -13,6 +13,7 @@ import pytest
 from emo_utils.artifacts import load_artifact
 from emo_utils.audio.io import load_audio
 from emo_utils.calibration import CALIBRATION_FILE, FUSION_RULES, UNCERTAIN_BELOW, load_calibration
+from emo_utils.checkpoints import load_checkpoint
 from emo_utils.cli import main
 from emo_utils.clip_media import ClipMedia
 from emo_utils.data.naming import parse_ravdess
@@ -25,7 +26,7 @@ from emo_utils.labels import EMOTIONS
 from emo_utils.media import write_video
 from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR, VOICE_BRANCH
 from emo_utils.timeline import predict_timeline, window_spans
-from emo_utils.train import TrainConfig, fit_final, load_checkpoint, predict_proba
+from emo_utils.train import TrainConfig, fit_final, predict_proba
 from emo_utils.video.assemble import animate_still, assemble_real_face_clips, make_bad_clips
 
 VOICE_DIR = SHIPPED_DIR / "branches" / VOICE_BRANCH
