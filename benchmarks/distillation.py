@@ -146,7 +146,7 @@ def footprint(models: dict[str, Path], audio_paths: list[str]) -> list[dict[str,
 
     from emo_utils.audio.io import load_audio
     from emo_utils.audio.opensmile_features import SmileParams, waveform_smile_features
-    from emo_utils.train import load_checkpoint
+    from emo_utils.checkpoints import load_checkpoint
 
     torch.set_num_threads(1)
     rows = []

@@ -60,7 +60,7 @@ def features(corpora: Corpora, cache: Path, n_jobs: int) -> tuple[dict[str, Any]
     """Each variant's RAVDESS training features and EmoDB test features, and the shipped model's EmoDB features
     (``BEFORE``), all cached."""
     from emo_utils.audio.opensmile_features import SmileParams
-    from emo_utils.train import load_checkpoint
+    from emo_utils.checkpoints import load_checkpoint
 
     by_cost = dict(sorted(VARIANTS.items(), key=lambda item: not item[1].augment))  # the long extraction first
     train = training_features(corpora.train, by_cost, cache / "features", n_jobs, progress=False)

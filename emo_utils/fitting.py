@@ -1,4 +1,5 @@
-"""One model's training loop, epoch by epoch: mini-batches of the fit rows, early stopping on the validation rows,
+"""One model's training: its settings (:class:`TrainConfig`), its input standardisation and its loop, epoch by
+epoch: mini-batches of the fit rows, early stopping on the validation rows,
 the best epoch's weights kept.
 
 :func:`train_epochs` is a generator that yields one :class:`EpochReport` per epoch; both
@@ -10,17 +11,59 @@ standardised, moved once to where the model is: an epoch only indexes them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from emo_utils.train import TrainConfig
-
 VALIDATION_CHUNK = 256  # clips per forward pass when scoring the validation rows (bounds the memory of big inputs)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one branch's training (saved with every checkpoint)."""
+
+    model: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 8
+    val_actors_per_gender: int = 1
+    standardize: bool = True
+    label_smoothing: float = 0.0
+    speaker_norm: str = "none"  # see emo_utils.speaker_norm: none | enrol:K | all
+    seed: int = 0
+
+
+@dataclass
+class Standardizer:
+    """Per-feature mean/std over the last axis, fitted on training rows only.
+
+    In sequences (N, T, F), all-zero frames are padding: they are left out of the fit and stay zero.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, enabled: bool = True) -> Standardizer:
+        if not enabled:
+            return cls(np.zeros(1, np.float32), np.ones(1, np.float32))
+        flat = X.reshape(-1, X.shape[-1])
+        if X.ndim >= 3:
+            flat = flat[np.abs(flat).sum(axis=1) > 0]
+        flat = flat.astype(np.float64)
+        return cls(flat.mean(0).astype(np.float32), (flat.std(0) + 1e-6).astype(np.float32))
+
+    def __call__(self, X: np.ndarray) -> torch.Tensor:
+        out = (X.astype(np.float32) - self.mean) / self.std
+        if X.ndim >= 3 and self.mean.size > 1:
+            out[np.abs(X).sum(axis=-1) == 0] = 0.0
+        return torch.from_numpy(out)
 
 
 @dataclass(frozen=True)

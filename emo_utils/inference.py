@@ -26,7 +26,7 @@ from emo_utils.provenance import latest_workflow_run
 from emo_utils.speaker_norm import SpeakerNorm, normalise_actor
 
 if TYPE_CHECKING:
-    from emo_utils.train import FoldModel
+    from emo_utils.checkpoints import FoldModel
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -43,7 +43,7 @@ class BranchPredictor:
 
     def __init__(self, artifact: BranchArtifact, device: str = "cpu") -> None:
         from emo_utils.branches import BRANCHES
-        from emo_utils.train import load_checkpoint
+        from emo_utils.checkpoints import load_checkpoint
 
         self.name = artifact.name
         self.folder = artifact.folder
@@ -248,11 +248,14 @@ def _calibrated(
     fused label space), its weight for this clip and its contribution."""
     reading = calibration.fuse(readings)
     labels = list(reading.labels)
+    product = calibration.rule == "calibrated_product"
     for branch, proba in reading.calibrated.items():
         modalities[branch]["calibrated"] = _rounded(labels, proba)
         modalities[branch]["clip_weight"] = round(reading.weights[branch], 4)
-        modalities[branch]["contribution"] = _rounded(labels, reading.weights[branch] * proba)
+        if not product:  # a product has no additive contributions: each reading is a full vote
+            modalities[branch]["contribution"] = _rounded(labels, reading.weights[branch] * proba)
     return {
+        "fusion_rule": calibration.rule,
         "prediction": labels[int(np.argmax(reading.proba))],
         "probabilities": _rounded(labels, reading.proba),
         "calibrated": True,
@@ -324,8 +327,13 @@ def render_text(result: dict[str, Any]) -> str:
     probs = result["probabilities"]
     if result.get("calibrated"):
         (first, p1), (second, p2) = result["top_two"]
-        weights = ", ".join(f"{b} {result['modalities'][b]['clip_weight']:.2f}" for b in result["fused_from"])
-        lines.append(f"fused (calibrated; weights for this clip: {weights}): {first} {p1:.2f}, {second} {p2:.2f}")
+        if result.get("fusion_rule") == "calibrated_product":
+            how = "the product of the calibrated readings, each a full vote"
+        else:
+            how = "calibrated; weights for this clip: " + ", ".join(
+                f"{b} {result['modalities'][b]['clip_weight']:.2f}" for b in result["fused_from"]
+            )
+        lines.append(f"fused ({how}): {first} {p1:.2f}, {second} {p2:.2f}")
         doubt = (
             f"  UNCERTAIN: fused confidence {result['confidence']:.2f} < {result['uncertain_below']:.2f}"
             if result["uncertain"]
@@ -346,8 +354,8 @@ def render_text(result: dict[str, Any]) -> str:
 
 
 def plot_prediction(result: dict[str, Any]) -> Any:
-    """Bars of each modality's probabilities (calibrated, where the fusion is), its weighted contribution and the
-    fused result."""
+    """Bars of each modality's probabilities (calibrated, where the fusion is), its weighted contribution (for a
+    weighted mean; a product has none) and the fused result."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -356,9 +364,13 @@ def plot_prediction(result: dict[str, Any]) -> Any:
     use_style()
     rows = {b: e.get("calibrated", e["probabilities"]) for b, e in result["modalities"].items() if "probabilities" in e}
     contrib = pd.DataFrame({b: e["contribution"] for b, e in result["modalities"].items() if "contribution" in e})
-    fig, (ax_p, ax_c) = plt.subplots(1, 2, figsize=(11, 3.6))
-    pd.DataFrame({**rows, "fused": result["probabilities"]}).plot.bar(ax=ax_p, rot=30)
-    ax_p.set(title="probabilities per modality and fused", ylim=(0, 1))
-    contrib.plot.bar(stacked=True, ax=ax_c, rot=30)
-    ax_c.set(title=f"contributions to the fused result -> {result['prediction']}", ylim=(0, 1))
+    fig, axes = plt.subplots(1, 2 if len(contrib.columns) else 1, figsize=(11, 3.6), squeeze=False)
+    pd.DataFrame({**rows, "fused": result["probabilities"]}).plot.bar(ax=axes[0, 0], rot=30)
+    title = "probabilities per modality and fused"
+    if not len(contrib.columns):  # the product rule: no additive contributions to draw
+        title += f" (fused: their product, renormalised -> {result['prediction']})"
+    axes[0, 0].set(title=title, ylim=(0, 1))
+    if len(contrib.columns):
+        contrib.plot.bar(stacked=True, ax=axes[0, 1], rot=30)
+        axes[0, 1].set(title=f"contributions to the fused result -> {result['prediction']}", ylim=(0, 1))
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +15,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from emo_utils.artifacts import FINAL_MODEL_FILE
-from emo_utils.data.folds import check_no_actor_leak, iter_folds, pick_validation_actors
+from emo_utils.checkpoints import save_checkpoint
 from emo_utils.errors import SettingsError
 from emo_utils.feature_store import FeatureSet
-from emo_utils.fitting import batches, train_epochs
+from emo_utils.fitting import Standardizer, TrainConfig, batches, train_epochs
+from emo_utils.fold_plans import FINAL, FoldPlan, plan_folds, split_validation
 from emo_utils.labels import EMOTIONS
 from emo_utils.models import build_model
 from emo_utils.predictions import PredictionTable
@@ -39,24 +39,6 @@ STAGE_VERSION = 2  # bump when a change alters what training outputs: models, sp
 
 
 @dataclass
-class TrainConfig:
-    """Settings of one branch's training (saved with every checkpoint)."""
-
-    model: str
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 8
-    val_actors_per_gender: int = 1
-    standardize: bool = True
-    label_smoothing: float = 0.0
-    speaker_norm: str = "none"  # see emo_utils.speaker_norm: none | enrol:K | all
-    seed: int = 0
-
-
-@dataclass
 class CVResult:
     """Out-of-fold probabilities (one row per clip), the nested inner out-of-fold probabilities, learning
     curves and checkpoint paths."""
@@ -66,33 +48,6 @@ class CVResult:
     checkpoints: list[Path]
     inner_oof: pd.DataFrame | None = None
     views: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-
-@dataclass
-class Standardizer:
-    """Per-feature mean/std over the last axis, fitted on training rows only.
-
-    In sequences (N, T, F), all-zero frames are padding: they are left out of the fit and stay zero.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, X: np.ndarray, enabled: bool = True) -> Standardizer:
-        if not enabled:
-            return cls(np.zeros(1, np.float32), np.ones(1, np.float32))
-        flat = X.reshape(-1, X.shape[-1])
-        if X.ndim >= 3:
-            flat = flat[np.abs(flat).sum(axis=1) > 0]
-        flat = flat.astype(np.float64)
-        return cls(flat.mean(0).astype(np.float32), (flat.std(0) + 1e-6).astype(np.float32))
-
-    def __call__(self, X: np.ndarray) -> torch.Tensor:
-        out = (X.astype(np.float32) - self.mean) / self.std
-        if X.ndim >= 3 and self.mean.size > 1:
-            out[np.abs(X).sum(axis=-1) == 0] = 0.0
-        return torch.from_numpy(out)
 
 
 def predict_proba(model: nn.Module, X: np.ndarray, scaler: Standardizer, batch_size: int = 64) -> np.ndarray:
@@ -149,92 +104,6 @@ def fit_model(
     model.to("cpu")
     model.n_classes = n_classes
     return model, curve
-
-
-FINAL = -1  # FoldPlan.outer of the model fitted on every actor: it has no test fold
-
-
-@dataclass
-class FoldPlan:
-    """The rows of one fold: fitted on, used for early stopping, predicted (all actor-checked).
-
-    ``outer`` is the test fold; an inner plan (``inner`` set) predicts training fold ``inner`` of test fold
-    ``outer`` from the other training folds, so that fusion for fold ``outer`` is fitted on predictions
-    of models that never saw its actors (nested cross-validation).
-    """
-
-    outer: int
-    fit_rows: np.ndarray
-    val_rows: np.ndarray
-    test_rows: np.ndarray
-    inner: int | None = None
-    teacher: np.ndarray | None = None  # soft targets of every row for distillation (emo_utils.distill), or None
-    temperature: float = 1.0
-    teacher_weight: float = 0.0
-
-    @property
-    def checkpoint_name(self) -> str:
-        """``foldK.pt``, or ``final.pt`` for the model fitted on every actor (:func:`fit_final`)."""
-        return FINAL_MODEL_FILE if self.outer == FINAL else f"fold{self.outer}.pt"
-
-
-def _split_validation(
-    train_rows: np.ndarray,
-    test_rows: np.ndarray,
-    actors: np.ndarray,
-    genders: np.ndarray,
-    config: TrainConfig,
-    seed: int,
-    leaky_ok: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit and validation rows of one training set: validation actors drawn from the training actors only."""
-    if leaky_ok:
-        rng = np.random.default_rng(seed)
-        val_rows = rng.choice(train_rows, size=max(2, len(train_rows) // 10), replace=False)
-    else:
-        val_actors = pick_validation_actors(
-            actors[train_rows], genders[train_rows], config.val_actors_per_gender, seed=seed
-        )
-        val_rows = train_rows[np.isin(actors[train_rows], list(val_actors))]
-        if len(val_rows) == 0:
-            raise SettingsError(
-                f"{len(np.unique(actors[train_rows]))} training actors leave none to hold out for "
-                "early stopping; use fewer folds or more actors"
-            )
-        check_no_actor_leak(actors[val_rows], actors[test_rows], "validation vs test")
-    fit_rows = np.setdiff1d(train_rows, val_rows)
-    if not leaky_ok:
-        check_no_actor_leak(actors[fit_rows], actors[val_rows], "validation")
-        check_no_actor_leak(actors[fit_rows], actors[test_rows], "test")
-    return fit_rows, val_rows
-
-
-def plan_folds(
-    folds: np.ndarray,
-    actors: np.ndarray,
-    genders: np.ndarray,
-    config: TrainConfig,
-    leaky_ok: bool = False,
-    nested: bool = False,
-) -> list[FoldPlan]:
-    """One plan per test fold (and, with ``nested``, one per pair of test fold and inner training fold);
-    every split is checked for actor leaks."""
-    plans = []
-    for fold, train_rows, test_rows in iter_folds(folds, actors, leaky_ok=leaky_ok):
-        fit_rows, val_rows = _split_validation(
-            train_rows, test_rows, actors, genders, config, config.seed + fold, leaky_ok
-        )
-        plans.append(FoldPlan(fold, fit_rows, val_rows, test_rows))
-        if not nested:
-            continue
-        for inner in np.unique(folds[train_rows]):
-            inner_test = train_rows[folds[train_rows] == inner]
-            inner_train = train_rows[folds[train_rows] != inner]
-            fit, val = _split_validation(
-                inner_train, inner_test, actors, genders, config, config.seed + 100 * (fold + 1) + int(inner), leaky_ok
-            )
-            plans.append(FoldPlan(fold, fit, val, inner_test, int(inner)))
-    return plans
 
 
 @dataclass
@@ -560,84 +429,8 @@ def fit_final(
     actors, genders = np.asarray(actors), np.asarray(genders)
     y = np.asarray(labels, dtype=np.int64)
     no_test = np.array([], dtype=np.int64)
-    fit_rows, val_rows = _split_validation(np.arange(len(y)), no_test, actors, genders, config, config.seed, False)
+    fit_rows, val_rows = split_validation(np.arange(len(y)), no_test, actors, genders, config, config.seed, False)
     data = _fold_data(features, y, actors, config, out_dir, tuple(label_names), device=device)
     result = train_fold(data, FoldPlan(FINAL, fit_rows, val_rows, no_test))
     assert result.checkpoint is not None
     return result.checkpoint, pd.DataFrame(result.curve)
-
-
-def save_checkpoint(
-    path: Path,
-    model: nn.Module,
-    scaler: Standardizer,
-    config: TrainConfig,
-    input_shape: tuple[int, ...],
-    feature_meta: dict[str, Any],
-    test_actors: list[str],
-    label_names: tuple[str, ...] = EMOTIONS,
-    population: Standardizer | None = None,
-    within_actor_variance: np.ndarray | None = None,
-) -> Path:
-    """Save everything needed to rebuild and apply the model to new clips.
-
-    With per-actor normalisation, ``population`` holds the raw training features' statistics (a single
-    clip of a stranger is normalised with them) and ``within_actor_variance`` the typical spread within a
-    training speaker (enrolment clips of a new speaker are shrunk towards it).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "mean": scaler.mean,
-            "std": scaler.std,
-            "config": asdict(config),
-            "input_shape": list(input_shape),
-            "feature_meta": feature_meta,
-            "test_actors": test_actors,
-            "labels": list(label_names),
-            "population_mean": None if population is None else population.mean,
-            "population_std": None if population is None else population.std,
-            "within_actor_variance": within_actor_variance,
-        },
-        path,
-    )
-    return path
-
-
-@dataclass
-class FoldModel:
-    """A fold's trained model as loaded from its checkpoint."""
-
-    model: nn.Module
-    scaler: Standardizer
-    config: TrainConfig
-    labels: tuple[str, ...]
-    test_actors: list[str]
-    feature_meta: dict[str, Any]
-    population: Standardizer | None
-    within_actor_variance: np.ndarray | None
-
-
-def load_checkpoint(path: str | Path) -> FoldModel:
-    """Rebuild a model saved by :func:`save_checkpoint`."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    config = TrainConfig(**ckpt["config"])
-    labels = tuple(ckpt["labels"])
-    model = build_model(config.model, ckpt["input_shape"], n_classes=len(labels), **config.model_kwargs)
-    model.load_state_dict(ckpt["state_dict"])
-    model.n_classes = len(labels)
-    model.eval()
-    population = None
-    if ckpt.get("population_mean") is not None:
-        population = Standardizer(ckpt["population_mean"], ckpt["population_std"])
-    return FoldModel(
-        model,
-        Standardizer(ckpt["mean"], ckpt["std"]),
-        config,
-        labels,
-        list(ckpt["test_actors"]),
-        ckpt["feature_meta"],
-        population,
-        ckpt.get("within_actor_variance"),
-    )

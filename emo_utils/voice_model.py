@@ -332,8 +332,9 @@ def fit_on_all_actors(
 def predict_corpus(checkpoint: str | Path, features: FeatureSet, corpus: Corpus, emotions: list[str]) -> pd.DataFrame:
     """A saved model's predictions of every clip of ``corpus`` in ``emotions``, restricted to those emotions
     (the out-of-fold table layout; ``fold`` is ``emo_utils.cross_corpus.CROSS_FOLD``)."""
+    from emo_utils.checkpoints import load_checkpoint
     from emo_utils.cross_corpus import CROSS_FOLD, prediction_table, restrict_to
-    from emo_utils.train import load_checkpoint, predict_proba
+    from emo_utils.train import predict_proba
 
     rows = _rows(corpus, features)
     keep = rows["emotion"].isin(emotions).to_numpy()

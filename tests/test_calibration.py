@@ -116,6 +116,9 @@ def test_the_uncertain_flag_and_the_printed_top_two():
     assert "UNCERTAIN" in text and "calm counted as neutral" in text
     first, second = unsure.top(2)
     assert f"PREDICTION: {first[0]} ({first[1]:.2f}; then {second[0]} {second[1]:.2f})" in text
+    assert "weights for this clip: face 1.00" in text
+    product = render_text({**result, "fusion_rule": "calibrated_product"})
+    assert "product of the calibrated readings" in product and "weights for this clip" not in product
 
 
 def test_expected_calibration_error_and_bins():

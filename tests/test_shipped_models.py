@@ -13,6 +13,7 @@ import pytest
 from emo_utils.artifacts import load_artifact
 from emo_utils.audio.io import load_audio
 from emo_utils.calibration import CALIBRATION_FILE, FUSION_RULES, UNCERTAIN_BELOW, load_calibration
+from emo_utils.checkpoints import load_checkpoint
 from emo_utils.cli import main
 from emo_utils.clip_media import ClipMedia
 from emo_utils.data.naming import parse_ravdess
@@ -20,12 +21,12 @@ from emo_utils.errors import DataError
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.feature_store import FeatureSet
 from emo_utils.fusion import load_fusion_config
-from emo_utils.inference import ZeroShotFacePredictor, load_predictor, predict_file, predict_media
+from emo_utils.inference import ZeroShotFacePredictor, load_predictor, plot_prediction, predict_file, predict_media
 from emo_utils.labels import EMOTIONS
 from emo_utils.media import write_video
 from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR, VOICE_BRANCH
 from emo_utils.timeline import predict_timeline, window_spans
-from emo_utils.train import TrainConfig, fit_final, load_checkpoint, predict_proba
+from emo_utils.train import TrainConfig, fit_final, predict_proba
 from emo_utils.video.assemble import animate_still, assemble_real_face_clips, make_bad_clips
 
 VOICE_DIR = SHIPPED_DIR / "branches" / VOICE_BRANCH
@@ -60,6 +61,10 @@ def test_demo_with_no_run_reads_face_and_voice(
     assert "calm" not in result["probabilities"] and result["label_map"] == {"calm": "neutral"}
     assert result["top_two"][0][0] == result["prediction"]
     assert result["uncertain"] == (result["confidence"] < result["uncertain_below"])
+    assert result["fusion_rule"] == load_calibration(SHIPPED_DIR / "fusion" / CALIBRATION_FILE).rule
+    product = result["fusion_rule"] == "calibrated_product"  # no additive contributions then, and none drawn
+    assert all(("contribution" in m) != product for m in result["modalities"].values())
+    assert len(plot_prediction(result).axes) == (1 if product else 2)
     assert main(["demo", "--video", str(real_face_clip), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["prediction"] == result["prediction"]
 

@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 from test_protocol import _toy as toy_with_speakers
 
+from emo_utils.checkpoints import load_checkpoint
 from emo_utils.data.folds import assign_actor_folds, random_clip_folds
 from emo_utils.errors import ActorLeakError
 from emo_utils.evaluate import classification_report_frame, compute_metrics, confusion, metrics_from_table
 from emo_utils.feature_store import FeatureSet, load_features, save_features
 from emo_utils.labels import EMOTIONS, PROBA_COLUMNS
-from emo_utils.train import TrainConfig, cross_validate, load_checkpoint, predict_proba
+from emo_utils.train import TrainConfig, cross_validate, predict_proba
 
 
 def _toy(
