@@ -18,21 +18,18 @@ from typing import Any
 
 import pandas as pd
 
-from emo_utils.artifacts import BranchArtifact, load_artifact, write_branch_artifact
+from emo_utils.artifacts import BranchArtifact
 from emo_utils.attention_fusion import pack_modalities
 from emo_utils.branches import BRANCHES
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.provenance import BranchProvenance
 from emo_utils.run_setup import Run, feature_context
-from emo_utils.stages import Stage, recorded_fingerprint
 from emo_utils.train import TrainConfig
-from emo_utils.tuning import choose_per_fold, combine, inner_scores
-from emo_utils.workflow import cross_validated_stage, fuse_artifacts
+from emo_utils.workflow import chosen_per_fold_stage, cross_validated_stage, fuse_artifacts
 
 log = logging.getLogger(__name__)
 
 ATTENTION = "cross_attention"
-STAGE_VERSION = 1  # bump when a change alters the choice among candidates or what the stage writes
 
 AUDIO_SEQUENCES = ("audio_mfcc_cnn", "audio_wav2vec_lstm")  # branches whose features are frames (N, T, F)
 FACE_INPUTS = ("face_au", "video_fer", "video_vit_cnn")  # a vector or frames per clip, in order of preference
@@ -115,27 +112,12 @@ def _tuned(run: Run, audio: str, face: str) -> BranchArtifact:
     """The attention model with its width chosen per test fold on the inner folds of its training actors."""
     started = time.perf_counter()
     candidates = _train_candidates(run, audio, face)
-    folder = run.settings.out / "fusion" / ATTENTION
-    upstream = tuple(f"{name}:{recorded_fingerprint(a.folder)}" for name, a in candidates.items())
-    stage = Stage(ATTENTION, STAGE_VERSION, {"candidates": ATTENTION_CANDIDATES}, upstream)
-    if stage.is_current(folder, ("oof.csv", "provenance.json")):
-        log.info("[%s] cached results in %s", ATTENTION, folder)
-        return load_artifact(folder)
-    inner = {name: a.inner_oof() for name, a in candidates.items()}
-    choice = choose_per_fold(inner)  # type: ignore[arg-type]
-    oof, inner_oof = combine({name: a.oof for name, a in candidates.items()}, inner, choice)  # type: ignore[arg-type]
     first = next(iter(candidates.values()))
     provenance = _provenance(run, audio, face, first.random_weights).with_details(
-        train=first.provenance["train"],
-        candidates=ATTENTION_CANDIDATES,
-        chosen_per_fold=choice,
-        inner_accuracy=inner_scores(inner).round(4).to_dict(),  # type: ignore[arg-type]
-        train_time_s=round(time.perf_counter() - started, 1),
+        train=first.provenance["train"], train_time_s=round(time.perf_counter() - started, 1)
     )
-    write_branch_artifact(folder, oof, provenance, inner_oof=inner_oof)
-    log.info("[%s] width chosen per test fold on inner folds: %s", ATTENTION, choice)
-    stage.mark_done(folder)
-    return load_artifact(folder)
+    folder = run.settings.out / "fusion" / ATTENTION
+    return chosen_per_fold_stage(ATTENTION, candidates, ATTENTION_CANDIDATES, folder, provenance)
 
 
 def attention_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> AttentionFusion | None:

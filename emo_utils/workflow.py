@@ -225,32 +225,40 @@ def tuned_stage(
         )
         for name, changes in spec.candidates.items()
     }
-    upstream = tuple(f"{name}:{recorded_fingerprint(a.folder)}" for name, a in candidates.items())
-    stage = Stage("tuned", TUNING_VERSION, {"candidates": sorted(spec.candidates)}, upstream)
-    if stage.is_current(folder, ("oof.csv", "provenance.json")):
-        return load_artifact(folder)
-    inner = {name: a.inner_oof() for name, a in candidates.items()}
-    choice = choose_per_fold(inner)  # type: ignore[arg-type]
-    oof, inner_oof = combine({name: a.oof for name, a in candidates.items()}, inner, choice)  # type: ignore[arg-type]
-    for fold, name in choice.items():
-        shutil.copy(candidates[name].folder / f"fold{fold}.pt", folder / f"fold{fold}.pt")
-    shutil.copy(candidates[choice[min(choice)]].folder / "history.csv", folder / "history.csv")
-    scores = inner_scores(inner).round(4)  # type: ignore[arg-type]
-    write_branch_artifact(
-        folder,
-        oof,
-        provenance.with_details(
-            train=asdict(config),
-            candidates=spec.candidates,
-            chosen_per_fold=choice,
-            inner_accuracy=scores.to_dict(),
-        ),
-        pooled,
-        inner_oof,
+    return chosen_per_fold_stage(
+        spec.name, candidates, spec.candidates, folder, provenance.with_details(train=asdict(config)), pooled
     )
+
+
+def chosen_per_fold_stage(
+    name: str,
+    candidates: dict[str, BranchArtifact],
+    settings: dict[str, dict[str, Any]],
+    folder: Path,
+    provenance: BranchProvenance,
+    pooled: FeatureSet | None = None,
+) -> BranchArtifact:
+    """The trained ``candidates`` (name -> artifact, made with the changes ``settings[name]``) combined into one
+    artifact in ``folder``: per test fold the candidate chosen on the inner folds of its training actors, with its
+    checkpoint and its predictions (cached by the candidates' fingerprints)."""
+    upstream = tuple(f"{c}:{recorded_fingerprint(a.folder)}" for c, a in candidates.items())
+    stage = Stage("tuned", TUNING_VERSION, {"candidates": sorted(candidates)}, upstream)
+    if stage.is_current(folder, ("oof.csv", "provenance.json")):
+        log.info("[%s] cached results in %s", name, folder)
+        return load_artifact(folder)
+    inner = {c: a.inner_oof() for c, a in candidates.items()}
+    choice = choose_per_fold(inner)  # type: ignore[arg-type]
+    oof, inner_oof = combine({c: a.oof for c, a in candidates.items()}, inner, choice)  # type: ignore[arg-type]
+    folder.mkdir(parents=True, exist_ok=True)
+    for fold, chosen in choice.items():
+        shutil.copy(candidates[chosen].folder / f"fold{fold}.pt", folder / f"fold{fold}.pt")
+    shutil.copy(candidates[choice[min(choice)]].folder / "history.csv", folder / "history.csv")
+    scores = inner_scores(inner).round(4).to_dict()  # type: ignore[arg-type]
+    details = provenance.with_details(candidates=settings, chosen_per_fold=choice, inner_accuracy=scores)
+    write_branch_artifact(folder, oof, details, pooled, inner_oof)
     log.info(
         "[%s] setting chosen per test fold on inner folds: %s",
-        spec.name,
+        name,
         ", ".join(f"fold {k}: {v}" for k, v in choice.items()),
     )
     stage.mark_done(folder)
@@ -380,7 +388,8 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
     if len(fused) < 2:
         log.warning("[fusion] needs at least two branches, have %s: skipped", list(fused))
         return {}
-    tables = late_fusion(run, fused)
+    late = late_fusion(run, fused)
+    tables = dict(late)
     if run.settings.early_fusion:
         early = early_fusion(run, fused)
         if early is not None:
@@ -395,8 +404,9 @@ def run_fusion(run: Run, artifacts: dict[str, BranchArtifact]) -> dict[str, dict
     folder = run.settings.out / "fusion"
     results: dict[str, dict[str, Any]] = {}
     for strategy, table in tables.items():
-        (folder / strategy).mkdir(parents=True, exist_ok=True)
-        table.to_csv(folder / strategy / "oof.csv", index=False)
+        if strategy not in late:  # late_fusion saved its own tables
+            (folder / strategy).mkdir(parents=True, exist_ok=True)
+            table.to_csv(folder / strategy / "oof.csv", index=False)
         results[strategy] = {**metrics_from_table(table), "branches": list(fused)}
         if kept := kept_per_fold(table):
             results[strategy]["kept_per_fold"] = kept
