@@ -20,8 +20,10 @@ import logging
 import os
 import platform
 import pstats
+import re
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +37,73 @@ def peak_rss_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return own, child
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (0 when it has gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below ``pid`` (the workers of this run), read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+class MemoryWatch(logging.Handler):
+    """Samples this process's resident memory and that of all its workers every ``every`` seconds, and knows
+    which part of the run was going on (from the workflow's log lines), so the peak can be placed."""
+
+    PHASE = re.compile(r"^\[(.*?)\](?= |$)")
+
+    def __init__(self, every: float = 1.0) -> None:
+        super().__init__()
+        self.every, self.phase = every, "set-up"
+        self.peak_main = (0.0, "")
+        self.peak_total = (0.0, "")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = self.PHASE.match(record.getMessage())
+        if match:
+            self.phase = match.group(1)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self.every):
+            main = rss_mb(me)
+            total = main + sum(rss_mb(pid) for pid in descendants(me))
+            if main > self.peak_main[0]:
+                self.peak_main = (main, self.phase)
+            if total > self.peak_total[0]:
+                self.peak_total = (total, self.phase)
+
+    def __enter__(self) -> MemoryWatch:
+        logging.getLogger("emo_utils").addHandler(self)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        logging.getLogger("emo_utils").removeHandler(self)
 
 
 def top_entries(profile: cProfile.Profile, n: int) -> str:
@@ -76,9 +145,10 @@ def main() -> None:
     cpu_before = os.times()
     profile = cProfile.Profile()
     started = time.perf_counter()
-    profile.enable()
-    metrics = run_workflow(settings)
-    profile.disable()
+    with MemoryWatch() as memory:
+        profile.enable()
+        metrics = run_workflow(settings)
+        profile.disable()
     wall = time.perf_counter() - started
     own, child = peak_rss_mb()
     cpu = os.times()
@@ -98,9 +168,21 @@ def main() -> None:
             f"- CPU time: {cpu_own:.0f} s in this process, {cpu_children:.0f} s in finished child processes "
             "(on a loaded machine the wall time is mostly waiting for a core)",
             f"- peak resident memory: {own:.0f} MB (this process), {child:.0f} MB (largest worker process)",
+            f"- sampled every second: this process peaked at {memory.peak_main[0]:.0f} MB during "
+            f"`{memory.peak_main[1]}`; this process and its workers together at {memory.peak_total[0]:.0f} MB "
+            f"during `{memory.peak_total[1]}`",
             f"- machine: {platform.node()}, {os.cpu_count()} cores; load average before "
             f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}",
             f"- measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            "",
+            "Wall time per branch (features, training, baselines; from the run's `metrics.json`):",
+            "",
+            "| branch | wall s | accuracy |",
+            "|---|---|---|",
+            *(
+                f"| {name} | {m.get('wall_time_s', float('nan')):.0f} | {m['accuracy']:.3f} |"
+                for name, m in metrics["branches"].items()
+            ),
             "",
             f"Top {args.top} by cumulative time (main process; workers show as waiting):",
             "",
