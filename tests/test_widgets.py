@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 import pytest
+from PIL import Image
 from test_fusion_analysis import make_artifacts, make_tables
 
+from emo_utils.analysis import widgets
 from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
-from emo_utils.analysis.widgets import FusionPanel
+from emo_utils.analysis.widgets import FIGURE_PIXELS, STRATEGY_LABELS, FusionPanel, confusion_png
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.fusion import load_fusion_config
 
@@ -80,3 +84,20 @@ def test_save_button_writes_the_slider_weights_as_a_late_fusion_config(panel: Fu
     panel.strategy.value = "product"
     with pytest.raises(ValueError, match="late fusion"):
         panel.save_config()
+
+
+def test_confusion_matrix_is_drawn_at_its_pixel_size_out_of_pyplots_sight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each widget callback the kernel runs the inline backend's hook, which shows and closes every pyplot
+    figure alive, possibly from another kernel thread: a panel figure it can see comes out cropped or blank."""
+    figures_alive_while_drawing = []
+
+    def drawing(*args: object) -> plt.Axes:
+        figures_alive_while_drawing.append(plt.get_fignums())
+        return plot_confusion(*args)
+
+    plot_confusion = widgets.plot_confusion
+    monkeypatch.setattr(widgets, "plot_confusion", drawing)
+    plt.close("all")
+    for title in STRATEGY_LABELS.values():
+        assert Image.open(io.BytesIO(confusion_png(make_tables()["face_au"], title))).size == FIGURE_PIXELS
+    assert figures_alive_while_drawing == [[]] * len(STRATEGY_LABELS)

@@ -9,13 +9,14 @@ tuned on the test actors: use them for the demo, never as an evaluation result.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from emo_utils.analysis.fusion_analysis import FusionInputs, evaluate_weights
 from emo_utils.artifacts import BranchArtifact
@@ -92,6 +93,8 @@ class FusionPanel:
         self.last_table: pd.DataFrame | None = None
         self.summary = ""
         self._fitted: dict[str, tuple[dict[str, Any], pd.DataFrame]] = {}
+        # widget callbacks may run on kernel threads other than the one that built the panel (ipykernel's subshells)
+        self._updating = threading.Lock()
         for control in [*self.sliders.values(), self.strategy]:
             control.observe(self.update, names="value")
         self.save_button.on_click(self._on_save)
@@ -118,7 +121,11 @@ class FusionPanel:
         return self._fitted[strategy]
 
     def update(self, change: dict[str, Any] | None = None) -> None:
-        """Recompute the metrics for the current controls and redraw the output."""
+        """Recompute the metrics for the current controls and redraw the output (one update at a time)."""
+        with self._updating:
+            self._update()
+
+    def _update(self) -> None:
         strategy = self.strategy.value
         for slider in self.sliders.values():
             slider.disabled = not STRATEGIES[strategy].uses_weights
@@ -170,12 +177,17 @@ class FusionPanel:
 
 
 def confusion_png(table: pd.DataFrame, title: str) -> bytes:
-    """The panel's confusion matrix of an out-of-fold ``table`` as PNG bytes of exactly :data:`FIGURE_PIXELS`."""
+    """The panel's confusion matrix of an out-of-fold ``table`` as PNG bytes of exactly :data:`FIGURE_PIXELS`.
+
+    The figure is a bare :class:`~matplotlib.figure.Figure`, never registered with pyplot: the panel draws it in
+    widget callbacks, after which the kernel runs its post-execute hooks, and the inline backend's hook shows and
+    closes every pyplot figure alive, possibly from another kernel thread while this one is being saved (it then
+    comes out cropped to its tight bounding box, or blank).
+    """
     use_style()
     width, height = FIGURE_PIXELS
-    fig, ax = plt.subplots(figsize=(width / FIGURE_DPI, height / FIGURE_DPI), dpi=FIGURE_DPI, layout="constrained")
-    plot_confusion(table, title, ax)
+    fig = Figure(figsize=(width / FIGURE_DPI, height / FIGURE_DPI), dpi=FIGURE_DPI, layout="constrained")
+    plot_confusion(table, title, fig.add_subplot())
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=FIGURE_DPI)
-    plt.close(fig)
     return png.getvalue()
