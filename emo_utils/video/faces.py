@@ -52,9 +52,10 @@ CROP_MARGIN = 0.1
 # Margin (each side, as a share of the box's longer side) that turns a detector's box into FER2013's framing:
 # MTCNN's box already spans forehead to chin; Haar's is a little tighter. Read off the median box of FER2013
 # faces placed into plain frames (benchmarks/fer_in_frames.py reports how well it holds). The fallback chain's
-# boxes, measured on the development half of the FER2013 sample, are a little larger than FER2013's square: its
-# crop is tightened by their median excess (a negative margin); their centre, as high as the face's, is kept.
-FER_FRAMING: dict[str, float] = {"mtcnn": 0.0, "haar": 0.03, "mtcnn+haar": -0.02}
+# boxes are a little larger and lower than FER2013's square on the development half of the FER2013 sample, but a
+# crop tightened by their median excess, or raised by their median offset, read those faces no better beyond
+# chance (benchmarks/fer_in_frames_development.md), so neither correction is applied.
+FER_FRAMING: dict[str, float] = {"mtcnn": 0.0, "haar": 0.03, "mtcnn+haar": 0.0}
 # The fallback detector's last-resort MTCNN: its proposal and refinement networks' bars far down, a denser image
 # pyramid (MTCNN's default steps 0.709 between scales), the final face probability still >= min_prob. Chosen on the
 # development half of the FER2013 sample placed into frames (the faces the other tiers missed) and faceless scenes.
