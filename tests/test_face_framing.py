@@ -20,11 +20,13 @@ from emo_utils.video.assemble import landscape, place_face
 from emo_utils.video.expression import LAST_RESORT_WEIGHT, load_expression_model, pool_frames
 from emo_utils.video.face_eval import list_labelled_images, split_labelled_images
 from emo_utils.video.faces import (
+    HAAR_CONFIRM,
     Box,
     FallbackFaceDetector,
     fer_margin,
     find_faces_in_clip,
     frames_face_crops,
+    shared_detector,
     square_crop_box,
 )
 
@@ -65,6 +67,7 @@ def test_a_known_face_at_several_scales_gets_the_same_reading(known_face: np.nda
         frame, placed = place_face(known_face, side, centre)
         crops = frames_face_crops(frame[None], f"{side} px", "mtcnn+haar", margin=fer_margin("mtcnn+haar"))
         assert crops["detected"].all() and not crops["last_resort"].any(), f"{side} px: found only by the last resort"
+        assert shared_detector("mtcnn+haar").confirm.face_probability(frame, [placed])[0] >= HAAR_CONFIRM
         box = square_crop_box(crops["boxes"][0], frame.shape, fer_margin("mtcnn+haar"))
         assert _iou(box, placed) > 0.75, f"{side} px: the crop {box} is not framed as the face {placed}"
         assert crops["grey48"].shape[1:] == known_face.shape  # read at FER2013's own 48 px, as the demo reads it
@@ -77,6 +80,16 @@ def test_a_known_face_at_several_scales_gets_the_same_reading(known_face: np.nda
 def test_the_fallback_detector_sees_no_face_in_a_landscape():
     pytest.importorskip("facenet_pytorch")
     assert FallbackFaceDetector().find(landscape(360, 640)) == ([], False)
+
+
+def test_a_haar_box_counts_only_when_mtcnn_confirms_it():
+    pytest.importorskip("facenet_pytorch")
+    detector = FallbackFaceDetector()
+    scene = landscape(240, 320)
+    sun = (215, 2, 87, 87)  # the sun of the landscape, where Haar once saw a face in the demo's faceless clip
+    assert detector.confirm.face_probability(scene, [sun])[0] < 0.05
+    detector.tiers = [(_Finds([sun]), True)]
+    assert detector.find(scene) == ([], False)
 
 
 def test_the_last_resort_finds_a_face_the_other_tiers_miss_and_marks_it():

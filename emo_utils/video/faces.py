@@ -60,6 +60,9 @@ FER_FRAMING: dict[str, float] = {"mtcnn": 0.0, "haar": 0.03, "mtcnn+haar": 0.0}
 # pyramid (MTCNN's default steps 0.709 between scales), the final face probability still >= min_prob. Chosen on the
 # development half of the FER2013 sample placed into frames (the faces the other tiers missed) and faceless scenes.
 LAST_RESORT: dict[str, Any] = {"min_prob": 0.6, "stage_thresholds": (0.2, 0.3, 0.3), "pyramid_factor": 0.9}
+# A Haar box counts only when MTCNN's output network, reading it as it reads its own candidates, gives it at least the
+# lower MTCNN tier's face probability (Haar alone took the sun of a faceless landscape for a face).
+HAAR_CONFIRM = 0.4
 GREY_FILE = "face_grey48.npz"
 RGB_FILE = "face_rgb.npz"
 DETECTED_COLOUR = (0, 200, 0)
@@ -198,6 +201,23 @@ class MtcnnFaceDetector:
         self.min_size_frac = min_size_frac
         self.min_side = min_side
 
+    def face_probability(self, frame_rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        """MTCNN's output-network face probability of each box (kept inside the frame), read at 48x48 as MTCNN reads
+        its own candidates: a second opinion on another detector's boxes."""
+        import torch
+
+        height, width = frame_rgb.shape[:2]
+        crops = []
+        for x, y, w, h in boxes:
+            x0, y0 = max(0, x), max(0, y)
+            face = frame_rgb[y0 : max(y0 + 1, min(height, y + h)), x0 : max(x0 + 1, min(width, x + w))]
+            crops.append(cv2.resize(face, (48, 48), interpolation=cv2.INTER_AREA))
+        if not crops:
+            return np.zeros(0)
+        batch = (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
+        with torch.no_grad():
+            return self.model.onet(batch)[2][:, 1].numpy()
+
     def detect(self, frame_rgb: np.ndarray) -> list[Box]:
         scale = min(1.0, self.max_side / max(frame_rgb.shape[:2]))
         scale = max(scale, self.min_side / min(frame_rgb.shape[:2]))
@@ -226,8 +246,9 @@ class FallbackFaceDetector:
     thresholds and ``min_prob`` lowered, fewer Haar neighbours), and last the **last-resort stage**: MTCNN with
     its first two networks' bars lower still and a denser image pyramid (:data:`LAST_RESORT`), which finds tilted,
     occluded and tightly framed faces the default pyramid steps over. A clear face is found by the first; the later,
-    more permissive tiers run only on frames where the stricter ones saw nothing. Haar boxes are widened to
-    MTCNN's framing (:data:`FER_FRAMING`), so every box is framed alike. The tiers and bars were chosen on FER2013
+    more permissive tiers run only on frames where the stricter ones saw nothing. A Haar box counts only when
+    MTCNN's output network confirms it (:data:`HAAR_CONFIRM`), and is widened to MTCNN's framing
+    (:data:`FER_FRAMING`), so every box is framed alike. The tiers and bars were chosen on FER2013
     faces placed into frames (the development half of the sample) and on faceless scenes (no false face in a
     landscape). A face only the last-resort stage found is marked (:meth:`find`), so a clip's pooling can count it
     for less (:func:`~emo_utils.video.expression.pool_frames`)."""
@@ -242,12 +263,16 @@ class FallbackFaceDetector:
             (HaarFaceDetector(min_neighbors=2), True),
         ]
         self.last_resort = MtcnnFaceDetector(min_side=min_side, **LAST_RESORT)
+        self.confirm = strict
 
     def find(self, frame_rgb: np.ndarray) -> tuple[list[Box], bool]:
         """Every face the first tier to find any found, and whether that was the last-resort stage."""
         widen = FER_FRAMING["haar"] - FER_FRAMING["mtcnn"]
         for detector, haar in self.tiers:
             found = detector.detect(frame_rgb)
+            if haar and found:
+                probability = self.confirm.face_probability(frame_rgb, found)
+                found = [box for box, p in zip(found, probability) if p >= HAAR_CONFIRM]
             if found:
                 return ([square_crop_box(box, frame_rgb.shape, widen) for box in found] if haar else found), False
         found = self.last_resort.detect(frame_rgb)
