@@ -17,6 +17,7 @@ Neither EmoDB nor the test half of the FER2013 sample is read.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -30,8 +31,19 @@ PER_CLASS = 15
 PLACEMENT_SEED = 0
 
 
+def face_path_digest() -> str:
+    """A digest of what the face readings depend on: the shipped face branch's settings and the face path's code
+    (a cache of readings made by another face path is not reused)."""
+    from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR
+
+    sources = [SHIPPED_DIR / "branches" / FACE_BRANCH / "provenance.json"]
+    sources += [ROOT / "emo_utils" / "video" / name for name in ("faces.py", "expression.py")]
+    return hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:16]
+
+
 def dev_readings(fer_sample: Path, cache: Path) -> Any:
-    """The development readings (faces read in frames are cached in ``cache``: the slow part)."""
+    """The development readings (faces read in frames are cached in ``cache``, keyed by the faces and
+    :func:`face_path_digest`: the slow part)."""
     import pandas as pd
 
     from emo_utils.fusion_dev import CONGRUENT_CLASSES, DevReadings, face_readings_in_frames
@@ -42,12 +54,13 @@ def dev_readings(fer_sample: Path, cache: Path) -> Any:
     development, _ = split_labelled_images(list_labelled_images(fer_sample))
     development = [(p, e) for p, e in development if e in CONGRUENT_CLASSES]
     names = [p.name for p, _ in development]
-    if cache.is_file() and json.loads(cache.read_text())["names"] == names:
+    key = {"names": names, "face_path": face_path_digest()}
+    if cache.is_file() and {k: json.loads(cache.read_text()).get(k) for k in key} == key:
         face = [None if r is None else np.array(r) for r in json.loads(cache.read_text())["readings"]]
     else:
         face = face_readings_in_frames([p for p, _ in development], PLACEMENT_SEED)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"names": names, "readings": [None if r is None else r.tolist() for r in face]}))
+        cache.write_text(json.dumps({**key, "readings": [None if r is None else r.tolist() for r in face]}))
     oof = pd.read_csv(SHIPPED_DIR / "branches" / VOICE_BRANCH / "oof.csv")
     voice_labels = labels_of(oof)
     return DevReadings(
@@ -63,7 +76,7 @@ def dev_readings(fer_sample: Path, cache: Path) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fer-sample", type=Path, default=ROOT.parent / "shared" / "data" / "fer2013-sample")
-    parser.add_argument("--cache", type=Path, default=Path("/work/cache/h-fuse21/dev_face_readings.json"))
+    parser.add_argument("--cache", type=Path, default=Path("/work/cache/fusion_rule_dev/dev_face_readings.json"))
     args = parser.parse_args()
     import torch
 

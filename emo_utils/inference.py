@@ -106,7 +106,8 @@ class ZeroShotFacePredictor:
     on the development half of the FER2013 sample, ``benchmarks/fer_in_frames_development.md``) and read with its
     mirror image (test-time flip); the frames' 7 FER probabilities are mapped into the 8
     emotions (calm gets ``calm_weight`` times neutral's score, see :func:`emo_utils.video.expression.to_emotions`)
-    and pooled over the clip weighted by each frame's confidence (:func:`emo_utils.video.expression.pool_frames`).
+    and pooled over the clip weighted by each frame's confidence (:func:`emo_utils.video.expression.pool_frames`;
+    a face only the detector's last resort found counts for less).
     """
 
     def __init__(self, name: str, settings: dict[str, Any], device: str = "cpu") -> None:
@@ -127,7 +128,8 @@ class ZeroShotFacePredictor:
         frames = media.sampled_frames(self.n_frames)
         faces = frames_face_crops(frames, media.name, self.detector, margin=fer_margin(self.detector))
         proba = load_expression_model(self.device).predict(faces["grey48"], flip=True).proba  # FER2013's 48 px
-        return to_emotions(pool_frames(proba, faces["detected"])[None], self.calm_weight)[0]
+        pooled = pool_frames(proba, faces["detected"], faces["last_resort"])
+        return to_emotions(pooled[None], self.calm_weight)[0]
 
 
 Predictor = BranchPredictor | ZeroShotFacePredictor

