@@ -56,6 +56,9 @@ FER_TO_EMOTION: dict[str, str] = {
     "neutral": "neutral",
 }
 INPUT_SIZE = 64
+# Crops per forward pass: the network's activations for a batch live at once, so this bounds the extraction's memory
+# (the results do not depend on it; benchmarks/fer_batch_memory.md measures it)
+PREDICT_BATCH = 64
 WEIGHTS_FILE = "emotion_model.hdf5"
 TFLITE_FILE = "emotion_model_quantized.tflite"
 FER_VERSION = "25.10.3"
@@ -311,8 +314,8 @@ class ExpressionModel:
     def embedding_size(self) -> int:
         return self.net.embedding_size
 
-    def predict_tensor(self, x: torch.Tensor, batch_size: int = 512) -> ExpressionOutput:
-        """Probabilities and embeddings of already preprocessed inputs (n, 1, 64, 64)."""
+    def predict_tensor(self, x: torch.Tensor, batch_size: int = PREDICT_BATCH) -> ExpressionOutput:
+        """Probabilities and embeddings of already preprocessed inputs (n, 1, 64, 64), ``batch_size`` at a time."""
         probas, embeddings = [], []
         with torch.inference_mode():
             for start in range(0, len(x), batch_size):
@@ -326,7 +329,7 @@ class ExpressionModel:
             )
         return ExpressionOutput(np.concatenate(probas), np.concatenate(embeddings))
 
-    def predict(self, faces: np.ndarray, batch_size: int = 512, flip: bool = False) -> ExpressionOutput:
+    def predict(self, faces: np.ndarray, batch_size: int = PREDICT_BATCH, flip: bool = False) -> ExpressionOutput:
         """Probabilities and embeddings of face crops (see :func:`preprocess_faces` for the accepted shapes).
 
         ``flip``: test-time augmentation, each output the mean over the crop and its mirror image (a face's
