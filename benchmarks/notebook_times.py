@@ -83,7 +83,15 @@ def commit() -> str:
 
 
 def load_results() -> dict[str, Any]:
+    """The results so far; ``runs`` holds every run of each mode whose times are still shown (oldest first)."""
     return json.loads(OUT_JSON.read_text()) if OUT_JSON.is_file() else {"notebooks": {}, "runs": {}}
+
+
+def keep_shown_runs(results: dict[str, Any]) -> None:
+    """Drop the run records of each mode whose every notebook time was replaced by a later run."""
+    for mode, runs in results["runs"].items():
+        shown = {entry[mode]["date"] for entry in results["notebooks"].values() if entry.get(mode, {}).get("date")}
+        results["runs"][mode] = [run for run in runs if run["date"] in shown]
 
 
 def save(results: dict[str, Any]) -> None:
@@ -112,14 +120,15 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     for mode in MODES:
-        run = results["runs"].get(mode)
-        if run:
+        runs = results["runs"].get(mode, [])
+        for run in runs:
             lines.append(
-                f"- **{mode}** ({run['data']}): measured {run['date']}, commit {run['commit']}, {run['machine']}; "
-                f"load average {run['load_before']:.1f} before, {run['load_after']:.1f} after "
-                "(1-minute; the machine is shared, so times are slower than on an idle one)."
+                f"- **{mode}** ({run['data']}): {' '.join(n[:2] for n in run['notebooks'])}, measured {run['date']}, "
+                f"commit {run['commit']}, {run['machine']}; load average {run['load_before']:.1f} before, "
+                f"{run['load_after']:.1f} after (1-minute; the machine is shared, so times are slower than on an idle "
+                "one)."
             )
-        else:
+        if not runs:
             lines.append(f"- **{mode}**: not measured.")
     lines += ["", "| notebook | markdown words | words before code | demo run | real run |", "|---|---|---|---|---|"]
     for name, entry in sorted(results["notebooks"].items()):
@@ -182,7 +191,7 @@ def main() -> None:
         raise SystemExit("--run needs --scratch pointing at a new or empty folder (the run starts with nothing cached)")
     parameters = parameters_for(args.run, args.scratch.resolve() / "run")
     described = {k: v for k, v in parameters.items() if k != "out_dir"}
-    results["runs"][args.run] = {
+    run = {
         "data": f"synthetic demo corpus, {described}" if args.run == "demo" else f"real RAVDESS, {described}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit(),
@@ -191,6 +200,7 @@ def main() -> None:
         "load_after": os.getloadavg()[0],
         "notebooks": [p.stem for p in notebooks],
     }
+    results["runs"].setdefault(args.run, []).append(run)
     for path in notebooks:
         result = run_notebook(path, args.scratch.resolve(), parameters)
         results["notebooks"][path.stem][args.run] = {
@@ -198,8 +208,10 @@ def main() -> None:
             "ok": result.ok,
             "error": result.error,
             "load": round(os.getloadavg()[0], 2),
+            "date": run["date"],
         }
-        results["runs"][args.run]["load_after"] = os.getloadavg()[0]
+        run["load_after"] = os.getloadavg()[0]
+        keep_shown_runs(results)
         save(results)  # after every notebook: a run stopped early keeps what it measured
         print(f"{path.stem}: {_time_cell(results['notebooks'][path.stem][args.run])} {result.error}", flush=True)
     print(OUT_MD.read_text())
