@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -122,8 +123,11 @@ def markdown(results: dict[str, Any]) -> str:
     for mode in MODES:
         runs = results["runs"].get(mode, [])
         for run in runs:
+            notebooks = sorted(results["notebooks"].items())
+            shown = [name[:2] for name, entry in notebooks if entry.get(mode, {}).get("date") == run["date"]]
+            continued = f", continuing {run['continued_from']}" if run.get("continued_from") else ""
             lines.append(
-                f"- **{mode}** ({run['data']}): {' '.join(n[:2] for n in run['notebooks'])}, measured {run['date']}, "
+                f"- **{mode}** ({run['data']}{continued}): {' '.join(shown)}, measured {run['date']}, "
                 f"commit {run['commit']}, {run['machine']}; load average {run['load_before']:.1f} before, "
                 f"{run['load_after']:.1f} after (1-minute; the machine is shared, so times are slower than on an idle "
                 "one)."
@@ -178,6 +182,12 @@ def main() -> None:
     parser.add_argument("--run", choices=MODES, help="also execute the notebooks on this data, one at a time")
     parser.add_argument("--notebooks", nargs="+", metavar="NN", help="only these numbers (default: all, in order)")
     parser.add_argument("--scratch", type=Path, help="an empty folder for the run (required with --run)")
+    parser.add_argument(
+        "--continue-from",
+        type=Path,
+        metavar="SCRATCH",
+        help="start from a copy of an earlier run's output folder (SCRATCH/run), as if its notebooks had just run",
+    )
     args = parser.parse_args()
     results = load_results()
     notebooks = selected(args.notebooks)
@@ -189,6 +199,14 @@ def main() -> None:
         return
     if args.scratch is None or (args.scratch.exists() and any(args.scratch.iterdir())):
         raise SystemExit("--run needs --scratch pointing at a new or empty folder (the run starts with nothing cached)")
+    continued_from = ""
+    if args.continue_from:
+        earlier = results["runs"].get(args.run, [])
+        made = [r for r in earlier if r.get("scratch") == str(args.continue_from.resolve())]
+        if not made:
+            raise SystemExit(f"--continue-from {args.continue_from}: no {args.run} run was recorded with that scratch")
+        shutil.copytree(args.continue_from / "run", args.scratch / "run")
+        continued_from = f"the output folder of the {made[-1]['date']} run"
     parameters = parameters_for(args.run, args.scratch.resolve() / "run")
     described = {k: v for k, v in parameters.items() if k != "out_dir"}
     run = {
@@ -199,6 +217,8 @@ def main() -> None:
         "load_before": os.getloadavg()[0],
         "load_after": os.getloadavg()[0],
         "notebooks": [p.stem for p in notebooks],
+        "scratch": str(args.scratch.resolve()),
+        "continued_from": continued_from,
     }
     results["runs"].setdefault(args.run, []).append(run)
     for path in notebooks:
