@@ -138,3 +138,96 @@ def markdown_of_notebook(path: Path) -> str:
     """The Markdown cells of a notebook, joined (cells separated by a blank line)."""
     cells = json.loads(path.read_text())["cells"]
     return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def quoting_pages(root: Path) -> list[Path]:
+    """The pages whose quotes are checked: the README, the docs and the numbered notebooks (their Markdown)."""
+    return [
+        root / "README.md",
+        *sorted((root / "docs").glob("*.md")),
+        *sorted((root / "notebooks").glob("[0-9][0-9]*.ipynb")),
+    ]
+
+
+def _shape(value: str) -> re.Pattern[str]:
+    """A pattern for text shaped like ``value`` (``0.62 +- 0.02``: any two numbers around ``+-``), at a line's end."""
+    parts = _NUMBER.split(value.strip())
+    return re.compile(_NUMBER.pattern.join(re.escape(p) for p in parts) + r"(?=[\s*_]*$)")
+
+
+def refresh_text(text: str, root: Path, where: str) -> tuple[str, list[str], list[Mismatch]]:
+    """``text`` with every quote set to what its source says now and every pasted block pasted again.
+
+    A one-number quote keeps its decimals (and its ``%``); a quote in full (``0.62 +- 0.02``) is replaced when the
+    text before its marker has the same shape. Returns the new text, the changes made (``where: old -> new``) and
+    the quotes left for a person (a source that cannot be read, text that does not look like the value)."""
+    edits: list[tuple[int, int, str]] = []
+    changes: list[str] = []
+    left: list[Mismatch] = []
+    blocks = [b for b in BLOCK.finditer(text) if b["name"] in BLOCK_SOURCES]
+    for block in blocks:
+        file = root / BLOCK_SOURCES[block["name"]]
+        pasted = file.read_text().strip() if file.is_file() else None
+        if pasted is None:
+            left.append(Mismatch(where, f"<!-- {block['name']} -->", str(file), "cannot read it"))
+        elif pasted != block["body"].strip():
+            edits.append((block.start("body"), block.end("body"), pasted))
+            changes.append(f"{where}: the {block['name']} block pasted again from {BLOCK_SOURCES[block['name']]}")
+    for marker in QUOTE.finditer(text):
+        if any(b.start() <= marker.start() < b.end() for b in blocks):
+            continue
+        line_start = text.rfind("\n", 0, marker.start()) + 1
+        before = text[line_start : marker.start()]
+        line = f"{where}:{text.count(chr(10), 0, marker.start()) + 1}"
+        source = f"{marker['path']} [{marker['key']}]"
+        try:
+            value = source_value(root, marker["path"], marker["key"]).strip()
+        except (OSError, KeyError, IndexError, ValueError) as exc:
+            left.append(Mismatch(line, before[-40:].strip(), source, f"cannot read it: {exc}"))
+            continue
+        problem = _agrees(before, value)
+        if not problem:
+            continue
+        if _NUMBER.fullmatch(value):
+            found = _NUMBER_BEFORE.search(before)
+            if found is None:
+                left.append(Mismatch(line, before[-40:].strip(), source, problem))
+                continue
+            decimals = len(found["number"].partition(".")[2])
+            new = f"{float(value) * (100 if found['percent'] else 1):.{decimals}f}"
+            start, end = found.span("number")
+        else:
+            found = _shape(value).search(before)
+            if found is None:
+                left.append(Mismatch(line, before[-40:].strip(), source, problem))
+                continue
+            new, (start, end) = value, found.span()
+        edits.append((line_start + start, line_start + end, new))
+        changes.append(f"{line}: {before[start:end]} -> {new} ({source})")
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text, changes, left
+
+
+def refresh_page(path: Path, root: Path, write: bool = True) -> tuple[list[str], list[Mismatch]]:
+    """:func:`refresh_text` on a Markdown page, or on each Markdown cell of a notebook (stored as Jupyter stores
+    it); the file is rewritten only when ``write`` and something changed."""
+    where = path.relative_to(root).as_posix()
+    if path.suffix != ".ipynb":
+        text, changes, left = refresh_text(path.read_text(encoding="utf-8"), root, where)
+        if write and changes:
+            path.write_text(text, encoding="utf-8")
+        return changes, left
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    changes, left = [], []
+    for number, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        text, cell_changes, cell_left = refresh_text("".join(cell["source"]), root, f"{where} cell {number}")
+        if cell_changes:
+            cell["source"] = text.splitlines(keepends=True)
+        changes += cell_changes
+        left += cell_left
+    if write and changes:
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return changes, left

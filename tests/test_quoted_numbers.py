@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT
 
-from emo_utils.quotes import BLOCK, QUOTE, check_text, markdown_of_notebook
+from emo_utils.quotes import BLOCK, QUOTE, check_text, markdown_of_notebook, quoting_pages, refresh_page, refresh_text
 
-PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
-NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*.ipynb"))
+PAGES = [p for p in quoting_pages(REPO_ROOT) if p.suffix == ".md"]
+NOTEBOOKS = [p for p in quoting_pages(REPO_ROOT) if p.suffix == ".ipynb"]
 
 
 def _text(path: Path) -> str:
@@ -95,3 +95,70 @@ def test_a_pasted_block_must_equal_its_file(tmp_path: Path) -> None:
     assert check_text(page.format("| a | 0.62 |"), tmp_path, "README.md") == []
     (mismatch,) = check_text(page.format("| a | 0.63 |"), tmp_path, "README.md")
     assert mismatch.source == "benchmarks/latest_results.md"
+
+
+@pytest.mark.parametrize(
+    ("stale", "fresh"),
+    [
+        (
+            "The SVM reaches 0.51 <!-- quote: bench/r.md baseline: SVM face_au | accuracy --> on AUs.",
+            "The SVM reaches 0.56 <!-- quote: bench/r.md baseline: SVM face_au | accuracy --> on AUs.",
+        ),
+        (
+            "It scored 12.3 % <!-- quote: bench/r.json branches.0.accuracy --> (0.6 <!-- quote: bench/r.json "
+            "branches.0.accuracy -->)",
+            "It scored 57.6 % <!-- quote: bench/r.json branches.0.accuracy --> (0.6 <!-- quote: bench/r.json "
+            "branches.0.accuracy -->)",
+        ),
+        (
+            "**0.60 +- 0.05** <!-- quote: bench/r.md audio_compare | accuracy -->",
+            "**0.62 +- 0.02** <!-- quote: bench/r.md audio_compare | accuracy -->",
+        ),
+        (
+            "then 2 s <!-- quote: bench/r.md /took ([\\d.]+) s/ --> per clip",
+            "then 1 s <!-- quote: bench/r.md /took ([\\d.]+) s/ --> per clip",
+        ),
+    ],
+)
+def test_refresh_sets_each_quote_to_its_source_at_its_own_decimals(root: Path, stale: str, fresh: str) -> None:
+    text, changes, left = refresh_text(stale, root, "page")
+    assert (text, left) == (fresh, []) and len(changes) == 1
+    assert check_text(text, root, "page") == []
+    assert refresh_text(fresh, root, "page") == (fresh, [], [])
+
+
+def test_refresh_leaves_what_it_cannot_read_or_recognise_to_a_person(root: Path) -> None:
+    page = "0.5 <!-- quote: bench/missing.md a | b -->\nabout 0.6 <!-- quote: bench/r.md audio_compare | accuracy -->"
+    text, changes, left = refresh_text(page, root, "page")
+    assert text == page and changes == []
+    assert ["cannot read it" in m.problem for m in left] == [True, False]
+
+
+def test_refresh_pastes_a_block_again_and_rewrites_a_notebooks_markdown_only(tmp_path: Path) -> None:
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "latest_results.md").write_text("| a | 0.63 |\n")
+    (tmp_path / "benchmarks" / "t.json").write_text(json.dumps({"seconds": 41.6}))
+    cells = [
+        {
+            "cell_type": "markdown",
+            "metadata": {},
+            "source": [
+                "Run time: 39 s <!-- quote: benchmarks/t.json seconds -->\n",
+                "<!-- results:start -->\n| a | 0.62 |\n<!-- results:end -->",
+            ],
+        },
+        {"cell_type": "code", "metadata": {}, "source": ["x = 39  # s"], "outputs": [], "execution_count": None},
+    ]
+    path = tmp_path / "notebooks" / "00_x.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1) + "\n")
+    changes, left = refresh_page(path, tmp_path)
+    assert len(changes) == 2 and left == []
+    refreshed = json.loads(path.read_text())["cells"]
+    assert "".join(refreshed[0]["source"]) == (
+        "Run time: 42 s <!-- quote: benchmarks/t.json seconds -->\n"
+        "<!-- results:start -->\n| a | 0.63 |\n<!-- results:end -->"
+    )
+    assert refreshed[1] == cells[1]
+    stored = path.read_text()
+    assert refresh_page(path, tmp_path) == ([], []) and path.read_text() == stored
