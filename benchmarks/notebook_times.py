@@ -6,10 +6,12 @@ time in course order, the way ``emo course`` runs them (``emo_utils.course.run_n
 
     .venv/bin/python benchmarks/notebook_times.py                        # word counts only
     .venv/bin/python benchmarks/notebook_times.py --run demo --scratch /tmp/nb_demo
+    .venv/bin/python benchmarks/notebook_times.py --run defaults --scratch /tmp/nb_defaults
     .venv/bin/python benchmarks/notebook_times.py --run real --notebooks 04 06 07 --scratch /tmp/nb_real
 
 ``demo`` runs on the synthetic demo corpus with the workshop's settings (``emo_utils.workshop.WORKSHOP_PARAMETERS``,
-the settings ``emo course --workshop`` and ``tests/test_notebooks.py`` use); ``real`` passes
+the settings ``emo course --workshop`` and ``tests/test_notebooks.py`` use); ``defaults`` on the same corpus with
+every parameter the notebook's own default (what ``emo course`` runs without options); ``real`` passes
 ``data_root=../shared/data/ravdess`` as ``emo course --data-root`` does, every other parameter the notebook's own
 default. All notebooks of one run share one fresh output folder (``SCRATCH/run``), so each one starts from what
 the notebooks before it cached, as in a course run: a time is "in course order from an empty folder". Earlier
@@ -42,7 +44,7 @@ REAL_RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 # punctuation alone, such as "|", "---" or "-->", is not a word; HTML comments such as quote markers are dropped).
 _WORD = re.compile(r"\S*[^\W_]\S*")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-MODES = ("demo", "real")
+MODES = ("demo", "defaults", "real")
 
 
 def markdown_words(text: str) -> int:
@@ -68,6 +70,8 @@ def parameters_for(mode: str, run_dir: Path) -> dict[str, Any]:
     """The parameters every notebook gets in ``mode`` (each takes those its parameters cell declares)."""
     if mode == "demo":
         return {"out_dir": str(run_dir), **WORKSHOP_PARAMETERS}
+    if mode == "defaults":
+        return {"out_dir": str(run_dir)}
     if not REAL_RAVDESS.is_dir():
         raise SystemExit(f"real data not found at {REAL_RAVDESS}: run with --run demo, or put RAVDESS there")
     return {"out_dir": str(run_dir), "data_root": str(REAL_RAVDESS)}
@@ -134,12 +138,14 @@ def markdown(results: dict[str, Any]) -> str:
             )
         if not runs:
             lines.append(f"- **{mode}**: not measured.")
-    lines += ["", "| notebook | markdown words | words before code | demo run | real run |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| notebook | markdown words | words before code | demo run | defaults run | real run |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, entry in sorted(results["notebooks"].items()):
-        lines.append(
-            f"| {name} | {entry['markdown_words']} | {entry['words_before_first_code']} | "
-            f"{_time_cell(entry.get('demo'))} | {_time_cell(entry.get('real'))} |"
-        )
+        times = " | ".join(_time_cell(entry.get(mode)) for mode in MODES)
+        lines.append(f"| {name} | {entry['markdown_words']} | {entry['words_before_first_code']} | {times} |")
     lines += ["", *track_totals(results)]
     failures = [(n, m, e[m]["error"]) for n, e in sorted(results["notebooks"].items()) for m in MODES if e.get(m)]
     failures = [f for f in failures if f[2]]
@@ -210,7 +216,7 @@ def main() -> None:
     parameters = parameters_for(args.run, args.scratch.resolve() / "run")
     described = {k: v for k, v in parameters.items() if k != "out_dir"}
     run = {
-        "data": f"synthetic demo corpus, {described}" if args.run == "demo" else f"real RAVDESS, {described}",
+        "data": f"real RAVDESS, {described}" if args.run == "real" else f"synthetic demo corpus, {described}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit(),
         "machine": machine(),
