@@ -146,12 +146,25 @@ def markdown(results: dict[str, Any]) -> str:
     for name, entry in sorted(results["notebooks"].items()):
         times = " | ".join(_time_cell(entry.get(mode)) for mode in MODES)
         lines.append(f"| {name} | {entry['markdown_words']} | {entry['words_before_first_code']} | {times} |")
-    lines += ["", *track_totals(results)]
+    lines += ["", *mode_totals(results), "", *track_totals(results)]
     failures = [(n, m, e[m]["error"]) for n, e in sorted(results["notebooks"].items()) for m in MODES if e.get(m)]
     failures = [f for f in failures if f[2]]
     if failures:
         lines += ["", "Failures:", ""] + [f"- {n} ({m}): `{error}`" for n, m, error in failures]
     return "\n".join(lines) + "\n"
+
+
+def mode_totals(results: dict[str, Any]) -> list[str]:
+    """A table of each mode's summed run time over the notebooks it measured (a course run's execution time when
+    one run measured them all)."""
+    lines = ["| mode | notebooks | runs | summed |", "|---|---|---|---|"]
+    for mode in MODES:
+        entries = {name[:2]: e[mode] for name, e in sorted(results["notebooks"].items()) if e.get(mode)}
+        if entries:
+            runs = len({e["date"] for e in entries.values()})
+            total = sum(e["seconds"] for e in entries.values())
+            lines.append(f"| {mode} | {' '.join(entries)} | {runs} | {total:.0f} s |")
+    return lines
 
 
 def track_totals(results: dict[str, Any]) -> list[str]:
