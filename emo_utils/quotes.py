@@ -110,19 +110,42 @@ def _agrees(before: str, value: str) -> str:
     return ""
 
 
-def check_text(text: str, root: Path, where: str) -> list[Mismatch]:
-    """Every quote marker and pasted block of ``text`` (a Markdown page or cell) against its source under ``root``."""
-    problems = []
+@dataclass(frozen=True)
+class _Quote:
+    """One quote marker of a text: where its line starts, the line's text before it, its source and what the source
+    says (``value``, None when unreadable) or what is wrong with the quote (``problem``, '' when it agrees)."""
+
+    line_start: int
+    before: str
+    line: str
+    source: str
+    value: str | None
+    problem: str
+
+    def mismatch(self) -> Mismatch:
+        return Mismatch(self.line, self.before[-40:].strip(), self.source, self.problem)
+
+
+def _quotes(text: str, root: Path, where: str) -> list[_Quote]:
+    """Every quote marker of ``text`` read against its source under ``root``."""
+    quotes = []
     for marker in QUOTE.finditer(text):
-        before = text[: marker.start()].rsplit("\n", 1)[-1]
+        line_start = text.rfind("\n", 0, marker.start()) + 1
+        before = text[line_start : marker.start()]
         line = f"{where}:{text.count(chr(10), 0, marker.start()) + 1}"
         source = f"{marker['path']} [{marker['key']}]"
         try:
-            problem = _agrees(before, source_value(root, marker["path"], marker["key"]))
+            value: str | None = source_value(root, marker["path"], marker["key"]).strip()
+            problem = _agrees(before, value)
         except (OSError, KeyError, IndexError, ValueError) as exc:
-            problem = f"cannot read it: {exc}"
-        if problem:
-            problems.append(Mismatch(line, before[-40:].strip(), source, problem))
+            value, problem = None, f"cannot read it: {exc}"
+        quotes.append(_Quote(line_start, before, line, source, value, problem))
+    return quotes
+
+
+def check_text(text: str, root: Path, where: str) -> list[Mismatch]:
+    """Every quote marker and pasted block of ``text`` (a Markdown page or cell) against its source under ``root``."""
+    problems = [q.mismatch() for q in _quotes(text, root, where) if q.problem]
     for block in BLOCK.finditer(text):
         path = BLOCK_SOURCES.get(block["name"])
         if path is None:
@@ -155,6 +178,21 @@ def _shape(value: str) -> re.Pattern[str]:
     return re.compile(_NUMBER.pattern.join(re.escape(p) for p in parts) + r"(?=[\s*_]*$)")
 
 
+def _replacement(before: str, value: str | None) -> tuple[int, int, str] | None:
+    """Where in ``before`` (the line's text before a marker) the quoted value stands and what replaces it: the
+    number at its own decimals (times 100 after a ``%``), or a value quoted in full; None when it cannot tell."""
+    if value is None:
+        return None
+    if not _NUMBER.fullmatch(value):
+        found = _shape(value).search(before)
+        return None if found is None else (*found.span(), value)
+    found = _NUMBER_BEFORE.search(before)
+    if found is None:
+        return None
+    decimals = len(found["number"].partition(".")[2])
+    return (*found.span("number"), f"{float(value) * (100 if found['percent'] else 1):.{decimals}f}")
+
+
 def refresh_text(text: str, root: Path, where: str) -> tuple[str, list[str], list[Mismatch]]:
     """``text`` with every quote set to what its source says now and every pasted block pasted again.
 
@@ -173,37 +211,16 @@ def refresh_text(text: str, root: Path, where: str) -> tuple[str, list[str], lis
         elif pasted != block["body"].strip():
             edits.append((block.start("body"), block.end("body"), pasted))
             changes.append(f"{where}: the {block['name']} block pasted again from {BLOCK_SOURCES[block['name']]}")
-    for marker in QUOTE.finditer(text):
-        if any(b.start() <= marker.start() < b.end() for b in blocks):
+    for quote in _quotes(text, root, where):
+        if not quote.problem or any(b.start() <= quote.line_start + len(quote.before) < b.end() for b in blocks):
             continue
-        line_start = text.rfind("\n", 0, marker.start()) + 1
-        before = text[line_start : marker.start()]
-        line = f"{where}:{text.count(chr(10), 0, marker.start()) + 1}"
-        source = f"{marker['path']} [{marker['key']}]"
-        try:
-            value = source_value(root, marker["path"], marker["key"]).strip()
-        except (OSError, KeyError, IndexError, ValueError) as exc:
-            left.append(Mismatch(line, before[-40:].strip(), source, f"cannot read it: {exc}"))
+        replacement = _replacement(quote.before, quote.value)
+        if replacement is None:
+            left.append(quote.mismatch())
             continue
-        problem = _agrees(before, value)
-        if not problem:
-            continue
-        if _NUMBER.fullmatch(value):
-            found = _NUMBER_BEFORE.search(before)
-            if found is None:
-                left.append(Mismatch(line, before[-40:].strip(), source, problem))
-                continue
-            decimals = len(found["number"].partition(".")[2])
-            new = f"{float(value) * (100 if found['percent'] else 1):.{decimals}f}"
-            start, end = found.span("number")
-        else:
-            found = _shape(value).search(before)
-            if found is None:
-                left.append(Mismatch(line, before[-40:].strip(), source, problem))
-                continue
-            new, (start, end) = value, found.span()
-        edits.append((line_start + start, line_start + end, new))
-        changes.append(f"{line}: {before[start:end]} -> {new} ({source})")
+        start, end, new = replacement
+        edits.append((quote.line_start + start, quote.line_start + end, new))
+        changes.append(f"{quote.line}: {quote.before[start:end]} -> {new} ({quote.source})")
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     return text, changes, left
