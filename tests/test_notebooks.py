@@ -183,6 +183,16 @@ def test_every_notebook_has_checks() -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_inline_exercises_with_folded_answers(path: Path) -> None:
+    markdown = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    exercises = sum("**Your turn" in m for m in markdown)
+    answers = sum("<details>" in m for m in markdown)
+    assert exercises >= 2, f"{path.name}: at least two 'Your turn' exercises in the flow"
+    assert answers >= exercises, f"{path.name}: every exercise has its answer folded in a <details> block"
+    assert any("Predict before you run" in m for m in markdown), f"{path.name}: a 'predict before you run' question"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_stored_clean(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "papermill needs kernelspec metadata"
