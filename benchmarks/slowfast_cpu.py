@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from emo_utils.data.folds import make_folds
 from emo_utils.data.manifest import index_dataset
 from emo_utils.evaluate import metrics_from_table
 from emo_utils.labels import EMOTIONS
+from emo_utils.results_file import machine_line, measured_now, write_results
 from emo_utils.synthetic.corpus import generate_demo_corpus
 from emo_utils.train import cross_validate
 from emo_utils.video.slowfast import ClipSettings, extract_clip_tensors
@@ -103,13 +103,10 @@ def main() -> None:
         "data": f"SYNTHETIC demo corpus drawn with seed {args.corpus_seed} (development copy, not the default run's)",
         "protocol": "6 actor folds, outer models only, speaker norm none, the branch's training settings",
         "weights": "random initialisation, trained from scratch",
-        "machine": f"{platform.node() or 'vm'}, {os.cpu_count()} cores; load average before {load_before:.1f}, "
-        f"after {os.getloadavg()[0]:.1f}",
-        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine_line(load_before),
+        "measured": measured_now(),
         "rows": rows,
     }
-    out = ROOT / "benchmarks" / "slowfast_cpu"
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         "# video_slowfast sized for a CPU",
         "",
@@ -124,7 +121,7 @@ def main() -> None:
             f"| {row['size']} px | {row['batch_size']} | {row.get('n_frames', 8)} | {row['accuracy']:.3f} | "
             f"{row['macro_f1']:.3f} | {row['train_wall_s']:.0f} | {load_text(row['load_before_after'])} |"
         )
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_results(ROOT / "benchmarks" / "slowfast_cpu", record, lines)
 
 
 if __name__ == "__main__":
